@@ -1,0 +1,17 @@
+//! HTTP handlers, one module per resource, named verb_noun; the routes are in [`crate::router`].
+//!
+//! Request bodies come in through [`Json`] and query strings through [`Query`], which answer
+//! bad input with the error envelope naming the offending field. Lists page with an opaque
+//! `cursor` ([`pagination`]).
+
+pub mod auth;
+pub mod connections;
+pub mod members;
+pub mod pagination;
+pub mod products;
+pub mod stocks;
+pub mod sync_runs;
+
+mod extract;
+
+pub use extract::{Json, MAX_BODY_BYTES, PathId, Query};

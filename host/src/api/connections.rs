@@ -1,0 +1,246 @@
+//! `/api/v1/connections`: a tenant's marketplace accounts. Credentials go in sealed and never come
+//! out: responses list only the credential field names.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Json, PathId};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::crypto::Sealed;
+use crate::error::ApiError;
+use crate::store::connections::{ConnectionChanges, ConnectionRecord};
+
+/// Marketplaces a connection may name.
+pub const MARKETPLACES: [&str; 3] = ["wildberries", "ozon", "yandex_market"];
+const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
+
+/// Credential values by field name; never logged, never returned.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Credentials(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// `POST /connections` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectionRequest {
+    pub marketplace: String,
+    pub name: String,
+    pub credentials: Credentials,
+    #[serde(default)]
+    pub settings: Option<serde_json::Map<String, Value>>,
+}
+
+/// `PATCH /connections/{id}` body: any subset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnectionRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+    #[serde(default)]
+    pub settings: Option<serde_json::Map<String, Value>>,
+}
+
+/// A connection as served.
+#[derive(Debug, Serialize)]
+pub struct ConnectionView {
+    pub connection_id: Uuid,
+    pub marketplace: String,
+    pub name: String,
+    pub settings: Value,
+    /// Names of the stored credential fields (the values are never returned).
+    pub credential_fields: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/connections`
+pub async fn create_connection(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    Json(body): Json<CreateConnectionRequest>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    user.require_manager()?;
+    if !MARKETPLACES.contains(&body.marketplace.as_str()) {
+        return Err(ApiError::invalid(
+            "marketplace",
+            format!("must be one of {}", MARKETPLACES.join(", ")),
+        ));
+    }
+    let name = check_name(&body.name)?;
+    let plaintext = check_credentials(&body.credentials)?;
+    let settings = Value::Object(body.settings.unwrap_or_default());
+    let connection_id = Uuid::now_v7();
+    let sealed = app.keyring.seal(user.tenant_id, connection_id, &plaintext);
+    let record = app
+        .store
+        .insert_connection(
+            user.tenant_id,
+            connection_id,
+            &body.marketplace,
+            &name,
+            &settings,
+            &sealed,
+        )
+        .await?;
+    tracing::info!(tenant.id = %user.tenant_id, connection.id = %connection_id, marketplace = %body.marketplace, "connection {connection_id} created");
+    Ok((StatusCode::CREATED, Json(view(&app, &record)?)))
+}
+
+/// `GET /api/v1/connections`
+pub async fn list_connections(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    let records = app.store.list_connections(user.tenant_id).await?;
+    let items = records
+        .iter()
+        .map(|r| view(&app, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// `GET /api/v1/connections/{id}`
+pub async fn get_connection(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(id): PathId,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let record = app.store.connection(user.tenant_id, id).await?;
+    Ok(Json(view(&app, &record)?))
+}
+
+/// `PATCH /api/v1/connections/{id}`
+pub async fn update_connection(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(id): PathId,
+    Json(body): Json<UpdateConnectionRequest>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    user.require_manager()?;
+    // Look the connection up first, so another tenant's id is a 404 before any validation runs.
+    app.store.connection(user.tenant_id, id).await?;
+    let changes = ConnectionChanges {
+        name: body.name.as_deref().map(check_name).transpose()?,
+        settings: body.settings.map(Value::Object),
+        credentials: body
+            .credentials
+            .as_ref()
+            .map(|c| check_credentials(c).map(|p| app.keyring.seal(user.tenant_id, id, &p)))
+            .transpose()?,
+    };
+    let record = app
+        .store
+        .update_connection(user.tenant_id, id, changes)
+        .await?;
+    Ok(Json(view(&app, &record)?))
+}
+
+/// `DELETE /api/v1/connections/{id}`: removes it with its products, stock and history.
+pub async fn delete_connection(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    user.require_manager()?;
+    app.store.delete_connection(user.tenant_id, id).await?;
+    tracing::info!(tenant.id = %user.tenant_id, connection.id = %id, "connection {id} deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Opens a connection's credentials (for adapters). The result must not be logged or returned.
+pub fn open_credentials(
+    app: &crate::App,
+    record: &ConnectionRecord,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let sealed: Sealed = record.sealed();
+    let plaintext = app
+        .keyring
+        .open(record.tenant_id, record.connection_id, &sealed)
+        .map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id))
+        })?;
+    serde_json::from_slice(&plaintext).map_err(|_| {
+        ApiError::Internal(anyhow::anyhow!(
+            "connection {}: credentials are not a JSON object",
+            record.connection_id
+        ))
+    })
+}
+
+/// The served form. Credentials that no longer open (a key removed too early) show no fields
+/// rather than failing the whole list; the cause is logged.
+fn view(app: &crate::App, record: &ConnectionRecord) -> Result<ConnectionView, ApiError> {
+    let credential_fields = match open_credentials(app, record) {
+        Ok(credentials) => credentials.into_keys().collect(),
+        Err(err) => {
+            tracing::error!(tenant.id = %record.tenant_id, connection.id = %record.connection_id, error = %err_detail(&err), "credentials do not open");
+            Vec::new()
+        }
+    };
+    Ok(ConnectionView {
+        connection_id: record.connection_id,
+        marketplace: record.marketplace.clone(),
+        name: record.name.clone(),
+        settings: record.settings.0.clone(),
+        credential_fields,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    })
+}
+
+fn err_detail(err: &ApiError) -> String {
+    match err {
+        ApiError::Internal(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn check_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks the credential map and serializes it for sealing.
+fn check_credentials(credentials: &Credentials) -> Result<Vec<u8>, ApiError> {
+    if credentials.0.is_empty() {
+        return Err(ApiError::invalid(
+            "credentials",
+            "must hold at least one field, e.g. {\"token\": \"…\"}",
+        ));
+    }
+    if let Some((field, _)) = credentials
+        .0
+        .iter()
+        .find(|(k, v)| k.is_empty() || v.is_empty())
+    {
+        return Err(ApiError::invalid(
+            format!("credentials.{field}"),
+            "must not be empty",
+        ));
+    }
+    let plaintext = serde_json::to_vec(&credentials.0).expect("a string map serializes");
+    if plaintext.len() > MAX_CREDENTIAL_BYTES {
+        return Err(ApiError::invalid(
+            "credentials",
+            format!("must be at most {MAX_CREDENTIAL_BYTES} bytes"),
+        ));
+    }
+    Ok(plaintext)
+}

@@ -1,0 +1,59 @@
+//! The `stock-tracker` command line. Every flag has an environment variable of the same meaning
+//! (listed by `--help`); see [`crate::config`] for the table.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Stock Tracker: marketplace stock tracking for sellers. Without a subcommand, `serve`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stock-tracker",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default), applying pending migrations first.
+    Serve(ConfigArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(ConfigArgs),
+    /// Re-seal every stored marketplace credential under the current CREDENTIALS_KEY.
+    RotateCredentialsKey(ConfigArgs),
+}
+
+/// The configuration flags, accepted after a subcommand too.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// A parsed command with its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Serve,
+    Migrate,
+    RotateCredentialsKey,
+}
+
+impl Cli {
+    /// What to run, and with which configuration.
+    pub fn resolve(self) -> (Action, Config) {
+        match self.command {
+            None => (Action::Serve, self.config),
+            Some(Command::Serve(a)) => (Action::Serve, a.config),
+            Some(Command::Migrate(a)) => (Action::Migrate, a.config),
+            Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
+        }
+    }
+}

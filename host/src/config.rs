@@ -1,0 +1,81 @@
+//! Configuration: environment variables, each overridable by the flag of the same name.
+//!
+//! | Variable | Flag | Default | Meaning |
+//! |---|---|---|---|
+//! | `BIND_ADDR` | `--bind-addr` | `127.0.0.1:8000` | address the HTTP server listens on |
+//! | `DATA_DIR` | `--data-dir` | `./data` | where the embedded database and generated keys live |
+//! | `DATABASE_URL` | `--database-url` | `sqlite://<DATA_DIR>/stock-tracker.db` | `sqlite://…` or `postgres://…` |
+//! | `DATABASE_MAX_CONNECTIONS` | `--database-max-connections` | `10` | connection pool size |
+//! | `REDIS_URL` | `--redis-url` | unset | `redis://…`; checked by readiness, used by later features |
+//! | `JWT_SECRET` | `--jwt-secret` | generated (embedded) | HS256 key for access tokens, at least 32 bytes |
+//! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: seals marketplace credentials |
+//! | `CREDENTIALS_KEYS_RETIRED` | `--credentials-keys-retired` | unset | comma-separated older keys, accepted for opening only |
+//! | `CORS_ORIGINS` | `--cors-origins` | unset (no CORS) | comma-separated origins, or `*` |
+//! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
+//! | `RUST_LOG` | | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
+//!
+//! With the embedded default (SQLite), `JWT_SECRET` and `CREDENTIALS_KEY` may be left unset: they are
+//! generated once, stored with mode 0600 in `DATA_DIR`, and a warning is logged. With PostgreSQL they
+//! are required, because several instances must share them.
+//!
+//! A bad value stops start-up with one line naming the variable ([`ConfigError`]). Secret values
+//! are never echoed, not even in that line.
+
+mod database;
+mod http;
+pub mod secrets;
+
+use std::path::PathBuf;
+
+pub use database::{DatabaseConfig, DatabaseKind, RedisConfig};
+pub use http::{CorsOrigins, HttpConfig, LogFormat};
+pub use secrets::{ResolvedSecrets, SecretsConfig};
+
+/// Everything the service needs to start, grouped by concern.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub http: HttpConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub redis: RedisConfig,
+    #[command(flatten)]
+    pub secrets: SecretsConfig,
+}
+
+/// A configuration value that cannot be used; its `Display` is the one line printed at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable (and flag) at fault.
+    pub variable: &'static str,
+    /// What is wrong and how to fix it; never contains the value of a secret.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for an embedded database at `url` with keys in `data_dir`; everything else
+    /// at its default. Used by tests, benchmarks and tools.
+    pub fn embedded(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        Self {
+            http: HttpConfig::default(),
+            database: DatabaseConfig {
+                data_dir,
+                database_url,
+                max_connections: 10,
+            },
+            redis: RedisConfig { redis_url: None },
+            secrets: SecretsConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The one JSON error envelope, used for every 4xx and 5xx answer.
+//!
+//! ```json
+//! {"error": {"code": "invalid_field", "message": "email: must be an email address",
+//!            "field": "email", "request_id": "0193…"}}
+//! ```
+//!
+//! Handlers return [`ApiError`]. Responses that are produced elsewhere (an unknown route, a wrong
+//! method, a caught panic) are rewritten into the same envelope by [`envelope`], the outermost
+//! middleware, which also assigns every request an id (`X-Request-Id`, echoed back and logged).
+//! Internal errors are logged once with that id and answered with the id and nothing else.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// Header carrying the request id in both directions.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The id of the request being served on this task, for error bodies and logs.
+    static REQUEST_ID: String;
+}
+
+/// An error answered to the client. The message is safe to show; internals are not in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or not well-formed.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// A field (body or query) is missing, of the wrong type, or out of range.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The request had a body without `Content-Type: application/json`.
+    #[error("expected a JSON body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body is over the limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Missing or bad credentials; the message never says which part was wrong when that would
+    /// reveal whether an account exists.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the role does not allow it.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such resource in this tenant (also for other tenants' resources: never a 403).
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with existing data.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Anything else: logged with the request id, answered without detail.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// A field-level validation error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict { code, .. } => code,
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict { code, message } => Self::Conflict { code, message },
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+        if let Self::Internal(err) = &self {
+            tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = ?err, "internal error");
+        }
+        let field = match &self {
+            Self::InvalidField { field, .. } => Some(field.as_str()),
+            _ => None,
+        };
+        let message = match &self {
+            Self::InvalidField { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        envelope_response(
+            self.status_code(),
+            self.code(),
+            &message,
+            field,
+            request_id.as_deref(),
+        )
+    }
+}
+
+fn envelope_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+    request_id: Option<&str>,
+) -> Response {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(field) = field {
+        error["field"] = field.into();
+    }
+    if let Some(id) = request_id {
+        error["request_id"] = id.into();
+    }
+    (status, axum::Json(json!({ "error": error }))).into_response()
+}
+
+/// Outermost middleware: gives the request an id, and turns any 4xx/5xx that is not already
+/// a JSON envelope (unknown route, wrong method, caught panic) into one.
+pub async fn envelope(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let header_value = HeaderValue::from_str(&id).expect("validated ASCII");
+    req.headers_mut()
+        .insert(REQUEST_ID_HEADER, header_value.clone());
+
+    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "method not allowed on this route")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+            s if s.is_server_error() => ("internal", "internal error"),
+            _ => ("bad_request", "bad request"),
+        };
+        if status.is_server_error() {
+            tracing::error!(request_id = %id, status = status.as_u16(), "request failed without an error body");
+        }
+        let headers = std::mem::take(res.headers_mut());
+        res = envelope_response(status, code, message, None, Some(&id));
+        for (name, value) in headers
+            .iter()
+            .filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
+        {
+            res.headers_mut().append(name, value.clone());
+        }
+    }
+    res.headers_mut().insert(REQUEST_ID_HEADER, header_value);
+    res
+}

@@ -1,0 +1,33 @@
+//! Stock Tracker host: a multi-tenant service for marketplace sellers.
+//!
+//! It keeps each seller's (tenant's) products and per-warehouse stock, the history of every change
+//! and the runs that brought it in, and serves them through a REST API under `/api/v1`.
+//!
+//! Where to find things (one module per concern):
+//! - [`config`]: every environment variable and flag, with defaults.
+//! - [`app`]: the shared state handed to every handler.
+//! - [`router`]: the one route table; handlers live in [`api`].
+//! - [`auth`]: passwords, JWT access tokens, rotating refresh tokens, the request extractor.
+//! - [`crypto`]: sealing marketplace credentials at rest.
+//! - [`store`]: the database (SQLite by default, PostgreSQL in production), one code path.
+//! - [`health`]: liveness and readiness probes.
+//! - [`error`]: the one JSON error envelope.
+//! - [`telemetry`]: logging set-up.
+//! - [`cli`]: the `stock-tracker` command line.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod health;
+pub mod router;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

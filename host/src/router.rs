@@ -1,0 +1,87 @@
+//! The one route table: every route of the API, and the middleware stack around it.
+//!
+//! Everything lives under `/api/v1`. Health routes need no token; every other route except
+//! register, login, refresh and logout takes a bearer access token (the [`crate::auth::AuthUser`]
+//! extractor in the handler's signature).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::MAX_BODY_BYTES;
+use crate::api::{auth, connections, members, products, stocks, sync_runs};
+use crate::config::CorsOrigins;
+use crate::error::ApiError;
+use crate::{App, error, health};
+
+/// Builds the service: routes, then middleware, outermost first:
+/// 1. CORS, so a preflight is answered before anything else runs;
+/// 2. the error envelope, which assigns the request id and rewrites any bare error into JSON;
+/// 3. request tracing (one span per request, after the id exists);
+/// 4. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
+/// 5. the body limit (1 MiB; larger bodies are refused before they are read).
+pub fn router(app: Arc<App>, cors: CorsOrigins) -> Router {
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/health/", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::get_me))
+        .route(
+            "/members",
+            get(members::list_members).post(members::add_member),
+        )
+        .route(
+            "/connections",
+            get(connections::list_connections).post(connections::create_connection),
+        )
+        .route(
+            "/connections/{id}",
+            get(connections::get_connection)
+                .patch(connections::update_connection)
+                .delete(connections::delete_connection),
+        )
+        .route("/products", get(products::list_products))
+        .route("/products/{id}", get(products::get_product))
+        .route("/stocks", get(stocks::list_stocks))
+        .route("/sync-runs", get(sync_runs::list_sync_runs))
+        .route("/sync-runs/{id}", get(sync_runs::get_sync_run));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound })
+        .layer(
+            ServiceBuilder::new()
+                .option_layer(cors_layer(cors))
+                .layer(axum::middleware::from_fn(error::envelope))
+                .layer(TraceLayer::new_for_http())
+                .layer(CatchPanicLayer::new())
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(app)
+}
+
+/// No layer at all without `CORS_ORIGINS`: browsers then refuse cross-origin calls.
+fn cors_layer(origins: CorsOrigins) -> Option<CorsLayer> {
+    let layer = CorsLayer::new()
+        .allow_methods(tower_http::cors::AllowMethods::mirror_request())
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .expose_headers([axum::http::HeaderName::from_static(
+            error::REQUEST_ID_HEADER,
+        )]);
+    match origins {
+        CorsOrigins::None => None,
+        CorsOrigins::Any => Some(layer.allow_origin(Any)),
+        CorsOrigins::List(list) => Some(layer.allow_origin(AllowOrigin::list(list))),
+    }
+}

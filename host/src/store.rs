@@ -1,0 +1,165 @@
+//! The database: SQLite for the embedded default, PostgreSQL in production, one code path.
+//!
+//! Every statement is written once, in the SQL both backends understand (`$1` placeholders,
+//! `ON CONFLICT`, row-value comparisons, `RETURNING`), and run through [`on_pool!`], which expands
+//! the same body for each backend so each arm is type-checked against its own driver. The API test
+//! suite runs against both, so every statement here is exercised on both.
+//!
+//! Repository functions take `tenant_id` first and filter by it; a row of another tenant is
+//! indistinguishable from a missing one ([`StoreError::NotFound`]).
+//!
+//! Migrations live in `migrations/sqlite` and `migrations/postgres` and are embedded in the binary.
+
+pub mod connections;
+pub mod products;
+pub mod stocks;
+pub mod sync_runs;
+pub mod tenants;
+pub mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::DatabaseKind;
+
+/// Errors from the store, specific enough for the API to answer precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row for this tenant.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; `code` and `message` are safe to show.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Anything the database reported.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Stored bytes that do not decode (a sealed value that does not open, a bad enum).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// The connection pool of whichever backend is configured.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// Production.
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool is configured; `$conn` is bound to that pool.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_pool {
+    ($pool:expr, $conn:ident => $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($conn) => $body,
+            $crate::store::Pool::Postgres($conn) => $body,
+        }
+    };
+}
+pub use on_pool;
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed). Does not run migrations.
+    pub async fn connect(
+        url: &SecretString,
+        kind: DatabaseKind,
+        max_connections: u32,
+    ) -> Result<Self, sqlx::Error> {
+        let pool = match kind {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose_secret())?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(max_connections)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose_secret())?
+                    .application_name("stock-tracker");
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(max_connections)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+        };
+        Ok(Self { pool })
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("../migrations/sqlite").run(p).await,
+            Pool::Postgres(p) => sqlx::migrate!("../migrations/postgres").run(p).await,
+        }
+    }
+
+    /// The underlying pool, for repository modules and tests.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Which backend this is.
+    pub fn kind(&self) -> DatabaseKind {
+        match self.pool {
+            Pool::Sqlite(_) => DatabaseKind::Sqlite,
+            Pool::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    /// A round trip to the database (readiness). Reads a real table, so a locked or missing
+    /// SQLite file is noticed, not only a dead connection.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_pool!(&self.pool, p => sqlx::query("SELECT 1 FROM tenant LIMIT 1").fetch_optional(p).await.map(drop))
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        on_pool!(&self.pool, p => p.close().await)
+    }
+}
+
+/// Maps a unique-constraint violation to a [`StoreError::Conflict`], anything else to `Database`.
+pub(crate) fn conflict_on_unique(
+    err: sqlx::Error,
+    code: &'static str,
+    message: &str,
+) -> StoreError {
+    match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict {
+            code,
+            message: message.to_owned(),
+        },
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Current time, truncated to microseconds so both backends store and return the same value.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}

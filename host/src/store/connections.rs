@@ -1,0 +1,162 @@
+//! Marketplace connections. Credentials are stored only sealed (see [`crate::crypto`]); this
+//! module never sees them in the clear.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Store, StoreError, conflict_on_unique, now, on_pool};
+use crate::crypto::Sealed;
+
+/// A connection row, credentials still sealed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRecord {
+    pub tenant_id: Uuid,
+    pub connection_id: Uuid,
+    pub marketplace: String,
+    pub name: String,
+    pub settings: Json<Value>,
+    pub credentials_key_id: String,
+    pub credentials_sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConnectionRecord {
+    /// The sealed credentials as [`crate::crypto::Keyring::open`] takes them.
+    pub fn sealed(&self) -> Sealed {
+        Sealed {
+            key_id: self.credentials_key_id.clone(),
+            blob: self.credentials_sealed.clone(),
+        }
+    }
+}
+
+/// Fields of a connection to change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ConnectionChanges {
+    pub name: Option<String>,
+    pub settings: Option<Value>,
+    pub credentials: Option<Sealed>,
+}
+
+const COLUMNS: &str = "tenant_id, connection_id, marketplace, name, settings, credentials_key_id, \
+                       credentials_sealed, created_at, updated_at";
+const NAME_TAKEN: &str = "a connection with this name already exists";
+
+impl Store {
+    /// Stores a new connection. `connection_id` is chosen by the caller, because the sealed
+    /// credentials are bound to it.
+    pub async fn insert_connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        marketplace: &str,
+        name: &str,
+        settings: &Value,
+        credentials: &Sealed,
+    ) -> Result<ConnectionRecord, StoreError> {
+        let at = now();
+        let sql = "INSERT INTO marketplace_connection (tenant_id, connection_id, marketplace, name, settings, \
+                   credentials_key_id, credentials_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+        on_pool!(self.pool(), p => sqlx::query(sql)
+            .bind(tenant_id).bind(connection_id).bind(marketplace).bind(name).bind(Json(settings))
+            .bind(&credentials.key_id).bind(&credentials.blob).bind(at)
+            .execute(p).await
+            .map_err(|e| conflict_on_unique(e, "name_taken", NAME_TAKEN))?.rows_affected());
+        self.connection(tenant_id, connection_id).await
+    }
+
+    /// One connection of the tenant.
+    pub async fn connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+    ) -> Result<ConnectionRecord, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM marketplace_connection WHERE tenant_id = $1 AND connection_id = $2"
+        ));
+        let row = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_optional(p).await?);
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Every connection of the tenant, oldest first (a tenant has a handful, so no paging).
+    pub async fn list_connections(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM marketplace_connection WHERE tenant_id = $1 ORDER BY created_at, connection_id"
+        ));
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_all(p).await?))
+    }
+
+    /// Applies `changes` to one connection.
+    pub async fn update_connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        changes: ConnectionChanges,
+    ) -> Result<ConnectionRecord, StoreError> {
+        let current = self.connection(tenant_id, connection_id).await?;
+        let sealed = changes.credentials.unwrap_or_else(|| current.sealed());
+        let name = changes.name.unwrap_or(current.name);
+        let settings = changes.settings.unwrap_or(current.settings.0);
+        let sql = "UPDATE marketplace_connection SET name = $3, settings = $4, credentials_key_id = $5, \
+                   credentials_sealed = $6, updated_at = $7 WHERE tenant_id = $1 AND connection_id = $2";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql)
+            .bind(tenant_id).bind(connection_id).bind(&name).bind(Json(&settings))
+            .bind(&sealed.key_id).bind(&sealed.blob).bind(now())
+            .execute(p).await
+            .map_err(|e| conflict_on_unique(e, "name_taken", NAME_TAKEN))?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.connection(tenant_id, connection_id).await
+    }
+
+    /// Deletes a connection with its products, stock and runs.
+    pub async fn delete_connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+    ) -> Result<(), StoreError> {
+        let sql = "DELETE FROM marketplace_connection WHERE tenant_id = $1 AND connection_id = $2";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).execute(p).await?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Every connection of every tenant whose credentials are not sealed under `key_id`
+    /// (for key rotation).
+    pub async fn connections_not_sealed_under(
+        &self,
+        key_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM marketplace_connection WHERE credentials_key_id <> $1 ORDER BY tenant_id, connection_id"
+        ));
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(key_id).fetch_all(p).await?))
+    }
+
+    /// Replaces sealed credentials if they are still the ones read (`expected_key_id`), so a
+    /// concurrent credential change is never overwritten. Returns whether the row changed.
+    pub async fn reseal_connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        expected: &Sealed,
+        resealed: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE marketplace_connection SET credentials_key_id = $5, credentials_sealed = $6 \
+                   WHERE tenant_id = $1 AND connection_id = $2 AND credentials_key_id = $3 AND credentials_sealed = $4";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql)
+            .bind(tenant_id).bind(connection_id).bind(&expected.key_id).bind(&expected.blob)
+            .bind(&resealed.key_id).bind(&resealed.blob)
+            .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+}

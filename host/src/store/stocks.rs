@@ -1,0 +1,215 @@
+//! Stock levels (one row per product and warehouse) and their append-only history.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::{Store, StoreError, now, on_pool};
+
+/// A stock level with the product fields a stock list needs.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StockRow {
+    pub product_id: Uuid,
+    pub connection_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub warehouse: String,
+    pub available: i64,
+    pub in_transit_to_client: i64,
+    pub in_transit_from_client: i64,
+    pub low_stock_threshold: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One product's stock in one warehouse.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StockLevel {
+    pub warehouse: String,
+    pub available: i64,
+    pub in_transit_to_client: i64,
+    pub in_transit_from_client: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change of one product's available quantity in one warehouse.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StockChange {
+    pub warehouse: String,
+    pub previous_available: Option<i64>,
+    pub available: i64,
+    pub sync_run_id: Option<Uuid>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A quantity observed at a marketplace, for [`Store::record_stock_levels`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedStock {
+    pub product_id: Uuid,
+    pub warehouse: String,
+    pub available: i64,
+    pub in_transit_to_client: i64,
+    pub in_transit_from_client: i64,
+}
+
+/// Filters for [`Store::list_stocks`].
+#[derive(Debug, Default, Clone)]
+pub struct StockFilter {
+    pub warehouse: Option<String>,
+    pub connection_id: Option<Uuid>,
+    /// At or below the product's low-stock threshold.
+    pub low: bool,
+    /// Nothing available.
+    pub out: bool,
+}
+
+/// Rows per write statement: 8 binds a row.
+const WRITE_CHUNK: usize = 1000;
+
+impl Store {
+    /// Up to `limit` stock rows of active products after the keyset position `after`
+    /// (`product_id`, `warehouse`).
+    pub async fn list_stocks(
+        &self,
+        tenant_id: Uuid,
+        filter: &StockFilter,
+        after: Option<(Uuid, String)>,
+        limit: u32,
+    ) -> Result<Vec<StockRow>, StoreError> {
+        Ok(on_pool!(self.pool(), p => {
+            let mut q = QueryBuilder::new(
+                "SELECT s.product_id, p.connection_id, p.sku, p.name, s.warehouse, s.available, \
+                 s.in_transit_to_client, s.in_transit_from_client, p.low_stock_threshold, s.updated_at \
+                 FROM stock_level s JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
+                 WHERE p.active AND s.tenant_id = ",
+            );
+            q.push_bind(tenant_id);
+            if let Some(warehouse) = &filter.warehouse {
+                q.push(" AND s.warehouse = ").push_bind(warehouse.clone());
+            }
+            if let Some(connection_id) = filter.connection_id {
+                q.push(" AND p.connection_id = ").push_bind(connection_id);
+            }
+            if filter.low {
+                q.push(" AND s.available <= p.low_stock_threshold");
+            }
+            if filter.out {
+                q.push(" AND s.available <= 0");
+            }
+            if let Some((product_id, warehouse)) = after {
+                q.push(" AND (s.product_id, s.warehouse) > (").push_bind(product_id).push(", ").push_bind(warehouse).push(")");
+            }
+            q.push(" ORDER BY s.product_id, s.warehouse LIMIT ").push_bind(i64::from(limit));
+            q.build_query_as().fetch_all(p).await?
+        }))
+    }
+
+    /// A product's stock per warehouse, by warehouse name.
+    pub async fn stock_levels_of_product(
+        &self,
+        tenant_id: Uuid,
+        product_id: Uuid,
+    ) -> Result<Vec<StockLevel>, StoreError> {
+        let sql = "SELECT warehouse, available, in_transit_to_client, in_transit_from_client, updated_at \
+                   FROM stock_level WHERE tenant_id = $1 AND product_id = $2 ORDER BY warehouse";
+        Ok(
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_all(p).await?),
+        )
+    }
+
+    /// A product's most recent stock changes, newest first.
+    pub async fn stock_history_of_product(
+        &self,
+        tenant_id: Uuid,
+        product_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StockChange>, StoreError> {
+        let sql = "SELECT warehouse, previous_available, available, sync_run_id, recorded_at FROM stock_history \
+                   WHERE tenant_id = $1 AND product_id = $2 ORDER BY recorded_at DESC, stock_history_id DESC LIMIT $3";
+        Ok(
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).bind(i64::from(limit)).fetch_all(p).await?),
+        )
+    }
+
+    /// Writes observed quantities in one transaction: upserts the levels and appends a history
+    /// row for each level whose available quantity changed. Returns the number of changes.
+    pub async fn record_stock_levels(
+        &self,
+        tenant_id: Uuid,
+        observed: &[ObservedStock],
+        sync_run_id: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        let at = now();
+        let mut changes = 0;
+        on_pool!(self.pool(), pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in observed.chunks(WRITE_CHUNK) {
+                let mut q = QueryBuilder::new("SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = ");
+                q.push_bind(tenant_id).push(" AND product_id IN (");
+                let mut ids = q.separated(", ");
+                let mut seen = std::collections::HashSet::new();
+                for o in chunk.iter().filter(|o| seen.insert(o.product_id)) {
+                    ids.push_bind(o.product_id);
+                }
+                q.push(")");
+                let previous: HashMap<(Uuid, String), i64> = q
+                    .build_query_as::<(Uuid, String, i64)>()
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id, w, a)| ((id, w), a))
+                    .collect();
+
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
+                     in_transit_from_client, updated_at) ",
+                );
+                q.push_values(chunk, |mut row, o| {
+                    row.push_bind(tenant_id)
+                        .push_bind(o.product_id)
+                        .push_bind(o.warehouse.clone())
+                        .push_bind(o.available)
+                        .push_bind(o.in_transit_to_client)
+                        .push_bind(o.in_transit_from_client)
+                        .push_bind(at);
+                });
+                q.push(
+                    " ON CONFLICT (tenant_id, product_id, warehouse) DO UPDATE SET available = excluded.available, \
+                     in_transit_to_client = excluded.in_transit_to_client, \
+                     in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at",
+                );
+                q.build().execute(&mut *tx).await?;
+
+                let changed: Vec<(&ObservedStock, i64)> = chunk
+                    .iter()
+                    .filter_map(|o| {
+                        let before = *previous.get(&(o.product_id, o.warehouse.clone()))?;
+                        (before != o.available).then_some((o, before))
+                    })
+                    .collect();
+                if !changed.is_empty() {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, \
+                         previous_available, available, sync_run_id, recorded_at) ",
+                    );
+                    q.push_values(&changed, |mut row, (o, before)| {
+                        row.push_bind(tenant_id)
+                            .push_bind(Uuid::now_v7())
+                            .push_bind(o.product_id)
+                            .push_bind(o.warehouse.clone())
+                            .push_bind(Some(*before))
+                            .push_bind(o.available)
+                            .push_bind(sync_run_id)
+                            .push_bind(at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                    changes += changed.len() as u64;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(changes)
+    }
+}
