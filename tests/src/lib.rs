@@ -1,1 +1,296 @@
+//! Test harness for Stock Tracker: a real host on a real database, driven through its router.
+//!
+//! - [`TestApp::new`] builds the app on a fresh SQLite file or a fresh PostgreSQL database.
+//! - PostgreSQL comes from `TEST_POSTGRES_URL` (a superuser URL to any database of a running
+//!   server, e.g. `postgres://postgres@127.0.0.1:55432/postgres`); each test gets its own
+//!   database. Without it, PostgreSQL tests print a notice and pass, unless
+//!   `STOCK_TRACKER_REQUIRE_ALL_BACKENDS=1` (set by `.ci/run`), which makes them fail instead.
+//! - [`both_backends!`] turns one async test body into a SQLite test and a PostgreSQL test.
+//! - [`proxy::TcpProxy`] sits between the app and PostgreSQL so a test can cut the database off.
 
+pub mod proxy;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use stock_tracker::config::CorsOrigins;
+use stock_tracker::{App, Config};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL of the PostgreSQL server for tests, or `None` (after deciding whether that is
+/// allowed).
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(),
+                "STOCK_TRACKER_REQUIRE_ALL_BACKENDS is set but TEST_POSTGRES_URL is not"
+            );
+            eprintln!(
+                "note: TEST_POSTGRES_URL is not set; skipping the PostgreSQL variant of this test"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database; returns its URL.
+pub async fn create_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("st_test_{}", Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A scratch directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fixed test secrets for PostgreSQL (where they are required).
+pub const TEST_JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
+/// A base64 32-byte key.
+pub const TEST_CREDENTIALS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A running app on its own database.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub backend: Backend,
+    router: Router,
+    /// The configuration it was built from, to rebuild it (restart) with changes.
+    pub config: Config,
+    pub data_dir: Arc<TempDir>,
+}
+
+/// A response, body parsed as JSON (or `Null` when empty).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The error envelope's `code`, if this is an error answer.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+}
+
+/// A registered tenant and its owner's session.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    /// A fresh app on `backend`, or `None` when PostgreSQL is not available (see module docs).
+    pub async fn try_new(backend: Backend) -> Option<Self> {
+        let data_dir = Arc::new(TempDir::new("st-test"));
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_postgres_database(&postgres_admin_url()?).await),
+        };
+        let mut config = Config::embedded(data_dir.0.clone(), database_url);
+        if backend == Backend::Postgres {
+            config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
+            config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
+        }
+        Some(Self::from_config(backend, config, data_dir).await)
+    }
+
+    /// Builds (or rebuilds, as after a restart) the app from a configuration.
+    pub async fn from_config(backend: Backend, config: Config, data_dir: Arc<TempDir>) -> Self {
+        let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
+        let router = stock_tracker::router::router(app.clone(), CorsOrigins::None);
+        Self {
+            app,
+            backend,
+            router,
+            config,
+            data_dir,
+        }
+    }
+
+    /// The same database and data directory with a new process: what a restart looks like.
+    pub async fn restart(&self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.config.clone();
+        change(&mut config);
+        Self::from_config(self.backend, config, self.data_dir.clone()).await
+    }
+
+    /// Sends a request through the full middleware stack.
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A JSON request with an optional bearer token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let req = match body {
+            Some(body) => req
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.expect("request builds")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers a tenant whose owner is `email` (password `correct horse battery`).
+    pub async fn register(&self, email: &str) -> TestTenant {
+        let password = "correct horse battery".to_owned();
+        let res = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": password, "company_name": format!("{email} Ltd") }),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "register {email}: {:?}",
+            res.body
+        );
+        TestTenant {
+            tenant_id: res.body["tenant"]["tenant_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            user_id: res.body["user"]["user_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            email: email.to_owned(),
+            password,
+            access_token: res.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: res.body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a connection through the API; returns its id.
+    pub async fn create_connection(
+        &self,
+        tenant: &TestTenant,
+        name: &str,
+        token_value: &str,
+    ) -> Uuid {
+        let res = self
+            .post(
+                "/api/v1/connections",
+                Some(&tenant.access_token),
+                json!({ "marketplace": "wildberries", "name": name, "credentials": { "token": token_value } }),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "create connection: {:?}",
+            res.body
+        );
+        res.body["connection_id"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// Runs one async test body against SQLite and against PostgreSQL, as two tests
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::TestApp::try_new($crate::Backend::Sqlite).await.expect("sqlite is always available")).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::TestApp::try_new($crate::Backend::Postgres).await {
+                    run(app).await
+                }
+            }
+        }
+    )*};
+}

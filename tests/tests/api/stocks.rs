@@ -1,0 +1,40 @@
+//! `/api/v1/stocks`: low, out and warehouse filters, and keyset pages.
+
+use super::*;
+
+both_backends! {
+    async fn filters_match_the_seeded_quantities(app) {
+        let t = app.register("stocks@example.com").await;
+        let warehouses = ["Коледино", "Подольск", "Казань"];
+        seed_catalogue(&app, &t, 30, &warehouses).await;
+        // seed_catalogue puts (i*7 + w*3) % 20 in warehouse w of product i; the threshold is 5.
+        let qty = |i: usize, w: usize| ((i * 7 + w * 3) % 20) as i64;
+        let all: Vec<(usize, usize)> = (0..30).flat_map(|i| (0..3).map(move |w| (i, w))).collect();
+        let token = &t.access_token;
+
+        let everything = collect_pages(&app, token, "/api/v1/stocks?limit=7").await;
+        assert_eq!(everything.len(), 90);
+        let mut keys: Vec<(String, String)> = everything.iter()
+            .map(|s| (s["product_id"].as_str().unwrap().to_owned(), s["warehouse"].as_str().unwrap().to_owned())).collect();
+        let in_order = keys.clone();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 90, "no row twice");
+        assert_eq!(in_order, keys, "stable (product, warehouse) order");
+
+        let low = collect_pages(&app, token, "/api/v1/stocks?low=true&limit=4").await;
+        assert_eq!(low.len(), all.iter().filter(|(i, w)| qty(*i, *w) <= 5).count());
+        assert!(low.iter().all(|s| s["available"].as_i64().unwrap() <= s["low_stock_threshold"].as_i64().unwrap()));
+
+        let out = collect_pages(&app, token, "/api/v1/stocks?out=true").await;
+        assert_eq!(out.len(), all.iter().filter(|(i, w)| qty(*i, *w) == 0).count());
+        assert!(out.iter().all(|s| s["available"] == 0));
+
+        let kazan = collect_pages(&app, token, "/api/v1/stocks?warehouse=%D0%9A%D0%B0%D0%B7%D0%B0%D0%BD%D1%8C").await;
+        assert_eq!(kazan.len(), 30);
+        assert!(kazan.iter().all(|s| s["warehouse"] == "Казань"));
+        let kazan_low = collect_pages(&app, token, "/api/v1/stocks?warehouse=%D0%9A%D0%B0%D0%B7%D0%B0%D0%BD%D1%8C&low=true").await;
+        assert_eq!(kazan_low.len(), (0..30).filter(|i| qty(*i, 2) <= 5).count());
+        assert!(app.get("/api/v1/stocks?warehouse=Nowhere", token).await.body["items"].as_array().unwrap().is_empty());
+    }
+}
