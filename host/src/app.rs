@@ -8,7 +8,7 @@ use fred::prelude::{ClientLike, ReconnectPolicy};
 use secrecy::ExposeSecret;
 
 use crate::auth::JwtKeys;
-use crate::config::{Config, ConfigError, DatabaseKind};
+use crate::config::{Config, ConfigError, CorsOrigins, DatabaseKind};
 use crate::crypto::Keyring;
 use crate::store::Store;
 
@@ -25,6 +25,8 @@ pub struct App {
     pub jwt: JwtKeys,
     /// Credential sealing keys.
     pub keyring: Keyring,
+    /// Parsed `CORS_ORIGINS`.
+    pub cors: CorsOrigins,
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
     /// it, and readiness reports its state.
     pub redis: Option<fred::clients::Client>,
@@ -32,23 +34,18 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("store", &self.store.kind())
-            .field("keyring", &self.keyring)
-            .finish_non_exhaustive()
+        f.debug_struct("App").field("store", &self.store.kind()).field("keyring", &self.keyring).finish_non_exhaustive()
     }
 }
 
 impl App {
     /// Validates the configuration, connects, migrates and assembles the state.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let cors = config.http.cors()?;
         let (url, kind) = config.database.resolve()?;
         if kind == DatabaseKind::Sqlite {
             std::fs::create_dir_all(&config.database.data_dir).map_err(|e| {
-                ConfigError::new(
-                    "DATA_DIR",
-                    format!("cannot create {}: {e}", config.database.data_dir.display()),
-                )
+                ConfigError::new("DATA_DIR", format!("cannot create {}: {e}", config.database.data_dir.display()))
             })?;
         }
         let secrets = config.secrets.resolve(&config.database.data_dir, kind)?;
@@ -59,24 +56,18 @@ impl App {
                 "{name} was not set: generated one and stored it in DATA_DIR (mode 0600); set {name} explicitly in production"
             );
         }
-        let redis = config
-            .redis
-            .resolve()?
-            .map(|url| connect_redis(url.expose_secret()))
-            .transpose()?;
+        let redis = config.redis.resolve()?.map(|url| connect_redis(url.expose_secret())).transpose()?;
 
         let store = Store::connect(&url, kind, config.database.max_connections)
             .await
             .with_context(|| format!("cannot connect to the {kind:?} database (DATABASE_URL)"))?;
-        store
-            .migrate()
-            .await
-            .context("cannot apply database migrations")?;
+        store.migrate().await.context("cannot apply database migrations")?;
 
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
             keyring: Keyring::new(&secrets.credentials_key, &secrets.retired_credentials_keys),
             store,
+            cors,
             redis,
             config,
         })
@@ -86,12 +77,8 @@ impl App {
 /// A Redis client that connects (and reconnects) in the background, with short command timeouts
 /// so that a dead Redis costs a bounded wait, never a hang.
 fn connect_redis(url: &str) -> Result<fred::clients::Client, ConfigError> {
-    let config = fred::types::config::Config::from_url(url).map_err(|e| {
-        ConfigError::new(
-            "REDIS_URL",
-            format!("not a valid Redis URL ({})", e.details()),
-        )
-    })?;
+    let config = fred::types::config::Config::from_url(url)
+        .map_err(|e| ConfigError::new("REDIS_URL", format!("not a valid Redis URL ({})", e.details())))?;
     let client = fred::types::Builder::from_config(config)
         .with_performance_config(|p| p.default_command_timeout = Duration::from_millis(250))
         .with_connection_config(|c| {
@@ -100,12 +87,7 @@ fn connect_redis(url: &str) -> Result<fred::clients::Client, ConfigError> {
         })
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
         .build()
-        .map_err(|e| {
-            ConfigError::new(
-                "REDIS_URL",
-                format!("cannot build a client ({})", e.details()),
-            )
-        })?;
+        .map_err(|e| ConfigError::new("REDIS_URL", format!("cannot build a client ({})", e.details())))?;
     let _background = client.connect();
     Ok(client)
 }

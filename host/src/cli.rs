@@ -11,7 +11,9 @@ use crate::config::Config;
     name = "stock-tracker",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Logging: RUST_LOG sets the log filter (default `info,sqlx=warn`).\n\
+                  Every flag can also be set through the environment variable shown beside it."
 )]
 pub struct Cli {
     #[command(subcommand)]

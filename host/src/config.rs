@@ -56,10 +56,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(variable: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            variable,
-            problem: problem.into(),
-        }
+        Self { variable, problem: problem.into() }
     }
 }
 
@@ -69,11 +66,7 @@ impl Config {
     pub fn embedded(data_dir: PathBuf, database_url: Option<String>) -> Self {
         Self {
             http: HttpConfig::default(),
-            database: DatabaseConfig {
-                data_dir,
-                database_url,
-                max_connections: 10,
-            },
+            database: DatabaseConfig { data_dir, database_url, max_connections: 10 },
             redis: RedisConfig { redis_url: None },
             secrets: SecretsConfig::default(),
         }

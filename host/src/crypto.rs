@@ -48,10 +48,7 @@ pub struct Keyring {
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let retired: Vec<&str> = self.retired.iter().map(|(id, _)| id.as_str()).collect();
-        f.debug_struct("Keyring")
-            .field("current", &self.current.0)
-            .field("retired", &retired)
-            .finish()
+        f.debug_struct("Keyring").field("current", &self.current.0).field("retired", &retired).finish()
     }
 }
 
@@ -66,15 +63,9 @@ impl Keyring {
     pub fn new(current: &CredentialKey, retired: &[CredentialKey]) -> Self {
         let entry = |k: &CredentialKey| {
             let bytes = k.expose_secret();
-            (
-                key_id(bytes),
-                XChaCha20Poly1305::new_from_slice(bytes).expect("32-byte key"),
-            )
+            (key_id(bytes), XChaCha20Poly1305::new_from_slice(bytes).expect("32-byte key"))
         };
-        Self {
-            current: entry(current),
-            retired: retired.iter().map(entry).collect(),
-        }
+        Self { current: entry(current), retired: retired.iter().map(entry).collect() }
     }
 
     /// The id of the key that seals.
@@ -90,30 +81,16 @@ impl Keyring {
         let ciphertext = self
             .current
             .1
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad: &aad })
             .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ciphertext);
-        Sealed {
-            key_id: self.current.0.clone(),
-            blob,
-        }
+        Sealed { key_id: self.current.0.clone(), blob }
     }
 
     /// Opens a value sealed for this tenant and connection.
-    pub fn open(
-        &self,
-        tenant_id: Uuid,
-        connection_id: Uuid,
-        sealed: &Sealed,
-    ) -> Result<Vec<u8>, CryptoError> {
+    pub fn open(&self, tenant_id: Uuid, connection_id: Uuid, sealed: &Sealed) -> Result<Vec<u8>, CryptoError> {
         let cipher = std::iter::once(&self.current)
             .chain(&self.retired)
             .find(|(id, _)| *id == sealed.key_id)
@@ -125,15 +102,7 @@ impl Keyring {
         let (nonce, ciphertext) = sealed.blob.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| CryptoError::Open)?;
         let aad = associated_data(tenant_id, connection_id);
-        cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| CryptoError::Open)
+        cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| CryptoError::Open)
     }
 }
 
@@ -162,10 +131,7 @@ mod tests {
         let sealed = ring.seal(t, c, b"{\"token\":\"wb-secret-token\"}");
         assert_eq!(sealed.key_id, key_id(&[1; 32]));
         assert!(!sealed.blob.windows(15).any(|w| w == b"wb-secret-token"));
-        assert_eq!(
-            ring.open(t, c, &sealed).unwrap(),
-            b"{\"token\":\"wb-secret-token\"}"
-        );
+        assert_eq!(ring.open(t, c, &sealed).unwrap(), b"{\"token\":\"wb-secret-token\"}");
         // Two seals of the same text differ (fresh nonce).
         assert_ne!(ring.seal(t, c, b"x").blob, ring.seal(t, c, b"x").blob);
     }
@@ -175,21 +141,12 @@ mod tests {
         let ring = Keyring::new(&key(1), &[]);
         let (t, c) = (Uuid::now_v7(), Uuid::now_v7());
         let sealed = ring.seal(t, c, b"secret");
-        assert_eq!(
-            ring.open(t, Uuid::now_v7(), &sealed),
-            Err(CryptoError::Open)
-        );
-        assert_eq!(
-            ring.open(Uuid::now_v7(), c, &sealed),
-            Err(CryptoError::Open)
-        );
+        assert_eq!(ring.open(t, Uuid::now_v7(), &sealed), Err(CryptoError::Open));
+        assert_eq!(ring.open(Uuid::now_v7(), c, &sealed), Err(CryptoError::Open));
         let mut tampered = sealed.clone();
         *tampered.blob.last_mut().unwrap() ^= 1;
         assert_eq!(ring.open(t, c, &tampered), Err(CryptoError::Open));
-        let truncated = Sealed {
-            key_id: sealed.key_id.clone(),
-            blob: vec![0; 10],
-        };
+        let truncated = Sealed { key_id: sealed.key_id.clone(), blob: vec![0; 10] };
         assert_eq!(ring.open(t, c, &truncated), Err(CryptoError::Open));
     }
 
@@ -201,9 +158,6 @@ mod tests {
         assert_eq!(rotated.open(t, c, &old).unwrap(), b"secret");
         assert_eq!(rotated.seal(t, c, b"secret").key_id, key_id(&[2; 32]));
         let forgotten = Keyring::new(&key(2), &[]);
-        assert_eq!(
-            forgotten.open(t, c, &old),
-            Err(CryptoError::UnknownKey(key_id(&[1; 32])))
-        );
+        assert_eq!(forgotten.open(t, c, &old), Err(CryptoError::UnknownKey(key_id(&[1; 32]))));
     }
 }

@@ -62,10 +62,7 @@ pub enum ApiError {
 impl ApiError {
     /// A field-level validation error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidField {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::InvalidField { field: field.into(), message: message.into() }
     }
 
     /// The HTTP status for this error.
@@ -129,13 +126,7 @@ impl IntoResponse for ApiError {
             Self::InvalidField { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        envelope_response(
-            self.status_code(),
-            self.code(),
-            &message,
-            field,
-            request_id.as_deref(),
-        )
+        envelope_response(self.status_code(), self.code(), &message, field, request_id.as_deref())
     }
 }
 
@@ -163,29 +154,20 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let header_value = HeaderValue::from_str(&id).expect("validated ASCII");
-    req.headers_mut()
-        .insert(REQUEST_ID_HEADER, header_value.clone());
+    req.headers_mut().insert(REQUEST_ID_HEADER, header_value.clone());
 
     let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
     let status = res.status();
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "method not allowed on this route")
-            }
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
             s if s.is_server_error() => ("internal", "internal error"),
@@ -196,9 +178,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         }
         let headers = std::mem::take(res.headers_mut());
         res = envelope_response(status, code, message, None, Some(&id));
-        for (name, value) in headers
-            .iter()
-            .filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
+        for (name, value) in headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
         {
             res.headers_mut().append(name, value.clone());
         }

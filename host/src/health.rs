@@ -23,9 +23,7 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// `GET /api/v1/health/`
 pub async fn health() -> Json<Value> {
-    Json(
-        json!({ "status": "healthy", "timestamp": chrono::Utc::now(), "service": "stock-tracker" }),
-    )
+    Json(json!({ "status": "healthy", "timestamp": chrono::Utc::now(), "service": "stock-tracker" }))
 }
 
 /// `GET /api/v1/health/live`
@@ -39,14 +37,7 @@ pub async fn ready(axum::extract::State(app): AppState) -> impl IntoResponse {
     let redis = async {
         match &app.redis {
             Some(client) => Some(
-                timed(async {
-                    client
-                        .ping::<String>(None)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.details().to_owned())
-                })
-                .await,
+                timed(async { client.ping::<String>(None).await.map(drop).map_err(|e| e.details().to_owned()) }).await,
             ),
             None => None,
         }
@@ -64,10 +55,7 @@ pub async fn ready(axum::extract::State(app): AppState) -> impl IntoResponse {
         (true, false) => ("degraded", StatusCode::OK),
         (true, true) => ("ready", StatusCode::OK),
     };
-    (
-        code,
-        Json(json!({ "status": status, "timestamp": chrono::Utc::now(), "checks": checks })),
-    )
+    (code, Json(json!({ "status": status, "timestamp": chrono::Utc::now(), "checks": checks })))
 }
 
 /// Runs one check under [`CHECK_TIMEOUT`]; returns whether it passed and its report.
@@ -76,20 +64,11 @@ async fn timed(check: impl Future<Output = Result<(), String>>) -> (bool, Value)
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
     let response_time_ms = (start.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match outcome {
-        Ok(Ok(())) => (
-            true,
-            json!({ "status": "healthy", "response_time_ms": response_time_ms }),
-        ),
+        Ok(Ok(())) => (true, json!({ "status": "healthy", "response_time_ms": response_time_ms })),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check failed");
-            (
-                false,
-                json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "check failed" }),
-            )
+            (false, json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "check failed" }))
         }
-        Err(_) => (
-            false,
-            json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "timed out" }),
-        ),
+        Err(_) => (false, json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "timed out" })),
     }
 }

@@ -24,10 +24,7 @@ fn main() -> ExitCode {
     let (action, config) = cli.resolve();
     telemetry::init(config.http.log_format);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -67,19 +64,12 @@ async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()
             println!(
                 "re-sealed {} connection(s) under key {}; {} changed meanwhile; {} unreadable",
                 report.resealed,
-                if key_file {
-                    "(new, in credentials.key)".to_owned()
-                } else {
-                    app.keyring.current_key_id().to_owned()
-                },
+                if key_file { "(new, in credentials.key)".to_owned() } else { app.keyring.current_key_id().to_owned() },
                 report.skipped,
                 report.unreadable
             );
             if report.unreadable > 0 {
-                anyhow::bail!(
-                    "{} connection(s) are sealed under a key that is not configured",
-                    report.unreadable
-                );
+                anyhow::bail!("{} connection(s) are sealed under a key that is not configured", report.unreadable);
             }
             Ok(())
         }

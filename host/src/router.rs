@@ -26,7 +26,8 @@ use crate::{App, error, health};
 /// 3. request tracing (one span per request, after the id exists);
 /// 4. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
 /// 5. the body limit (1 MiB; larger bodies are refused before they are read).
-pub fn router(app: Arc<App>, cors: CorsOrigins) -> Router {
+pub fn router(app: Arc<App>) -> Router {
+    let cors = cors_layer(app.cors.clone());
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/health/", get(health::health))
@@ -37,14 +38,8 @@ pub fn router(app: Arc<App>, cors: CorsOrigins) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::get_me))
-        .route(
-            "/members",
-            get(members::list_members).post(members::add_member),
-        )
-        .route(
-            "/connections",
-            get(connections::list_connections).post(connections::create_connection),
-        )
+        .route("/members", get(members::list_members).post(members::add_member))
+        .route("/connections", get(connections::list_connections).post(connections::create_connection))
         .route(
             "/connections/{id}",
             get(connections::get_connection)
@@ -62,7 +57,7 @@ pub fn router(app: Arc<App>, cors: CorsOrigins) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(
             ServiceBuilder::new()
-                .option_layer(cors_layer(cors))
+                .option_layer(cors)
                 .layer(axum::middleware::from_fn(error::envelope))
                 .layer(TraceLayer::new_for_http())
                 .layer(CatchPanicLayer::new())
@@ -76,9 +71,7 @@ fn cors_layer(origins: CorsOrigins) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods(tower_http::cors::AllowMethods::mirror_request())
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
-        .expose_headers([axum::http::HeaderName::from_static(
-            error::REQUEST_ID_HEADER,
-        )]);
+        .expose_headers([axum::http::HeaderName::from_static(error::REQUEST_ID_HEADER)]);
     match origins {
         CorsOrigins::None => None,
         CorsOrigins::Any => Some(layer.allow_origin(Any)),

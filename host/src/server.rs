@@ -9,19 +9,14 @@ use crate::{App, router};
 
 /// Builds the app from `config` and serves until a shutdown signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let cors = config.http.cors()?;
     let bind_addr = config.http.bind_addr;
     let app = Arc::new(App::build(config).await?);
     let listener = tokio::net::TcpListener::bind(bind_addr)
         .await
         .map_err(|e| ConfigError::new("BIND_ADDR", format!("cannot listen on {bind_addr}: {e}")))?;
     tracing::info!(addr = %bind_addr, database = ?app.store.kind(), "stock-tracker listening on http://{bind_addr}");
-    let service = router::router(app.clone(), cors)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server error")?;
+    let service = router::router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.context("server error")?;
     tracing::info!("shutting down");
     app.store.close().await;
     Ok(())

@@ -74,11 +74,7 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating the SQLite file if needed). Does not run migrations.
-    pub async fn connect(
-        url: &SecretString,
-        kind: DatabaseKind,
-        max_connections: u32,
-    ) -> Result<Self, sqlx::Error> {
+    pub async fn connect(url: &SecretString, kind: DatabaseKind, max_connections: u32) -> Result<Self, sqlx::Error> {
         let pool = match kind {
             DatabaseKind::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose_secret())?
@@ -96,8 +92,7 @@ impl Store {
                 )
             }
             DatabaseKind::Postgres => {
-                let options = PgConnectOptions::from_str(url.expose_secret())?
-                    .application_name("stock-tracker");
+                let options = PgConnectOptions::from_str(url.expose_secret())?.application_name("stock-tracker");
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max_connections)
@@ -144,16 +139,9 @@ impl Store {
 }
 
 /// Maps a unique-constraint violation to a [`StoreError::Conflict`], anything else to `Database`.
-pub(crate) fn conflict_on_unique(
-    err: sqlx::Error,
-    code: &'static str,
-    message: &str,
-) -> StoreError {
+pub(crate) fn conflict_on_unique(err: sqlx::Error, code: &'static str, message: &str) -> StoreError {
     match err.as_database_error() {
-        Some(db) if db.is_unique_violation() => StoreError::Conflict {
-            code,
-            message: message.to_owned(),
-        },
+        Some(db) if db.is_unique_violation() => StoreError::Conflict { code, message: message.to_owned() },
         _ => StoreError::Database(err),
     }
 }

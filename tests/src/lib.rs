@@ -18,7 +18,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use stock_tracker::config::CorsOrigins;
 use stock_tracker::{App, Config};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -40,9 +39,7 @@ pub fn postgres_admin_url() -> Option<String> {
                 std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(),
                 "STOCK_TRACKER_REQUIRE_ALL_BACKENDS is set but TEST_POSTGRES_URL is not"
             );
-            eprintln!(
-                "note: TEST_POSTGRES_URL is not set; skipping the PostgreSQL variant of this test"
-            );
+            eprintln!("note: TEST_POSTGRES_URL is not set; skipping the PostgreSQL variant of this test");
             None
         }
     }
@@ -52,9 +49,7 @@ pub fn postgres_admin_url() -> Option<String> {
 pub async fn create_postgres_database(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("st_test_{}", Uuid::now_v7().simple());
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to TEST_POSTGRES_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
@@ -141,14 +136,8 @@ impl TestApp {
     /// Builds (or rebuilds, as after a restart) the app from a configuration.
     pub async fn from_config(backend: Backend, config: Config, data_dir: Arc<TempDir>) -> Self {
         let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
-        let router = stock_tracker::router::router(app.clone(), CorsOrigins::None);
-        Self {
-            app,
-            backend,
-            router,
-            config,
-            data_dir,
-        }
+        let router = stock_tracker::router::router(app.clone());
+        Self { app, backend, router, config, data_dir }
     }
 
     /// The same database and data directory with a new process: what a restart looks like.
@@ -160,12 +149,7 @@ impl TestApp {
 
     /// Sends a request through the full middleware stack.
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router is infallible");
+        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
@@ -175,29 +159,17 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, headers, body }
     }
 
     /// A JSON request with an optional bearer token.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> TestResponse {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> TestResponse {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
         let req = match body {
-            Some(body) => req
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string())),
+            Some(body) => req.header("content-type", "application/json").body(Body::from(body.to_string())),
             None => req.body(Body::empty()),
         };
         self.send(req.expect("request builds")).await
@@ -221,23 +193,10 @@ impl TestApp {
                 json!({ "email": email, "password": password, "company_name": format!("{email} Ltd") }),
             )
             .await;
-        assert_eq!(
-            res.status,
-            StatusCode::CREATED,
-            "register {email}: {:?}",
-            res.body
-        );
+        assert_eq!(res.status, StatusCode::CREATED, "register {email}: {:?}", res.body);
         TestTenant {
-            tenant_id: res.body["tenant"]["tenant_id"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-            user_id: res.body["user"]["user_id"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
+            tenant_id: res.body["tenant"]["tenant_id"].as_str().unwrap().parse().unwrap(),
+            user_id: res.body["user"]["user_id"].as_str().unwrap().parse().unwrap(),
             email: email.to_owned(),
             password,
             access_token: res.body["access_token"].as_str().unwrap().to_owned(),
@@ -246,12 +205,7 @@ impl TestApp {
     }
 
     /// Creates a connection through the API; returns its id.
-    pub async fn create_connection(
-        &self,
-        tenant: &TestTenant,
-        name: &str,
-        token_value: &str,
-    ) -> Uuid {
+    pub async fn create_connection(&self, tenant: &TestTenant, name: &str, token_value: &str) -> Uuid {
         let res = self
             .post(
                 "/api/v1/connections",
@@ -259,12 +213,7 @@ impl TestApp {
                 json!({ "marketplace": "wildberries", "name": name, "credentials": { "token": token_value } }),
             )
             .await;
-        assert_eq!(
-            res.status,
-            StatusCode::CREATED,
-            "create connection: {:?}",
-            res.body
-        );
+        assert_eq!(res.status, StatusCode::CREATED, "create connection: {:?}", res.body);
         res.body["connection_id"].as_str().unwrap().parse().unwrap()
     }
 }

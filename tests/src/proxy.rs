@@ -48,11 +48,7 @@ impl TcpProxy {
                 });
             }
         });
-        Self {
-            addr,
-            up,
-            generation,
-        }
+        Self { addr, up, generation }
     }
 
     /// Cuts every open connection and refuses new ones.

@@ -62,16 +62,10 @@ pub async fn register(
     check_password(&body.password)?;
     let company_name = body.company_name.trim();
     if company_name.is_empty() || company_name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "company_name",
-            "must be 1 to 200 characters",
-        ));
+        return Err(ApiError::invalid("company_name", "must be 1 to 200 characters"));
     }
     let hash = password::hash(body.password).await?;
-    let membership = app
-        .store
-        .create_tenant_with_owner(company_name, &email, &hash)
-        .await?;
+    let membership = app.store.create_tenant_with_owner(company_name, &email, &hash).await?;
     tracing::info!(tenant.id = %membership.tenant_id, user.id = %membership.user_id, "tenant {} registered", membership.tenant_id);
     let tokens = start_session(&app, &membership).await?;
     Ok((StatusCode::CREATED, Json(session_body(&membership, tokens))))
@@ -95,13 +89,8 @@ pub async fn login(
         Some(tenant_id) => memberships
             .into_iter()
             .find(|m| m.tenant_id == tenant_id)
-            .ok_or(ApiError::Forbidden(
-                "this account is not a member of that tenant",
-            ))?,
-        None => memberships
-            .into_iter()
-            .next()
-            .ok_or(ApiError::Forbidden("this account belongs to no tenant"))?,
+            .ok_or(ApiError::Forbidden("this account is not a member of that tenant"))?,
+        None => memberships.into_iter().next().ok_or(ApiError::Forbidden("this account belongs to no tenant"))?,
     };
     let tokens = start_session(&app, &membership).await?;
     Ok(Json(session_body(&membership, tokens)))
@@ -116,29 +105,18 @@ pub async fn refresh(
     let (tenant_id, old_hash) = refresh::parse(&body.refresh_token).ok_or(INVALID)?;
     let (new_token, new_hash) = refresh::generate(tenant_id);
     let expires = Utc::now() + Duration::days(refresh::REFRESH_TOKEN_TTL_DAYS);
-    match app
-        .store
-        .rotate_refresh_token(tenant_id, &old_hash, &new_hash, expires)
-        .await?
-    {
+    match app.store.rotate_refresh_token(tenant_id, &old_hash, &new_hash, expires).await? {
         Rotation::Rotated { user_id } => {
             let membership = match app.store.membership(tenant_id, user_id).await {
                 Err(StoreError::NotFound) => return Err(INVALID),
                 other => other?,
             };
             let (access_token, expires_in) = app.jwt.issue(user_id, tenant_id, membership.role);
-            Ok(Json(TokenPair {
-                access_token,
-                refresh_token: new_token,
-                token_type: "bearer",
-                expires_in,
-            }))
+            Ok(Json(TokenPair { access_token, refresh_token: new_token, token_type: "bearer", expires_in }))
         }
         Rotation::Reused => {
             tracing::warn!(tenant.id = %tenant_id, "spent refresh token presented again: revoked its family");
-            Err(ApiError::Unauthorized(
-                "refresh token already used; all sessions from that login are revoked",
-            ))
+            Err(ApiError::Unauthorized("refresh token already used; all sessions from that login are revoked"))
         }
         Rotation::Dead | Rotation::Unknown => Err(INVALID),
     }
@@ -156,10 +134,7 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/auth/me`
-pub async fn get_me(
-    axum::extract::State(app): AppState,
-    user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_me(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
     let memberships = app.store.memberships_of_user(user.user_id).await?;
     let current = memberships
         .iter()
@@ -179,16 +154,9 @@ pub async fn get_me(
 async fn start_session(app: &crate::App, m: &Membership) -> Result<TokenPair, ApiError> {
     let (refresh_token, hash) = refresh::generate(m.tenant_id);
     let expires = Utc::now() + Duration::days(refresh::REFRESH_TOKEN_TTL_DAYS);
-    app.store
-        .insert_refresh_token(m.tenant_id, m.user_id, &hash, expires)
-        .await?;
+    app.store.insert_refresh_token(m.tenant_id, m.user_id, &hash, expires).await?;
     let (access_token, expires_in) = app.jwt.issue(m.user_id, m.tenant_id, m.role);
-    Ok(TokenPair {
-        access_token,
-        refresh_token,
-        token_type: "bearer",
-        expires_in,
-    })
+    Ok(TokenPair { access_token, refresh_token, token_type: "bearer", expires_in })
 }
 
 fn session_body(m: &Membership, tokens: TokenPair) -> Value {
@@ -215,11 +183,7 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
                 && !domain.ends_with('.')
                 && !domain.contains('@')
         });
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::invalid("email", "must be an email address"))
-    }
+    if valid { Ok(email) } else { Err(ApiError::invalid("email", "must be an email address")) }
 }
 
 /// Length rules for a new password.
@@ -227,17 +191,11 @@ pub(crate) fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < password::MIN_PASSWORD_CHARS {
         return Err(ApiError::invalid(
             "password",
-            format!(
-                "must be at least {} characters",
-                password::MIN_PASSWORD_CHARS
-            ),
+            format!("must be at least {} characters", password::MIN_PASSWORD_CHARS),
         ));
     }
     if password.len() > password::MAX_PASSWORD_BYTES {
-        return Err(ApiError::invalid(
-            "password",
-            format!("must be at most {} bytes", password::MAX_PASSWORD_BYTES),
-        ));
+        return Err(ApiError::invalid("password", format!("must be at most {} bytes", password::MAX_PASSWORD_BYTES)));
     }
     Ok(())
 }
@@ -257,20 +215,8 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            normalize_email("  Ann@Example.COM ").unwrap(),
-            "ann@example.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.com",
-            "ann@example",
-            "a nn@example.com",
-            "a@b@c.com",
-            "ann@.com",
-        ] {
+        assert_eq!(normalize_email("  Ann@Example.COM ").unwrap(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a nn@example.com", "a@b@c.com", "ann@.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

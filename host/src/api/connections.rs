@@ -75,10 +75,7 @@ pub async fn create_connection(
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     user.require_manager()?;
     if !MARKETPLACES.contains(&body.marketplace.as_str()) {
-        return Err(ApiError::invalid(
-            "marketplace",
-            format!("must be one of {}", MARKETPLACES.join(", ")),
-        ));
+        return Err(ApiError::invalid("marketplace", format!("must be one of {}", MARKETPLACES.join(", "))));
     }
     let name = check_name(&body.name)?;
     let plaintext = check_credentials(&body.credentials)?;
@@ -87,29 +84,16 @@ pub async fn create_connection(
     let sealed = app.keyring.seal(user.tenant_id, connection_id, &plaintext);
     let record = app
         .store
-        .insert_connection(
-            user.tenant_id,
-            connection_id,
-            &body.marketplace,
-            &name,
-            &settings,
-            &sealed,
-        )
+        .insert_connection(user.tenant_id, connection_id, &body.marketplace, &name, &settings, &sealed)
         .await?;
     tracing::info!(tenant.id = %user.tenant_id, connection.id = %connection_id, marketplace = %body.marketplace, "connection {connection_id} created");
     Ok((StatusCode::CREATED, Json(view(&app, &record)?)))
 }
 
 /// `GET /api/v1/connections`
-pub async fn list_connections(
-    axum::extract::State(app): AppState,
-    user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list_connections(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
     let records = app.store.list_connections(user.tenant_id).await?;
-    let items = records
-        .iter()
-        .map(|r| view(&app, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = records.iter().map(|r| view(&app, r)).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -142,10 +126,7 @@ pub async fn update_connection(
             .map(|c| check_credentials(c).map(|p| app.keyring.seal(user.tenant_id, id, &p)))
             .transpose()?,
     };
-    let record = app
-        .store
-        .update_connection(user.tenant_id, id, changes)
-        .await?;
+    let record = app.store.update_connection(user.tenant_id, id, changes).await?;
     Ok(Json(view(&app, &record)?))
 }
 
@@ -162,22 +143,14 @@ pub async fn delete_connection(
 }
 
 /// Opens a connection's credentials (for adapters). The result must not be logged or returned.
-pub fn open_credentials(
-    app: &crate::App,
-    record: &ConnectionRecord,
-) -> Result<BTreeMap<String, String>, ApiError> {
+pub fn open_credentials(app: &crate::App, record: &ConnectionRecord) -> Result<BTreeMap<String, String>, ApiError> {
     let sealed: Sealed = record.sealed();
     let plaintext = app
         .keyring
         .open(record.tenant_id, record.connection_id, &sealed)
-        .map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id))
-        })?;
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id)))?;
     serde_json::from_slice(&plaintext).map_err(|_| {
-        ApiError::Internal(anyhow::anyhow!(
-            "connection {}: credentials are not a JSON object",
-            record.connection_id
-        ))
+        ApiError::Internal(anyhow::anyhow!("connection {}: credentials are not a JSON object", record.connection_id))
     })
 }
 
@@ -220,27 +193,14 @@ fn check_name(raw: &str) -> Result<String, ApiError> {
 /// Checks the credential map and serializes it for sealing.
 fn check_credentials(credentials: &Credentials) -> Result<Vec<u8>, ApiError> {
     if credentials.0.is_empty() {
-        return Err(ApiError::invalid(
-            "credentials",
-            "must hold at least one field, e.g. {\"token\": \"…\"}",
-        ));
+        return Err(ApiError::invalid("credentials", "must hold at least one field, e.g. {\"token\": \"…\"}"));
     }
-    if let Some((field, _)) = credentials
-        .0
-        .iter()
-        .find(|(k, v)| k.is_empty() || v.is_empty())
-    {
-        return Err(ApiError::invalid(
-            format!("credentials.{field}"),
-            "must not be empty",
-        ));
+    if let Some((field, _)) = credentials.0.iter().find(|(k, v)| k.is_empty() || v.is_empty()) {
+        return Err(ApiError::invalid(format!("credentials.{field}"), "must not be empty"));
     }
     let plaintext = serde_json::to_vec(&credentials.0).expect("a string map serializes");
     if plaintext.len() > MAX_CREDENTIAL_BYTES {
-        return Err(ApiError::invalid(
-            "credentials",
-            format!("must be at most {MAX_CREDENTIAL_BYTES} bytes"),
-        ));
+        return Err(ApiError::invalid("credentials", format!("must be at most {MAX_CREDENTIAL_BYTES} bytes")));
     }
     Ok(plaintext)
 }

@@ -63,8 +63,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             _ => ApiError::MalformedJson(strip_position(&inner.to_string())),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::MalformedJson(strip_position(&e.to_string())))?;
+    de.end().map_err(|e| ApiError::MalformedJson(strip_position(&e.to_string())))?;
     Ok(value)
 }
 
@@ -84,22 +83,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|err| {
-                let path = err.path().to_string();
-                let message = err.into_inner().to_string();
-                ApiError::invalid(field_name(&path, &message), message)
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
+            let path = err.path().to_string();
+            let message = err.into_inner().to_string();
+            ApiError::invalid(field_name(&path, &message), message)
+        })
     }
 }
 
 /// The field a serde error is about: its path, or for a missing field the name serde quotes.
 fn field_name(path: &str, message: &str) -> String {
     if path != "." && !path.is_empty() {
-        let missing = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.split('`').next());
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
         return match missing {
             Some(name) => format!("{path}.{name}"),
             None => path.to_owned(),
@@ -146,23 +141,14 @@ mod tests {
         assert_eq!(field_of(r#"{"count": 1}"#).0, "email");
         let (field, message) = field_of(r#"{"email": 5, "count": 1}"#);
         assert_eq!(field, "email");
-        assert!(
-            message.starts_with("invalid type: integer `5`, expected a string"),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid type: integer `5`, expected a string"), "{message}");
         assert_eq!(field_of(r#"{"email": "a@b", "count": -1}"#).0, "count");
     }
 
     #[test]
     fn syntax_errors_are_malformed() {
         for bad in ["{", "not json", r#"{"email": "a"} trailing"#, ""] {
-            assert!(
-                matches!(
-                    parse_json::<Body>(bad.as_bytes()),
-                    Err(ApiError::MalformedJson(_))
-                ),
-                "{bad}"
-            );
+            assert!(matches!(parse_json::<Body>(bad.as_bytes()), Err(ApiError::MalformedJson(_))), "{bad}");
         }
     }
 }
@@ -177,11 +163,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::NotFound)?;
-        uuid::Uuid::try_parse(&raw)
-            .map(PathId)
-            .map_err(|_| ApiError::NotFound)
+            axum::extract::Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound)?;
+        uuid::Uuid::try_parse(&raw).map(PathId).map_err(|_| ApiError::NotFound)
     }
 }

@@ -23,14 +23,9 @@ pub struct AddMemberRequest {
 }
 
 /// `GET /api/v1/members`
-pub async fn list_members(
-    axum::extract::State(app): AppState,
-    user: AuthUser,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list_members(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
     let members = app.store.list_members(user.tenant_id).await?;
-    Ok(Json(
-        json!({ "items": members.iter().map(member_view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({ "items": members.iter().map(member_view).collect::<Vec<_>>() })))
 }
 
 /// `POST /api/v1/members`: owners and admins add a member (owners may also add admins).
@@ -51,14 +46,9 @@ pub async fn add_member(
         }
         None => None,
     };
-    let member = app
-        .store
-        .add_member(user.tenant_id, &email, hash.as_deref(), body.role)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::invalid("password", "required: no account has this email yet")
-            }
+    let member =
+        app.store.add_member(user.tenant_id, &email, hash.as_deref(), body.role).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::invalid("password", "required: no account has this email yet"),
             other => other.into(),
         })?;
     tracing::info!(tenant.id = %user.tenant_id, member.id = %member.user_id, role = member.role.as_str(), "member added");

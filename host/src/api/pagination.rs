@@ -27,15 +27,8 @@ impl<T> Page<T> {
     pub fn from_rows<K: Serialize>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|last| encode_cursor(&key(last)))
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-        }
+        let next_cursor = if more { rows.last().map(|last| encode_cursor(&key(last))) } else { None };
+        Page { items: rows, next_cursor }
     }
 }
 
@@ -44,10 +37,7 @@ pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        )),
+        Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}"))),
     }
 }
 
@@ -77,10 +67,7 @@ mod tests {
     fn cursor_round_trip_and_garbage() {
         let key = ("SKU-1".to_owned(), uuid::Uuid::nil());
         let c = encode_cursor(&key);
-        assert_eq!(
-            decode_cursor::<(String, uuid::Uuid)>(Some(&c)).unwrap(),
-            Some(key)
-        );
+        assert_eq!(decode_cursor::<(String, uuid::Uuid)>(Some(&c)).unwrap(), Some(key));
         assert!(decode_cursor::<(String, uuid::Uuid)>(Some("!!")).is_err());
         assert!(decode_cursor::<(String, uuid::Uuid)>(Some(&encode_cursor(&42))).is_err());
     }

@@ -33,27 +33,13 @@ pub async fn list_products(
 ) -> Result<Json<Page<Product>>, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(String, Uuid)>(q.cursor.as_deref())?;
-    let search = q
-        .search
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
+    let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-        return Err(ApiError::invalid(
-            "search",
-            "must be at most 200 characters",
-        ));
+        return Err(ApiError::invalid("search", "must be at most 200 characters"));
     }
-    let filter = ProductFilter {
-        connection_id: q.connection_id,
-        search,
-    };
-    let rows = app
-        .store
-        .list_products(user.tenant_id, &filter, after, limit + 1)
-        .await?;
-    Ok(Json(Page::from_rows(rows, limit, |p| {
-        (p.sku.clone(), p.product_id)
-    })))
+    let filter = ProductFilter { connection_id: q.connection_id, search };
+    let rows = app.store.list_products(user.tenant_id, &filter, after, limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, limit, |p| (p.sku.clone(), p.product_id))))
 }
 
 /// `GET /api/v1/products/{id}`: the product, its stock per warehouse and its recent history.
@@ -65,8 +51,7 @@ pub async fn get_product(
     let product = app.store.product(user.tenant_id, id).await?;
     let (stocks, history) = tokio::try_join!(
         app.store.stock_levels_of_product(user.tenant_id, id),
-        app.store
-            .stock_history_of_product(user.tenant_id, id, RECENT_HISTORY),
+        app.store.stock_history_of_product(user.tenant_id, id, RECENT_HISTORY),
     )?;
     let mut body = serde_json::to_value(&product).map_err(anyhow::Error::from)?;
     body["stocks"] = json!(stocks);

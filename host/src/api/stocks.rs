@@ -34,17 +34,7 @@ pub async fn list_stocks(
 ) -> Result<Json<Page<StockRow>>, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(Uuid, String)>(q.cursor.as_deref())?;
-    let filter = StockFilter {
-        warehouse: q.warehouse,
-        connection_id: q.connection_id,
-        low: q.low,
-        out: q.out,
-    };
-    let rows = app
-        .store
-        .list_stocks(user.tenant_id, &filter, after, limit + 1)
-        .await?;
-    Ok(Json(Page::from_rows(rows, limit, |s| {
-        (s.product_id, s.warehouse.clone())
-    })))
+    let filter = StockFilter { warehouse: q.warehouse, connection_id: q.connection_id, low: q.low, out: q.out };
+    let rows = app.store.list_stocks(user.tenant_id, &filter, after, limit + 1).await?;
+    Ok(Json(Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone()))))
 }

@@ -27,10 +27,7 @@ pub async fn list_sync_runs(
 ) -> Result<Json<Page<SyncRun>>, ApiError> {
     let limit = limit(q.limit)?;
     let before = decode_cursor::<Uuid>(q.cursor.as_deref())?;
-    let rows = app
-        .store
-        .list_sync_runs(user.tenant_id, q.connection_id, before, limit + 1)
-        .await?;
+    let rows = app.store.list_sync_runs(user.tenant_id, q.connection_id, before, limit + 1).await?;
     Ok(Json(Page::from_rows(rows, limit, |r| r.sync_run_id)))
 }
 

@@ -22,11 +22,7 @@ pub struct AuthUser {
 impl AuthUser {
     /// Refuses with 403 unless the caller is an owner or admin.
     pub fn require_manager(&self) -> Result<(), ApiError> {
-        if self.role.can_manage() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("this needs the owner or admin role"))
-        }
+        if self.role.can_manage() { Ok(()) } else { Err(ApiError::Forbidden("this needs the owner or admin role")) }
     }
 }
 
@@ -34,30 +30,15 @@ impl FromRequestParts<Arc<App>> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "expected `Authorization: Bearer <access token>`",
-            ))?;
-        let claims = app
-            .jwt
-            .verify(token)
-            .ok_or(ApiError::Unauthorized("invalid or expired access token"))?;
-        Ok(AuthUser {
-            user_id: claims.sub,
-            tenant_id: claims.tid,
-            role: claims.role,
-        })
+            .ok_or(ApiError::Unauthorized("expected `Authorization: Bearer <access token>`"))?;
+        let claims = app.jwt.verify(token).ok_or(ApiError::Unauthorized("invalid or expired access token"))?;
+        Ok(AuthUser { user_id: claims.sub, tenant_id: claims.tid, role: claims.role })
     }
 }

@@ -70,9 +70,7 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer and expiry.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|t| t.claims)
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok().map(|t| t.claims)
     }
 }
 
@@ -94,10 +92,7 @@ mod tests {
         let (token, ttl) = keys(1).issue(user, tenant, Role::Admin);
         assert_eq!(ttl, 900);
         let claims = keys(1).verify(&token).unwrap();
-        assert_eq!(
-            (claims.sub, claims.tid, claims.role),
-            (user, tenant, Role::Admin)
-        );
+        assert_eq!((claims.sub, claims.tid, claims.role), (user, tenant, Role::Admin));
     }
 
     #[test]
@@ -105,32 +100,16 @@ mod tests {
         let (user, tenant) = (Uuid::now_v7(), Uuid::now_v7());
         let (token, _) = keys(1).issue(user, tenant, Role::Member);
         assert!(keys(2).verify(&token).is_none(), "other key");
-        let (old, _) = keys(1).issue_at(
-            user,
-            tenant,
-            Role::Member,
-            chrono::Utc::now().timestamp() - 3600,
-        );
+        let (old, _) = keys(1).issue_at(user, tenant, Role::Member, chrono::Utc::now().timestamp() - 3600);
         assert!(keys(1).verify(&old).is_none(), "expired");
 
         let parts: Vec<&str> = token.split('.').collect();
-        let mut claims: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["role"] = "owner".into();
         let forged = URL_SAFE_NO_PAD.encode(claims.to_string());
-        assert!(
-            keys(1)
-                .verify(&format!("{}.{forged}.{}", parts[0], parts[2]))
-                .is_none(),
-            "tampered"
-        );
+        assert!(keys(1).verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_none(), "tampered");
 
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-        assert!(
-            keys(1)
-                .verify(&format!("{none_header}.{}.", parts[1]))
-                .is_none(),
-            "alg none"
-        );
+        assert!(keys(1).verify(&format!("{none_header}.{}.", parts[1])).is_none(), "alg none");
     }
 }

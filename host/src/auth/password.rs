@@ -17,10 +17,7 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let mut random = [0u8; 32];
     rand::fill(&mut random);
-    Argon2::default()
-        .hash_password(&random)
-        .expect("argon2 hashes")
-        .to_string()
+    Argon2::default().hash_password(&random).expect("argon2 hashes").to_string()
 });
 
 /// Hashes a password into a PHC string.
@@ -43,10 +40,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && known
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
     })
     .await
     .unwrap_or(false)

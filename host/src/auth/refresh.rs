@@ -14,11 +14,7 @@ const PREFIX: &str = "st_rt_";
 pub fn generate(tenant_id: Uuid) -> (String, Vec<u8>) {
     let mut random = [0u8; 32];
     rand::fill(&mut random);
-    let token = format!(
-        "{PREFIX}{}_{}",
-        tenant_id.simple(),
-        URL_SAFE_NO_PAD.encode(random)
-    );
+    let token = format!("{PREFIX}{}_{}", tenant_id.simple(), URL_SAFE_NO_PAD.encode(random));
     let digest = digest(&token);
     (token, digest)
 }
@@ -51,13 +47,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        for bad in [
-            "",
-            "st_rt_",
-            "st_rt_abc_def",
-            "Bearer x",
-            "st_rt_00000000000000000000000000000000_short",
-        ] {
+        for bad in ["", "st_rt_", "st_rt_abc_def", "Bearer x", "st_rt_00000000000000000000000000000000_short"] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

@@ -10,21 +10,11 @@ use super::ConfigError;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseConfig {
     /// Directory for the embedded database and generated keys (created if missing).
-    #[arg(
-        long,
-        env = "DATA_DIR",
-        value_name = "DATA_DIR",
-        default_value = "./data"
-    )]
+    #[arg(long, env = "DATA_DIR", value_name = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
     /// `sqlite://path` or `postgres://user:pass@host/db`. Default: SQLite file in DATA_DIR.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        value_name = "DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Maximum pooled database connections.
@@ -37,12 +27,7 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisConfig {
     /// `redis://[user:pass@]host:port[/db]`. Unset: nothing uses Redis.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        value_name = "REDIS_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 }
 
@@ -58,17 +43,9 @@ pub enum DatabaseKind {
 impl DatabaseConfig {
     /// The database URL to connect to (a secret: it may hold a password) and its kind.
     pub fn resolve(&self) -> Result<(SecretString, DatabaseKind), ConfigError> {
-        let Some(url) = self
-            .database_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-        else {
+        let Some(url) = self.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
             let path = self.data_dir.join("stock-tracker.db");
-            return Ok((
-                format!("sqlite://{}", path.display()).into(),
-                DatabaseKind::Sqlite,
-            ));
+            return Ok((format!("sqlite://{}", path.display()).into(), DatabaseKind::Sqlite));
         };
         let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             DatabaseKind::Postgres
@@ -82,8 +59,7 @@ impl DatabaseConfig {
             ));
         };
         if kind == DatabaseKind::Postgres {
-            url::Url::parse(url)
-                .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a valid URL ({e})")))?;
+            url::Url::parse(url).map_err(|e| ConfigError::new("DATABASE_URL", format!("not a valid URL ({e})")))?;
         }
         Ok((url.to_owned().into(), kind))
     }
@@ -92,20 +68,12 @@ impl DatabaseConfig {
 impl RedisConfig {
     /// The Redis URL, checked for shape, if one is configured.
     pub fn resolve(&self) -> Result<Option<SecretString>, ConfigError> {
-        let Some(url) = self
-            .redis_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-        else {
+        let Some(url) = self.redis_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| ConfigError::new("REDIS_URL", format!("not a valid URL ({e})")))?;
-        if !matches!(
-            parsed.scheme(),
-            "redis" | "rediss" | "redis-cluster" | "redis-sentinel"
-        ) {
+        let parsed =
+            url::Url::parse(url).map_err(|e| ConfigError::new("REDIS_URL", format!("not a valid URL ({e})")))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss" | "redis-cluster" | "redis-sentinel") {
             return Err(ConfigError::new(
                 "REDIS_URL",
                 format!("unsupported scheme `{}`; use redis://…", parsed.scheme()),
@@ -122,11 +90,7 @@ mod tests {
     use super::*;
 
     fn db(url: Option<&str>) -> DatabaseConfig {
-        DatabaseConfig {
-            data_dir: "/var/lib/st".into(),
-            database_url: url.map(Into::into),
-            max_connections: 10,
-        }
+        DatabaseConfig { data_dir: "/var/lib/st".into(), database_url: url.map(Into::into), max_connections: 10 }
     }
 
     #[test]
@@ -145,26 +109,11 @@ mod tests {
     #[test]
     fn bad_urls_name_the_variable_and_hide_the_value() {
         let err = db(Some("mysql://root:hunter2@db/x")).resolve().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "DATABASE_URL: unsupported scheme `mysql`; use postgres://… or sqlite://…"
-        );
-        let err = db(Some("postgres://u:hunter2@[::1/x"))
-            .resolve()
-            .unwrap_err();
-        assert!(
-            err.to_string().starts_with("DATABASE_URL: not a valid URL"),
-            "{err}"
-        );
+        assert_eq!(err.to_string(), "DATABASE_URL: unsupported scheme `mysql`; use postgres://… or sqlite://…");
+        let err = db(Some("postgres://u:hunter2@[::1/x")).resolve().unwrap_err();
+        assert!(err.to_string().starts_with("DATABASE_URL: not a valid URL"), "{err}");
         assert!(!err.to_string().contains("hunter2"));
-        let err = RedisConfig {
-            redis_url: Some("http://x".into()),
-        }
-        .resolve()
-        .unwrap_err();
-        assert!(
-            err.to_string().starts_with("REDIS_URL: unsupported scheme"),
-            "{err}"
-        );
+        let err = RedisConfig { redis_url: Some("http://x".into()) }.resolve().unwrap_err();
+        assert!(err.to_string().starts_with("REDIS_URL: unsupported scheme"), "{err}");
     }
 }

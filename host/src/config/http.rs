@@ -8,12 +8,7 @@ use super::ConfigError;
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpConfig {
     /// Address to listen on.
-    #[arg(
-        long,
-        env = "BIND_ADDR",
-        value_name = "BIND_ADDR",
-        default_value = "127.0.0.1:8000"
-    )]
+    #[arg(long, env = "BIND_ADDR", value_name = "BIND_ADDR", default_value = "127.0.0.1:8000")]
     pub bind_addr: SocketAddr,
 
     /// Origins allowed by CORS: comma-separated (`https://app.example.com`), or `*`. Unset: no CORS.
@@ -27,11 +22,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            cors_origins: None,
-            log_format: LogFormat::Text,
-        }
+        Self { bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)), cors_origins: None, log_format: LogFormat::Text }
     }
 }
 
@@ -58,12 +49,7 @@ pub enum CorsOrigins {
 impl HttpConfig {
     /// Parses `CORS_ORIGINS` into origins, naming the variable on a bad entry.
     pub fn cors(&self) -> Result<CorsOrigins, ConfigError> {
-        let Some(raw) = self
-            .cors_origins
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        else {
+        let Some(raw) = self.cors_origins.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(CorsOrigins::None);
         };
         if raw == "*" {
@@ -74,27 +60,20 @@ impl HttpConfig {
             let url = url::Url::parse(entry).map_err(|e| {
                 ConfigError::new(
                     "CORS_ORIGINS",
-                    format!(
-                        "`{entry}` is not an origin ({e}); expected e.g. https://app.example.com"
-                    ),
+                    format!("`{entry}` is not an origin ({e}); expected e.g. https://app.example.com"),
                 )
             })?;
             let origin = url.origin().ascii_serialization();
-            if !matches!(url.scheme(), "http" | "https")
-                || url.path() != "/"
-                || origin != entry.trim_end_matches('/')
-            {
+            if !matches!(url.scheme(), "http" | "https") || url.path() != "/" || origin != entry.trim_end_matches('/') {
                 return Err(ConfigError::new(
                     "CORS_ORIGINS",
                     format!("`{entry}` is not a bare origin (scheme://host[:port], no path)"),
                 ));
             }
-            origins.push(axum::http::HeaderValue::from_str(&origin).map_err(|_| {
-                ConfigError::new(
-                    "CORS_ORIGINS",
-                    format!("`{entry}` is not a valid header value"),
-                )
-            })?);
+            origins.push(
+                axum::http::HeaderValue::from_str(&origin)
+                    .map_err(|_| ConfigError::new("CORS_ORIGINS", format!("`{entry}` is not a valid header value")))?,
+            );
         }
         Ok(CorsOrigins::List(origins))
     }
@@ -105,20 +84,14 @@ mod tests {
     use super::*;
 
     fn with(origins: &str) -> HttpConfig {
-        HttpConfig {
-            cors_origins: Some(origins.into()),
-            ..HttpConfig::default()
-        }
+        HttpConfig { cors_origins: Some(origins.into()), ..HttpConfig::default() }
     }
 
     #[test]
     fn cors_origins_parse() {
         assert_eq!(HttpConfig::default().cors().unwrap(), CorsOrigins::None);
         assert_eq!(with("*").cors().unwrap(), CorsOrigins::Any);
-        let CorsOrigins::List(list) = with("https://a.example, http://127.0.0.1:3000")
-            .cors()
-            .unwrap()
-        else {
+        let CorsOrigins::List(list) = with("https://a.example, http://127.0.0.1:3000").cors().unwrap() else {
             panic!("expected a list");
         };
         assert_eq!(list, ["https://a.example", "http://127.0.0.1:3000"]);

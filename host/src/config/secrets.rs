@@ -41,10 +41,7 @@ impl std::fmt::Debug for SecretsConfig {
         f.debug_struct("SecretsConfig")
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("credentials_key", &set(&self.credentials_key))
-            .field(
-                "credentials_keys_retired",
-                &set(&self.credentials_keys_retired),
-            )
+            .field("credentials_keys_retired", &set(&self.credentials_keys_retired))
             .finish()
     }
 }
@@ -73,11 +70,7 @@ pub struct ResolvedSecrets {
 
 impl SecretsConfig {
     /// Validates the given secrets, generating missing ones into `data_dir` for the embedded default.
-    pub fn resolve(
-        &self,
-        data_dir: &Path,
-        kind: DatabaseKind,
-    ) -> Result<ResolvedSecrets, ConfigError> {
+    pub fn resolve(&self, data_dir: &Path, kind: DatabaseKind) -> Result<ResolvedSecrets, ConfigError> {
         let mut generated = Vec::new();
         let jwt_secret = match &self.jwt_secret {
             Some(s) => s.expose_secret().as_bytes().to_vec(),
@@ -98,10 +91,7 @@ impl SecretsConfig {
         if jwt_secret.len() < MIN_JWT_SECRET_LEN {
             return Err(ConfigError::new(
                 "JWT_SECRET",
-                format!(
-                    "too short: {} bytes, at least {MIN_JWT_SECRET_LEN} needed",
-                    jwt_secret.len()
-                ),
+                format!("too short: {} bytes, at least {MIN_JWT_SECRET_LEN} needed", jwt_secret.len()),
             ));
         }
 
@@ -109,11 +99,7 @@ impl SecretsConfig {
             Some(key) => {
                 let mut keys = vec![parse_key("CREDENTIALS_KEY", key.expose_secret())?];
                 if let Some(retired) = &self.credentials_keys_retired {
-                    for raw in retired
-                        .expose_secret()
-                        .split(',')
-                        .filter(|s| !s.trim().is_empty())
-                    {
+                    for raw in retired.expose_secret().split(',').filter(|s| !s.trim().is_empty()) {
                         keys.push(parse_key("CREDENTIALS_KEYS_RETIRED", raw)?);
                     }
                 }
@@ -137,10 +123,7 @@ impl SecretsConfig {
                     .map(|l| parse_key("CREDENTIALS_KEY", l))
                     .collect::<Result<Vec<_>, _>>()?;
                 if keys.is_empty() {
-                    return Err(ConfigError::new(
-                        "CREDENTIALS_KEY",
-                        format!("{} holds no key", path.display()),
-                    ));
+                    return Err(ConfigError::new("CREDENTIALS_KEY", format!("{} holds no key", path.display())));
                 }
                 (keys, Some(path))
             }
@@ -166,22 +149,13 @@ pub fn parse_key(variable: &'static str, raw: &str) -> Result<CredentialKey, Con
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    let bytes = engines
-        .iter()
-        .find_map(|e| e.decode(raw).ok())
-        .ok_or_else(|| {
-            ConfigError::new(
-                variable,
-                "not base64; expected 32 random bytes in base64 (`openssl rand -base64 32`)",
-            )
-        })?;
+    let bytes = engines.iter().find_map(|e| e.decode(raw).ok()).ok_or_else(|| {
+        ConfigError::new(variable, "not base64; expected 32 random bytes in base64 (`openssl rand -base64 32`)")
+    })?;
     let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
         ConfigError::new(
             variable,
-            format!(
-                "decodes to {} bytes, exactly 32 needed (`openssl rand -base64 32`)",
-                bytes.len()
-            ),
+            format!("decodes to {} bytes, exactly 32 needed (`openssl rand -base64 32`)", bytes.len()),
         )
     })?;
     Ok(SecretBox::new(Box::new(key)))
@@ -197,9 +171,7 @@ pub fn generate_key_text() -> String {
 /// Reads a secret file, or creates it (mode 0600) with a fresh key. Returns the text and whether
 /// it was generated now.
 fn load_or_generate(path: &Path, variable: &'static str) -> Result<(String, bool), ConfigError> {
-    let io = |what: &str, e: std::io::Error| {
-        ConfigError::new(variable, format!("{what} {}: {e}", path.display()))
-    };
+    let io = |what: &str, e: std::io::Error| ConfigError::new(variable, format!("{what} {}: {e}", path.display()));
     match fs::read_to_string(path) {
         Ok(text) => return Ok((text, false)),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("cannot read", e)),
@@ -236,39 +208,24 @@ mod tests {
     #[test]
     fn embedded_generates_once_with_mode_0600() {
         let dir = tempdir();
-        let first = SecretsConfig::default()
-            .resolve(&dir, DatabaseKind::Sqlite)
-            .unwrap();
+        let first = SecretsConfig::default().resolve(&dir, DatabaseKind::Sqlite).unwrap();
         assert_eq!(first.generated, ["JWT_SECRET", "CREDENTIALS_KEY"]);
         for name in ["jwt.secret", "credentials.key"] {
             let mode = fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{name}");
         }
-        let second = SecretsConfig::default()
-            .resolve(&dir, DatabaseKind::Sqlite)
-            .unwrap();
+        let second = SecretsConfig::default().resolve(&dir, DatabaseKind::Sqlite).unwrap();
         assert!(second.generated.is_empty());
-        assert_eq!(
-            first.jwt_secret.expose_secret(),
-            second.jwt_secret.expose_secret()
-        );
-        assert_eq!(
-            first.credentials_key.expose_secret(),
-            second.credentials_key.expose_secret()
-        );
+        assert_eq!(first.jwt_secret.expose_secret(), second.jwt_secret.expose_secret());
+        assert_eq!(first.credentials_key.expose_secret(), second.credentials_key.expose_secret());
     }
 
     #[test]
     fn postgres_requires_both() {
         let dir = tempdir();
-        let err = SecretsConfig::default()
-            .resolve(&dir, DatabaseKind::Postgres)
-            .unwrap_err();
+        let err = SecretsConfig::default().resolve(&dir, DatabaseKind::Postgres).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET");
-        let only_jwt = SecretsConfig {
-            jwt_secret: Some("x".repeat(40).into()),
-            ..Default::default()
-        };
+        let only_jwt = SecretsConfig { jwt_secret: Some("x".repeat(40).into()), ..Default::default() };
         let err = only_jwt.resolve(&dir, DatabaseKind::Postgres).unwrap_err();
         assert_eq!(err.variable, "CREDENTIALS_KEY");
     }
@@ -276,28 +233,16 @@ mod tests {
     #[test]
     fn bad_values_are_named_and_not_echoed() {
         let dir = tempdir();
-        let short = SecretsConfig {
-            jwt_secret: Some("hunter2-hunter2".into()),
-            ..Default::default()
-        };
-        let err = short
-            .resolve(&dir, DatabaseKind::Sqlite)
-            .unwrap_err()
-            .to_string();
+        let short = SecretsConfig { jwt_secret: Some("hunter2-hunter2".into()), ..Default::default() };
+        let err = short.resolve(&dir, DatabaseKind::Sqlite).unwrap_err().to_string();
         assert_eq!(err, "JWT_SECRET: too short: 15 bytes, at least 32 needed");
         let bad_key = SecretsConfig {
             jwt_secret: Some("x".repeat(40).into()),
             credentials_key: Some("c2VjcmV0LXNob3J0".into()),
             ..Default::default()
         };
-        let err = bad_key
-            .resolve(&dir, DatabaseKind::Sqlite)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("CREDENTIALS_KEY: decodes to 12 bytes"),
-            "{err}"
-        );
+        let err = bad_key.resolve(&dir, DatabaseKind::Sqlite).unwrap_err().to_string();
+        assert!(err.starts_with("CREDENTIALS_KEY: decodes to 12 bytes"), "{err}");
         assert!(!err.contains("c2VjcmV0"));
     }
 

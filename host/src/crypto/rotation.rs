@@ -28,10 +28,7 @@ pub struct RotationReport {
 /// Re-seals every connection not sealed under the keyring's current key.
 pub async fn reseal_all(store: &Store, keyring: &Keyring) -> anyhow::Result<RotationReport> {
     let mut report = RotationReport::default();
-    for record in store
-        .connections_not_sealed_under(keyring.current_key_id())
-        .await?
-    {
+    for record in store.connections_not_sealed_under(keyring.current_key_id()).await? {
         let old = record.sealed();
         let Ok(plaintext) = keyring.open(record.tenant_id, record.connection_id, &old) else {
             tracing::error!(tenant.id = %record.tenant_id, connection.id = %record.connection_id, key_id = %old.key_id,
@@ -40,10 +37,7 @@ pub async fn reseal_all(store: &Store, keyring: &Keyring) -> anyhow::Result<Rota
             continue;
         };
         let new = keyring.seal(record.tenant_id, record.connection_id, &plaintext);
-        if store
-            .reseal_connection(record.tenant_id, record.connection_id, &old, &new)
-            .await?
-        {
+        if store.reseal_connection(record.tenant_id, record.connection_id, &old, &new).await? {
             report.resealed += 1;
         } else {
             report.skipped += 1;
@@ -54,12 +48,8 @@ pub async fn reseal_all(store: &Store, keyring: &Keyring) -> anyhow::Result<Rota
 
 /// The key file flow: prepend a fresh key, re-seal, then keep only the fresh key. Returns the
 /// report and the keyring now in force.
-pub async fn rotate_key_file(
-    store: &Store,
-    path: &Path,
-) -> anyhow::Result<(RotationReport, Keyring)> {
-    let existing =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+pub async fn rotate_key_file(store: &Store, path: &Path) -> anyhow::Result<(RotationReport, Keyring)> {
+    let existing = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let new_key = generate_key_text();
     write_secret_file(path, &format!("{new_key}\n{existing}"), false)
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -26,10 +26,7 @@ pub struct ConnectionRecord {
 impl ConnectionRecord {
     /// The sealed credentials as [`crate::crypto::Keyring::open`] takes them.
     pub fn sealed(&self) -> Sealed {
-        Sealed {
-            key_id: self.credentials_key_id.clone(),
-            blob: self.credentials_sealed.clone(),
-        }
+        Sealed { key_id: self.credentials_key_id.clone(), blob: self.credentials_sealed.clone() }
     }
 }
 
@@ -69,11 +66,7 @@ impl Store {
     }
 
     /// One connection of the tenant.
-    pub async fn connection(
-        &self,
-        tenant_id: Uuid,
-        connection_id: Uuid,
-    ) -> Result<ConnectionRecord, StoreError> {
+    pub async fn connection(&self, tenant_id: Uuid, connection_id: Uuid) -> Result<ConnectionRecord, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM marketplace_connection WHERE tenant_id = $1 AND connection_id = $2"
         ));
@@ -82,10 +75,7 @@ impl Store {
     }
 
     /// Every connection of the tenant, oldest first (a tenant has a handful, so no paging).
-    pub async fn list_connections(
-        &self,
-        tenant_id: Uuid,
-    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+    pub async fn list_connections(&self, tenant_id: Uuid) -> Result<Vec<ConnectionRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM marketplace_connection WHERE tenant_id = $1 ORDER BY created_at, connection_id"
         ));
@@ -117,11 +107,7 @@ impl Store {
     }
 
     /// Deletes a connection with its products, stock and runs.
-    pub async fn delete_connection(
-        &self,
-        tenant_id: Uuid,
-        connection_id: Uuid,
-    ) -> Result<(), StoreError> {
+    pub async fn delete_connection(&self, tenant_id: Uuid, connection_id: Uuid) -> Result<(), StoreError> {
         let sql = "DELETE FROM marketplace_connection WHERE tenant_id = $1 AND connection_id = $2";
         let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).execute(p).await?.rows_affected());
         if n == 0 {
@@ -132,10 +118,7 @@ impl Store {
 
     /// Every connection of every tenant whose credentials are not sealed under `key_id`
     /// (for key rotation).
-    pub async fn connections_not_sealed_under(
-        &self,
-        key_id: &str,
-    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+    pub async fn connections_not_sealed_under(&self, key_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM marketplace_connection WHERE credentials_key_id <> $1 ORDER BY tenant_id, connection_id"
         ));

@@ -78,10 +78,10 @@ impl Store {
 
     /// One product of the tenant.
     pub async fn product(&self, tenant_id: Uuid, product_id: Uuid) -> Result<Product, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM product WHERE tenant_id = $1 AND product_id = $2"
-        ));
-        let row = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_optional(p).await?);
+        let sql =
+            sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM product WHERE tenant_id = $1 AND product_id = $2"));
+        let row =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_optional(p).await?);
         row.ok_or(StoreError::NotFound)
     }
 

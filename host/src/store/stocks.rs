@@ -114,9 +114,7 @@ impl Store {
     ) -> Result<Vec<StockLevel>, StoreError> {
         let sql = "SELECT warehouse, available, in_transit_to_client, in_transit_from_client, updated_at \
                    FROM stock_level WHERE tenant_id = $1 AND product_id = $2 ORDER BY warehouse";
-        Ok(
-            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_all(p).await?),
-        )
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_all(p).await?))
     }
 
     /// A product's most recent stock changes, newest first.

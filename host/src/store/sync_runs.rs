@@ -29,9 +29,7 @@ impl SyncStatus {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -69,12 +67,9 @@ struct SyncRunRow {
 impl TryFrom<SyncRunRow> for SyncRun {
     type Error = StoreError;
     fn try_from(r: SyncRunRow) -> Result<Self, StoreError> {
-        let status = SyncStatus::parse(&r.status)
-            .ok_or_else(|| StoreError::Corrupt(format!("sync status `{}`", r.status)))?;
-        let duration_ms = r
-            .started_at
-            .zip(r.finished_at)
-            .map(|(s, f)| (f - s).num_milliseconds());
+        let status =
+            SyncStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("sync status `{}`", r.status)))?;
+        let duration_ms = r.started_at.zip(r.finished_at).map(|(s, f)| (f - s).num_milliseconds());
         Ok(SyncRun {
             sync_run_id: r.sync_run_id,
             connection_id: r.connection_id,
@@ -96,11 +91,7 @@ const COLUMNS: &str = "sync_run_id, connection_id, status, products_seen, stocks
 
 impl Store {
     /// Records a new run of a connection in the `queued` state.
-    pub async fn insert_sync_run(
-        &self,
-        tenant_id: Uuid,
-        connection_id: Uuid,
-    ) -> Result<SyncRun, StoreError> {
+    pub async fn insert_sync_run(&self, tenant_id: Uuid, connection_id: Uuid) -> Result<SyncRun, StoreError> {
         let id = Uuid::now_v7();
         let sql = "INSERT INTO sync_run (tenant_id, sync_run_id, connection_id, status, created_at) VALUES ($1, $2, $3, 'queued', $4)";
         on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(id).bind(connection_id).bind(now()).execute(p).await?.rows_affected());
@@ -108,15 +99,11 @@ impl Store {
     }
 
     /// One run of the tenant.
-    pub async fn sync_run(
-        &self,
-        tenant_id: Uuid,
-        sync_run_id: Uuid,
-    ) -> Result<SyncRun, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sync_run WHERE tenant_id = $1 AND sync_run_id = $2"
-        ));
-        let row: Option<SyncRunRow> = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(sync_run_id).fetch_optional(p).await?);
+    pub async fn sync_run(&self, tenant_id: Uuid, sync_run_id: Uuid) -> Result<SyncRun, StoreError> {
+        let sql =
+            sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sync_run WHERE tenant_id = $1 AND sync_run_id = $2"));
+        let row: Option<SyncRunRow> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(sync_run_id).fetch_optional(p).await?);
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 

@@ -77,8 +77,7 @@ struct MembershipRow {
 impl TryFrom<MembershipRow> for Membership {
     type Error = StoreError;
     fn try_from(r: MembershipRow) -> Result<Self, StoreError> {
-        let role = Role::parse(&r.role)
-            .ok_or_else(|| StoreError::Corrupt(format!("role `{}`", r.role)))?;
+        let role = Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("role `{}`", r.role)))?;
         Ok(Membership {
             tenant_id: r.tenant_id,
             tenant_name: r.tenant_name,
@@ -130,39 +129,31 @@ impl Store {
 
     /// Looks a user up by (lower-cased) email.
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql =
-            "SELECT user_id, email, password_hash, created_at FROM user_account WHERE email = $1";
+        let sql = "SELECT user_id, email, password_hash, created_at FROM user_account WHERE email = $1";
         Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(email).fetch_optional(p).await?))
     }
 
     /// Every tenant the user belongs to, oldest membership first.
     pub async fn memberships_of_user(&self, user_id: Uuid) -> Result<Vec<Membership>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY m.created_at, m.tenant_id"
-        ));
+        let sql =
+            sqlx::AssertSqlSafe(format!("{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY m.created_at, m.tenant_id"));
         let rows: Vec<MembershipRow> =
             on_pool!(self.pool(), p => sqlx::query_as(sql).bind(user_id).fetch_all(p).await?);
         rows.into_iter().map(Membership::try_from).collect()
     }
 
     /// One user's membership in one tenant.
-    pub async fn membership(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-    ) -> Result<Membership, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2"
-        ));
-        let row: Option<MembershipRow> = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(user_id).fetch_optional(p).await?);
+    pub async fn membership(&self, tenant_id: Uuid, user_id: Uuid) -> Result<Membership, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 AND m.user_id = $2"));
+        let row: Option<MembershipRow> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(user_id).fetch_optional(p).await?);
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     /// The tenant's members, oldest first.
     pub async fn list_members(&self, tenant_id: Uuid) -> Result<Vec<Membership>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 ORDER BY m.created_at, u.user_id"
-        ));
+        let sql =
+            sqlx::AssertSqlSafe(format!("{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 ORDER BY m.created_at, u.user_id"));
         let rows: Vec<MembershipRow> =
             on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_all(p).await?);
         rows.into_iter().map(Membership::try_from).collect()

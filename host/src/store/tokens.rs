@@ -100,11 +100,7 @@ impl Store {
     }
 
     /// Revokes the family of a token (logout). Returns whether the token was known.
-    pub async fn revoke_refresh_family(
-        &self,
-        tenant_id: Uuid,
-        token_hash: &[u8],
-    ) -> Result<bool, StoreError> {
+    pub async fn revoke_refresh_family(&self, tenant_id: Uuid, token_hash: &[u8]) -> Result<bool, StoreError> {
         let sql = "UPDATE refresh_token SET revoked_at = $3 WHERE tenant_id = $1 AND revoked_at IS NULL AND family_id = \
                    (SELECT family_id FROM refresh_token WHERE tenant_id = $1 AND token_hash = $2)";
         let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(token_hash).bind(now()).execute(p).await?.rows_affected());

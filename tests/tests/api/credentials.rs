@@ -96,39 +96,20 @@ fn base64_of(app: &TestApp, key_id: &str) -> String {
 
 #[tokio::test]
 async fn embedded_key_file_rotation_replaces_the_key_and_keeps_data() {
-    let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite)
-        .await
-        .unwrap();
+    let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
     let t = app.register("keyfile@example.com").await;
     let id = app.create_connection(&t, "WB", "file-secret").await;
     let path = app.data_dir.0.join("credentials.key");
     let before = std::fs::read_to_string(&path).unwrap();
 
-    let (report, keyring) = rotation::rotate_key_file(&app.app.store, &path)
-        .await
-        .unwrap();
+    let (report, keyring) = rotation::rotate_key_file(&app.app.store, &path).await.unwrap();
     assert_eq!(report.resealed, 1);
     let after = std::fs::read_to_string(&path).unwrap();
     assert_ne!(before, after);
-    assert_eq!(
-        after.lines().count(),
-        1,
-        "old key removed once everything is re-sealed"
-    );
-    assert_eq!(
-        keyring.current_key_id(),
-        stored_row(&app, t.tenant_id, id).await.0
-    );
+    assert_eq!(after.lines().count(), 1, "old key removed once everything is re-sealed");
+    assert_eq!(keyring.current_key_id(), stored_row(&app, t.tenant_id, id).await.0);
 
     let restarted = app.restart(|_| {}).await;
-    let record = restarted
-        .app
-        .store
-        .connection(t.tenant_id, id)
-        .await
-        .unwrap();
-    assert_eq!(
-        open_credentials(&restarted.app, &record).unwrap()["token"],
-        "file-secret"
-    );
+    let record = restarted.app.store.connection(t.tenant_id, id).await.unwrap();
+    assert_eq!(open_credentials(&restarted.app, &record).unwrap()["token"], "file-secret");
 }

@@ -12,25 +12,14 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 fn raw_post(path: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
-    Request::post(path)
-        .header("content-type", content_type)
-        .body(body.into())
-        .unwrap()
+    Request::post(path).header("content-type", content_type).body(body.into()).unwrap()
 }
 
 fn assert_envelope(res: &stock_tracker_tests::TestResponse, status: StatusCode, code: &str) {
     assert_eq!(res.status, status, "{:?}", res.body);
     assert_eq!(res.error_code(), Some(code), "{:?}", res.body);
-    assert!(
-        res.body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-    assert!(
-        res.body["error"]["request_id"].as_str().is_some(),
-        "{:?}",
-        res.body
-    );
+    assert!(res.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(res.body["error"]["request_id"].as_str().is_some(), "{:?}", res.body);
     assert_eq!(res.headers["content-type"], "application/json");
 }
 

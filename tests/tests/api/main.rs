@@ -27,9 +27,7 @@ async fn seed_catalogue(
 ) -> (Uuid, Vec<(String, Uuid)>) {
     use stock_tracker::store::products::NewProduct;
     use stock_tracker::store::stocks::ObservedStock;
-    let connection_id = app
-        .create_connection(tenant, &format!("seed-{}", Uuid::now_v7()), "seed-token")
-        .await;
+    let connection_id = app.create_connection(tenant, &format!("seed-{}", Uuid::now_v7()), "seed-token").await;
     let products: Vec<NewProduct> = (0..n)
         .map(|i| NewProduct {
             sku: format!("SKU-{i:04}"),
@@ -40,33 +38,21 @@ async fn seed_catalogue(
             price_minor: Some(1000 + i as i64),
         })
         .collect();
-    let ids = app
-        .app
-        .store
-        .upsert_products(tenant.tenant_id, connection_id, &products)
-        .await
-        .unwrap();
+    let ids = app.app.store.upsert_products(tenant.tenant_id, connection_id, &products).await.unwrap();
     let observed: Vec<ObservedStock> = ids
         .iter()
         .enumerate()
         .flat_map(|(i, (_, id))| {
-            warehouses
-                .iter()
-                .enumerate()
-                .map(move |(w, name)| ObservedStock {
-                    product_id: *id,
-                    warehouse: (*name).to_owned(),
-                    available: ((i * 7 + w * 3) % 20) as i64,
-                    in_transit_to_client: 1,
-                    in_transit_from_client: 0,
-                })
+            warehouses.iter().enumerate().map(move |(w, name)| ObservedStock {
+                product_id: *id,
+                warehouse: (*name).to_owned(),
+                available: ((i * 7 + w * 3) % 20) as i64,
+                in_transit_to_client: 1,
+                in_transit_from_client: 0,
+            })
         })
         .collect();
-    app.app
-        .store
-        .record_stock_levels(tenant.tenant_id, &observed, None)
-        .await
-        .unwrap();
+    app.app.store.record_stock_levels(tenant.tenant_id, &observed, None).await.unwrap();
     (connection_id, ids)
 }
 

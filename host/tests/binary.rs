@@ -1,0 +1,191 @@
+//! The `stock-tracker` binary as an operator meets it: `--help`, start-up errors, and a serve →
+//! stop → serve cycle that keeps logins and data (SQLite always; PostgreSQL with
+//! `TEST_POSTGRES_URL`).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
+const VARIABLES: [&str; 11] = [
+    "BIND_ADDR",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "CREDENTIALS_KEY",
+    "CREDENTIALS_KEYS_RETIRED",
+    "CORS_ORIGINS",
+    "LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// A command with none of our variables inherited from the developer's shell.
+fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd.env("DATA_DIR", data_dir).env("RUST_LOG", "warn");
+    cmd
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("st-bin-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[test]
+fn help_lists_every_flag_and_variable() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in VARIABLES.iter().filter(|v| **v != "RUST_LOG") {
+        assert!(help.contains(&format!("[env: {var}")), "--help does not mention {var}:\n{help}");
+    }
+    for sub in ["serve", "migrate", "rotate-credentials-key"] {
+        assert!(help.contains(sub), "--help does not list `{sub}`");
+    }
+    assert!(help.contains("RUST_LOG") || help.contains("log filter"), "RUST_LOG is documented in --help");
+}
+
+#[test]
+fn bad_values_stop_startup_with_one_line_naming_the_variable() {
+    let dir = temp_dir();
+    let cases: [(&str, &str, &str); 6] = [
+        ("BIND_ADDR", "not-an-address", "BIND_ADDR"),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL: unsupported scheme"),
+        ("JWT_SECRET", "hunter2-short", "JWT_SECRET: too short"),
+        ("CREDENTIALS_KEY", "aHVudGVyMg==", "CREDENTIALS_KEY: decodes to 7 bytes"),
+        ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL: unsupported scheme"),
+        ("CORS_ORIGINS", "https://a.example/path", "CORS_ORIGINS:"),
+    ];
+    for (var, value, expected) in cases {
+        let out = command(&dir).env(var, value).arg("migrate").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value} should stop start-up");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{var}: expected one line, got:\n{stderr}");
+        assert!(lines[0].contains(expected), "{var}: {stderr}");
+        for secret in ["hunter2", "aHVudGVyMg"] {
+            assert!(!stderr.contains(secret), "{var}: the value was echoed: {stderr}");
+        }
+    }
+    let out = command(&dir).env("DATABASE_URL", "postgres://u@127.0.0.1:1/x").arg("migrate").output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("JWT_SECRET: required with PostgreSQL"), "{stderr}");
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, env: &[(&str, String)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = command(data_dir);
+        cmd.env("BIND_ADDR", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let server = Server { child, base: format!("http://127.0.0.1:{port}/api/v1") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: the graceful path an orchestrator takes.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exited with {status}");
+    }
+}
+
+async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let res = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn serve_stop_serve_keeps_data(env: Vec<(&str, String)>) {
+    let dir = temp_dir();
+    let login = json!({ "email": "operator@example.com", "password": "correct horse battery" });
+
+    let server = Server::start(&dir, &env);
+    let mut body = login.clone();
+    body["company_name"] = "Persisted Ltd".into();
+    let (status, reg) = post(&server.base, "/auth/register", None, body).await;
+    assert_eq!(status, 201, "{reg}");
+    let (status, _) = post(&server.base, "/auth/login", None, login.clone()).await;
+    assert_eq!(status, 200);
+    let token = reg["access_token"].as_str().unwrap();
+    let conn = json!({ "marketplace": "wildberries", "name": "WB", "credentials": { "token": "kept-secret" } });
+    let (status, created) = post(&server.base, "/connections", Some(token), conn).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, products) = get(&server.base, "/products", token).await;
+    assert_eq!((status, products["items"].clone()), (200, json!([])));
+    server.stop();
+
+    let server = Server::start(&dir, &env);
+    let (status, session) = post(&server.base, "/auth/login", None, login).await;
+    assert_eq!(status, 200, "the same login works after a restart: {session}");
+    let token = session["access_token"].as_str().unwrap();
+    let (status, list) = get(&server.base, "/connections", token).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["connection_id"], created["connection_id"]);
+    assert_eq!(list["items"][0]["credential_fields"], json!(["token"]), "credentials still open");
+    server.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn serve_stop_serve_on_the_embedded_default() {
+    serve_stop_serve_keeps_data(Vec::new()).await;
+}
+
+#[tokio::test]
+async fn serve_stop_serve_on_postgres() {
+    let Some(admin) = std::env::var("TEST_POSTGRES_URL").ok() else {
+        assert!(std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(), "TEST_POSTGRES_URL is required");
+        eprintln!("note: TEST_POSTGRES_URL is not set; skipping");
+        return;
+    };
+    let mut url = url::Url::parse(&admin).unwrap();
+    let name = format!("st_bin_{}", rand_suffix());
+    let status = Command::new("psql")
+        .args([admin.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql is installed with PostgreSQL");
+    assert!(status.success());
+    url.set_path(&name);
+    serve_stop_serve_keeps_data(vec![
+        ("DATABASE_URL", url.to_string()),
+        ("JWT_SECRET", "binary-test-jwt-secret-0123456789abcdef".into()),
+        ("CREDENTIALS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+    ])
+    .await;
+}
