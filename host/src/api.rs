@@ -4,12 +4,14 @@
 //! bad input with the error envelope naming the offending field. Lists page with an opaque
 //! `cursor` ([`pagination`]).
 
+pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod members;
 pub mod pagination;
 pub mod products;
 pub mod stocks;
+pub mod sync;
 pub mod sync_runs;
 
 mod extract;

@@ -10,6 +10,8 @@ use secrecy::ExposeSecret;
 use crate::auth::JwtKeys;
 use crate::config::{Config, ConfigError, CorsOrigins, DatabaseKind};
 use crate::crypto::Keyring;
+use crate::plugins::Registry;
+use crate::plugins::runtime::Runtime;
 use crate::store::Store;
 
 /// What handlers extract: `State(app): AppState`.
@@ -27,6 +29,8 @@ pub struct App {
     pub keyring: Keyring,
     /// Parsed `CORS_ORIGINS`.
     pub cors: CorsOrigins,
+    /// Loaded marketplace adapters.
+    pub plugins: Arc<Registry>,
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
     /// it, and readiness reports its state.
     pub redis: Option<fred::clients::Client>,
@@ -41,6 +45,8 @@ impl std::fmt::Debug for App {
 impl App {
     /// Validates the configuration, connects, migrates and assembles the state.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // One TLS provider for every client in the process (plugin HTTP, database).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let cors = config.http.cors()?;
         let (url, kind) = config.database.resolve()?;
         if kind == DatabaseKind::Sqlite {
@@ -62,16 +68,46 @@ impl App {
             .await
             .with_context(|| format!("cannot connect to the {kind:?} database (DATABASE_URL)"))?;
         store.migrate().await.context("cannot apply database migrations")?;
+        let interrupted = store
+            .fail_interrupted_sync_runs(kind == DatabaseKind::Sqlite, config.sync.stale_after())
+            .await
+            .context("cannot clean up interrupted sync runs")?;
+        if interrupted > 0 {
+            tracing::warn!(runs = interrupted, "marked {interrupted} interrupted sync run(s) as failed");
+        }
+        let plugins = load_plugins(&config).await?;
 
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
             keyring: Keyring::new(&secrets.credentials_key, &secrets.retired_credentials_keys),
             store,
             cors,
+            plugins,
             redis,
             config,
         })
     }
+}
+
+/// Builds the plugin runtime and loads plugins: those in `PLUGINS_DIR` (watched for changes from
+/// then on), and the built-in ones whose id the directory does not provide.
+async fn load_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    let data_dir = &config.database.data_dir;
+    let cache_dir = config.plugins.plugin_cache_dir.clone().unwrap_or_else(|| data_dir.join("plugin-cache"));
+    let plugins_dir = config.plugins.plugins_dir.clone().unwrap_or_else(|| data_dir.join("plugins"));
+    let runtime = Arc::new(Runtime::new(config.plugins.clone(), &cache_dir)?);
+    std::fs::create_dir_all(&plugins_dir)
+        .map_err(|e| ConfigError::new("PLUGINS_DIR", format!("cannot create {}: {e}", plugins_dir.display())))?;
+    let registry = Arc::new(Registry::new(runtime, Some(plugins_dir.clone())));
+    crate::plugins::directory::scan(&registry, &plugins_dir).await;
+    for (manifest, wasm) in crate::plugins::bundled::BUNDLED {
+        let manifest = crate::plugins::manifest::Manifest::parse(manifest)?;
+        if registry.get(&manifest.id).is_none() {
+            registry.install(wasm.to_vec(), manifest).await.map_err(|e| anyhow::anyhow!("built-in plugin: {e}"))?;
+        }
+    }
+    crate::plugins::directory::watch(registry.clone(), plugins_dir)?;
+    Ok(registry)
 }
 
 /// A Redis client that connects (and reconnects) in the background, with short command timeouts

@@ -42,6 +42,10 @@ pub struct Config {
     pub redis: RedisConfig,
     #[command(flatten)]
     pub secrets: SecretsConfig,
+    #[command(flatten)]
+    pub plugins: crate::plugins::PluginConfig,
+    #[command(flatten)]
+    pub sync: crate::sync::SyncConfig,
 }
 
 /// A configuration value that cannot be used; its `Display` is the one line printed at start-up.
@@ -69,6 +73,8 @@ impl Config {
             database: DatabaseConfig { data_dir, database_url, max_connections: 10 },
             redis: RedisConfig { redis_url: None },
             secrets: SecretsConfig::default(),
+            plugins: crate::plugins::PluginConfig::default(),
+            sync: crate::sync::SyncConfig::default(),
         }
     }
 }

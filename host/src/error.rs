@@ -54,6 +54,12 @@ pub enum ApiError {
     /// The request conflicts with existing data.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A marketplace or its adapter failed (502).
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
+    /// Temporarily unavailable, e.g. the marketplace rate-limits us (503, `Retry-After`).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String, retry_after: Option<u64> },
     /// Anything else: logged with the request id, answered without detail.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -76,6 +82,8 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +98,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
-            Self::Conflict { code, .. } => code,
+            Self::Conflict { code, .. } | Self::BadGateway { code, .. } | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -126,7 +134,11 @@ impl IntoResponse for ApiError {
             Self::InvalidField { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        envelope_response(self.status_code(), self.code(), &message, field, request_id.as_deref())
+        let mut res = envelope_response(self.status_code(), self.code(), &message, field, request_id.as_deref());
+        if let Self::Unavailable { retry_after: Some(secs), .. } = &self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        res
     }
 }
 

@@ -14,7 +14,7 @@
 //! - [`error`]: the one JSON error envelope.
 //! - [`telemetry`]: logging set-up.
 //! - [`cli`]: the `stock-tracker` command line.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod app;
@@ -26,7 +26,9 @@ pub mod error;
 pub mod health;
 pub mod router;
 pub mod server;
+pub mod plugins;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use app::App;

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::api::MAX_BODY_BYTES;
-use crate::api::{auth, connections, members, products, stocks, sync_runs};
+use crate::api::{admin, auth, connections, members, products, stocks, sync, sync_runs};
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::{App, error, health};
@@ -50,7 +50,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/products/{id}", get(products::get_product))
         .route("/stocks", get(stocks::list_stocks))
         .route("/sync-runs", get(sync_runs::list_sync_runs))
-        .route("/sync-runs/{id}", get(sync_runs::get_sync_run));
+        .route("/sync-runs/{id}", get(sync_runs::get_sync_run))
+        .route("/connections/{id}/sync", post(sync::start_sync))
+        .route("/sync", post(sync::start_all_syncs))
+        .route("/admin/plugins", get(admin::list_plugins))
+        .route(
+            "/admin/plugins/{id}",
+            put(admin::put_plugin).delete(admin::delete_plugin).layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
+        )
+        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin));
 
     Router::new()
         .nest("/api/v1", api)

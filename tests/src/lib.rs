@@ -18,6 +18,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use fake_wildberries::{FakeConfig, FakeWildberries};
 use stock_tracker::{App, Config};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -84,6 +85,8 @@ pub const TEST_CREDENTIALS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
 /// A running app on its own database.
 pub struct TestApp {
     pub app: Arc<App>,
+    /// The fake Wildberries this app's plugins may reach (`PLUGIN_EXTRA_HOSTS`).
+    pub fake: Arc<FakeWildberries>,
     pub backend: Backend,
     router: Router,
     /// The configuration it was built from, to rebuild it (restart) with changes.
@@ -120,31 +123,53 @@ pub struct TestTenant {
 impl TestApp {
     /// A fresh app on `backend`, or `None` when PostgreSQL is not available (see module docs).
     pub async fn try_new(backend: Backend) -> Option<Self> {
+        Self::try_with_fake(backend, FakeConfig::default()).await
+    }
+
+    /// A fresh app whose fake Wildberries is built from `fake`.
+    pub async fn try_with_fake(backend: Backend, fake: FakeConfig) -> Option<Self> {
         let data_dir = Arc::new(TempDir::new("st-test"));
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(create_postgres_database(&postgres_admin_url()?).await),
         };
+        let fake = Arc::new(FakeWildberries::start(fake).await.expect("fake Wildberries starts"));
         let mut config = Config::embedded(data_dir.0.clone(), database_url);
         if backend == Backend::Postgres {
             config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
             config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
         }
-        Some(Self::from_config(backend, config, data_dir).await)
+        Some(Self::from_config(backend, config, data_dir, fake).await)
     }
 
-    /// Builds (or rebuilds, as after a restart) the app from a configuration.
-    pub async fn from_config(backend: Backend, config: Config, data_dir: Arc<TempDir>) -> Self {
+    /// Builds (or rebuilds, as after a restart) the app from a configuration, granting its
+    /// plugins the fake's origin and sharing one compiled-plugin cache across tests.
+    pub async fn from_config(backend: Backend, mut config: Config, data_dir: Arc<TempDir>, fake: Arc<FakeWildberries>) -> Self {
+        config.plugins.plugin_extra_hosts = Some(fake.origin());
+        config.plugins.plugin_max_instances = 16;
+        config.plugins.plugin_cache_dir.get_or_insert_with(|| std::env::temp_dir().join("stock-tracker-test-plugin-cache"));
         let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
         let router = stock_tracker::router::router(app.clone());
-        Self { app, backend, router, config, data_dir }
+        Self { app, fake, backend, router, config, data_dir }
     }
 
     /// The same database and data directory with a new process: what a restart looks like.
     pub async fn restart(&self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.config.clone();
         change(&mut config);
-        Self::from_config(self.backend, config, self.data_dir.clone()).await
+        Self::from_config(self.backend, config, self.data_dir.clone(), self.fake.clone()).await
+    }
+
+    /// The body that creates a Wildberries connection to this app's fake with `token` (which the
+    /// fake is told to accept).
+    pub fn connection_body(&self, name: &str, token: &str) -> Value {
+        self.fake.add_token(token);
+        json!({
+            "marketplace": "wildberries",
+            "name": name,
+            "credentials": { "token": token },
+            "settings": { "base_url": self.fake.base_url() },
+        })
     }
 
     /// Sends a request through the full middleware stack.
@@ -206,13 +231,7 @@ impl TestApp {
 
     /// Creates a connection through the API; returns its id.
     pub async fn create_connection(&self, tenant: &TestTenant, name: &str, token_value: &str) -> Uuid {
-        let res = self
-            .post(
-                "/api/v1/connections",
-                Some(&tenant.access_token),
-                json!({ "marketplace": "wildberries", "name": name, "credentials": { "token": token_value } }),
-            )
-            .await;
+        let res = self.post("/api/v1/connections", Some(&tenant.access_token), self.connection_body(name, token_value)).await;
         assert_eq!(res.status, StatusCode::CREATED, "create connection: {:?}", res.body);
         res.body["connection_id"].as_str().unwrap().parse().unwrap()
     }

@@ -13,6 +13,7 @@ use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::crypto::Sealed;
+use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
 use crate::error::ApiError;
 use crate::store::connections::{ConnectionChanges, ConnectionRecord};
 
@@ -23,7 +24,7 @@ const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
 /// Credential values by field name; never logged, never returned.
 #[derive(Deserialize)]
 #[serde(transparent)]
-pub struct Credentials(BTreeMap<String, String>);
+pub struct Credentials(pub BTreeMap<String, String>);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +81,7 @@ pub async fn create_connection(
     let name = check_name(&body.name)?;
     let plaintext = check_credentials(&body.credentials)?;
     let settings = Value::Object(body.settings.unwrap_or_default());
+    verify(&app, &body.marketplace, &body.credentials.0, &settings).await?;
     let connection_id = Uuid::now_v7();
     let sealed = app.keyring.seal(user.tenant_id, connection_id, &plaintext);
     let record = app
@@ -116,7 +118,15 @@ pub async fn update_connection(
 ) -> Result<Json<ConnectionView>, ApiError> {
     user.require_manager()?;
     // Look the connection up first, so another tenant's id is a 404 before any validation runs.
-    app.store.connection(user.tenant_id, id).await?;
+    let current = app.store.connection(user.tenant_id, id).await?;
+    if body.credentials.is_some() || body.settings.is_some() {
+        let credentials = match &body.credentials {
+            Some(c) => c.0.clone(),
+            None => open_credentials(&app, &current)?,
+        };
+        let settings = body.settings.clone().map(Value::Object).unwrap_or_else(|| current.settings.0.clone());
+        verify(&app, &current.marketplace, &credentials, &settings).await?;
+    }
     let changes = ConnectionChanges {
         name: body.name.as_deref().map(check_name).transpose()?,
         settings: body.settings.map(Value::Object),
@@ -140,6 +150,20 @@ pub async fn delete_connection(
     app.store.delete_connection(user.tenant_id, id).await?;
     tracing::info!(tenant.id = %user.tenant_id, connection.id = %id, "connection {id} deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks credentials and settings with the marketplace through its adapter.
+async fn verify(app: &crate::App, marketplace: &str, credentials: &BTreeMap<String, String>, settings: &Value) -> Result<(), ApiError> {
+    let plugin = app
+        .plugins
+        .for_marketplace(marketplace)
+        .ok_or_else(|| ApiError::invalid("marketplace", format!("no adapter for `{marketplace}` is loaded on this server")))?;
+    let ctx = CallContext {
+        credentials: credentials.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        settings: crate::sync::settings_pairs(settings),
+    };
+    app.plugins.runtime().verify_credentials(&plugin, ctx).await?;
+    Ok(())
 }
 
 /// Opens a connection's credentials (for adapters). The result must not be logged or returned.

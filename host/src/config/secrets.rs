@@ -33,6 +33,17 @@ pub struct SecretsConfig {
     #[arg(long, env = "CREDENTIALS_KEYS_RETIRED", value_name = "CREDENTIALS_KEYS_RETIRED", hide_env_values = true,
           value_parser = secret)]
     pub credentials_keys_retired: Option<SecretString>,
+
+    /// Bearer token for the operator API (`/api/v1/admin/*`). Unset: the admin API is off.
+    #[arg(long, env = "OPERATOR_TOKEN", value_name = "OPERATOR_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub operator_token: Option<SecretString>,
+}
+
+impl SecretsConfig {
+    /// The operator token, if the admin API is enabled.
+    pub fn operator_token(&self) -> Option<&SecretString> {
+        self.operator_token.as_ref().filter(|t| !t.expose_secret().trim().is_empty())
+    }
 }
 
 impl std::fmt::Debug for SecretsConfig {
@@ -42,6 +53,7 @@ impl std::fmt::Debug for SecretsConfig {
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("credentials_key", &set(&self.credentials_key))
             .field("credentials_keys_retired", &set(&self.credentials_keys_retired))
+            .field("operator_token", &set(&self.operator_token))
             .finish()
     }
 }

@@ -131,6 +131,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every product id of a connection by SKU (to attach stock rows to products).
+    pub async fn product_ids_by_sku(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+    ) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
+        let sql = "SELECT sku, product_id FROM product WHERE tenant_id = $1 AND connection_id = $2";
+        let rows: Vec<(String, Uuid)> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_all(p).await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Marks inactive the products of a connection that no upsert touched since `since` (the
+    /// marketplace stopped reporting them). They are kept, with their stock and history.
+    pub async fn deactivate_products_not_seen_since(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE product SET active = FALSE, updated_at = $4 \
+                   WHERE tenant_id = $1 AND connection_id = $2 AND active AND updated_at < $3";
+        Ok(on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).bind(since).bind(now())
+            .execute(p).await?.rows_affected()))
+    }
+}
+
 /// The lower-cased text that `search` matches against.
 fn search_text(p: &NewProduct) -> String {
     let mut text = format!("{}\n{}", p.sku, p.name);

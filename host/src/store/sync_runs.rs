@@ -90,6 +90,61 @@ const COLUMNS: &str = "sync_run_id, connection_id, status, products_seen, stocks
                        created_at, started_at, finished_at";
 
 impl Store {
+    /// Starts a run of a connection (`queued`) unless one is already queued or running, in which
+    /// case that one is returned. A run whose heartbeat is older than `stale_after` is taken for
+    /// dead (its process stopped): it is marked failed and a new one starts. Returns the run and
+    /// whether it is new.
+    pub async fn start_sync_run(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        stale_after: chrono::Duration,
+    ) -> Result<(SyncRun, bool), StoreError> {
+        let stale_before = now() - stale_after;
+        let sql = "UPDATE sync_run SET status = 'failed', error = 'abandoned: no progress for too long', finished_at = $3 \
+                   WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running') \
+                   AND COALESCE(heartbeat_at, created_at) < $4";
+        on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).bind(now()).bind(stale_before)
+            .execute(p).await?.rows_affected());
+        match self.insert_sync_run(tenant_id, connection_id).await {
+            Ok(run) => Ok((run, true)),
+            Err(StoreError::Database(e)) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                let active = self.active_sync_run(tenant_id, connection_id).await?.ok_or(StoreError::NotFound)?;
+                Ok((active, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The queued or running run of a connection, if any.
+    pub async fn active_sync_run(&self, tenant_id: Uuid, connection_id: Uuid) -> Result<Option<SyncRun>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sync_run WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')"
+        ));
+        let row: Option<SyncRunRow> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_optional(p).await?);
+        row.map(SyncRun::try_from).transpose()
+    }
+
+    /// Records progress of a running run (counts so far) and moves its heartbeat.
+    pub async fn sync_run_progress(&self, tenant_id: Uuid, sync_run_id: Uuid, counts: (i64, i64, i64)) -> Result<(), StoreError> {
+        let sql = "UPDATE sync_run SET products_seen = $3, stocks_seen = $4, stock_changes = $5, heartbeat_at = $6 \
+                   WHERE tenant_id = $1 AND sync_run_id = $2";
+        on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(sync_run_id)
+            .bind(counts.0).bind(counts.1).bind(counts.2).bind(now()).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// At start-up: runs left queued or running by a process that stopped are failed. With
+    /// `all`, every such run (one process owns an embedded database); otherwise only runs whose
+    /// heartbeat is older than `stale_after` (other instances may be running the rest).
+    pub async fn fail_interrupted_sync_runs(&self, all: bool, stale_after: chrono::Duration) -> Result<u64, StoreError> {
+        let cutoff = if all { now() + chrono::Duration::days(1) } else { now() - stale_after };
+        let sql = "UPDATE sync_run SET status = 'failed', error = 'interrupted: the service stopped during the run', \
+                   finished_at = $1 WHERE status IN ('queued', 'running') AND COALESCE(heartbeat_at, created_at) < $2";
+        Ok(on_pool!(self.pool(), p => sqlx::query(sql).bind(now()).bind(cutoff).execute(p).await?.rows_affected()))
+    }
+
     /// Records a new run of a connection in the `queued` state.
     pub async fn insert_sync_run(&self, tenant_id: Uuid, connection_id: Uuid) -> Result<SyncRun, StoreError> {
         let id = Uuid::now_v7();
@@ -146,11 +201,11 @@ impl Store {
             SyncStatus::Succeeded | SyncStatus::Failed => (None, Some(at)),
         };
         let sql = "UPDATE sync_run SET status = $3, products_seen = $4, stocks_seen = $5, stock_changes = $6, error = $7, \
-                   started_at = COALESCE($8, started_at), finished_at = COALESCE($9, finished_at) \
+                   started_at = COALESCE($8, started_at), finished_at = COALESCE($9, finished_at), heartbeat_at = $10 \
                    WHERE tenant_id = $1 AND sync_run_id = $2";
         let n = on_pool!(self.pool(), p => sqlx::query(sql)
             .bind(tenant_id).bind(sync_run_id).bind(status.as_str())
-            .bind(counts.0).bind(counts.1).bind(counts.2).bind(error).bind(started).bind(finished)
+            .bind(counts.0).bind(counts.1).bind(counts.2).bind(error).bind(started).bind(finished).bind(at)
             .execute(p).await?.rows_affected());
         if n == 0 {
             return Err(StoreError::NotFound);

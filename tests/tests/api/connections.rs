@@ -6,15 +6,11 @@ both_backends! {
     async fn crud_without_ever_returning_credentials(app) {
         let t = app.register("conn@example.com").await;
         let token = t.access_token.as_str();
-        let res = app.post("/api/v1/connections", Some(token), json!({
-            "marketplace": "wildberries", "name": "  WB main  ",
-            "credentials": { "token": "wb-very-secret-token" },
-            "settings": { "base_url": "http://127.0.0.1:9100" }
-        })).await;
+        let res = app.post("/api/v1/connections", Some(token), app.connection_body("  WB main  ", "wb-very-secret-token")).await;
         assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
         let id = res.body["connection_id"].as_str().unwrap().to_owned();
         assert_eq!(res.body["name"], "WB main");
-        assert_eq!(res.body["settings"]["base_url"], "http://127.0.0.1:9100");
+        assert_eq!(res.body["settings"]["base_url"], app.fake.base_url());
         assert_eq!(res.body["credential_fields"], json!(["token"]));
 
         let list = app.get("/api/v1/connections", token).await;
@@ -24,11 +20,12 @@ both_backends! {
         }
         assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 
+        app.fake.add_token("rotated-token");
         let patched = app.call(Method::PATCH, &format!("/api/v1/connections/{id}"), Some(token),
             Some(json!({ "name": "WB renamed", "credentials": { "token": "rotated-token", "extra": "x" } }))).await;
         assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
         assert_eq!(patched.body["name"], "WB renamed");
-        assert_eq!(patched.body["settings"]["base_url"], "http://127.0.0.1:9100", "untouched fields stay");
+        assert_eq!(patched.body["settings"]["base_url"], app.fake.base_url(), "untouched fields stay");
         assert_eq!(patched.body["credential_fields"], json!(["extra", "token"]));
         assert!(!patched.body.to_string().contains("rotated-token"));
 
@@ -59,8 +56,7 @@ both_backends! {
         assert_eq!(app.get("/api/v1/connections", token).await.body["items"], json!([]));
 
         app.create_connection(&t, "taken", "t").await;
-        let res = app.post("/api/v1/connections", Some(token),
-            json!({ "marketplace": "ozon", "name": "taken", "credentials": { "token": "t" } })).await;
+        let res = app.post("/api/v1/connections", Some(token), app.connection_body("taken", "t2")).await;
         assert_eq!(res.status, StatusCode::CONFLICT);
         assert_eq!(res.error_code(), Some("name_taken"));
         assert_eq!(app.get("/api/v1/connections", token).await.body["items"].as_array().unwrap().len(), 1);

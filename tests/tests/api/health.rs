@@ -63,7 +63,8 @@ async fn readiness_follows_postgres_reachability() {
     let mut config = Config::embedded(dir.0.clone(), Some(url.to_string()));
     config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
     config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
-    let app = TestApp::from_config(Backend::Postgres, config, dir).await;
+    let fake = std::sync::Arc::new(fake_wildberries::FakeWildberries::start(Default::default()).await.unwrap());
+    let app = TestApp::from_config(Backend::Postgres, config, dir, fake).await;
     assert_eq!(probe(&app, "/api/v1/health/ready").await.status, StatusCode::OK);
 
     proxy.down();

@@ -10,13 +10,21 @@ both_backends! {
         let c1 = app.create_connection(&t, "one", "tok").await;
         let c2 = app.create_connection(&t, "two", "tok").await;
         let store = &app.app.store;
+        // One active run per connection: each c1 run finishes before the next starts.
         let mut ids = Vec::new();
-        for c in [c1, c2, c1, c1] {
-            ids.push(store.insert_sync_run(t.tenant_id, c).await.unwrap().sync_run_id);
+        for (c, finish) in [(c1, Some(SyncStatus::Failed)), (c2, None), (c1, Some(SyncStatus::Succeeded)), (c1, None)] {
+            let id = store.insert_sync_run(t.tenant_id, c).await.unwrap().sync_run_id;
+            if let Some(status) = finish {
+                store.update_sync_run(t.tenant_id, id, SyncStatus::Running, (0, 0, 0), None).await.unwrap();
+                let error = (status == SyncStatus::Failed).then_some("upstream: 500");
+                let done = store.update_sync_run(t.tenant_id, id, status, (10, 20, 3), error).await.unwrap();
+                assert!(done.duration_ms.is_some());
+            }
+            ids.push(id);
         }
-        store.update_sync_run(t.tenant_id, ids[0], SyncStatus::Running, (0, 0, 0), None).await.unwrap();
-        let done = store.update_sync_run(t.tenant_id, ids[0], SyncStatus::Failed, (10, 20, 3), Some("upstream: 500")).await.unwrap();
-        assert!(done.duration_ms.is_some());
+        let (again, created) = store.start_sync_run(t.tenant_id, c1, chrono::Duration::minutes(15)).await.unwrap();
+        assert!(!created, "a queued run exists for c1");
+        assert_eq!(again.sync_run_id, ids[3]);
 
         let all = collect_pages(&app, &t.access_token, "/api/v1/sync-runs?limit=3").await;
         let listed: Vec<String> = all.iter().map(|r| r["sync_run_id"].as_str().unwrap().to_owned()).collect();

@@ -1,0 +1,105 @@
+//! Marketplace adapters as sandboxed WebAssembly components.
+//!
+//! - [`engine`]: one wasmtime `Engine` per process: pooling allocator, epoch interruption driven by
+//!   a ticker thread, component-model concurrency off.
+//! - [`runtime`]: a loaded plugin version ([`runtime::LoadedPlugin`], holding an `InstancePre`) and
+//!   the call path: a fresh `Store` and instance per call, memory cap (`StoreLimits`), wall-clock
+//!   deadline (epoch callback plus an outer timeout), WASI with an empty context.
+//! - [`imports`]: what a plugin may use: `http` (through [`egress`]) and `log`.
+//! - [`registry`]: the atomically swapped map from plugin id to loaded version, with rollback;
+//!   [`cache`]: compiled code on disk, keyed by content hash and engine compatibility.
+//! - [`manifest`]: `plugin.toml`.
+//!
+//! Configuration ([`PluginConfig`]): `PLUGINS_DIR`, `PLUGIN_CACHE_DIR`, `PLUGIN_EXTRA_HOSTS`,
+//! `PLUGIN_MEMORY_MB`, `PLUGIN_TIMEOUT_MS`, `PLUGIN_MAX_INSTANCES`, `PLUGIN_MAX_RESPONSE_MB`.
+
+pub mod bindings;
+pub mod bundled;
+pub mod cache;
+pub mod directory;
+pub mod egress;
+pub mod engine;
+pub mod imports;
+pub mod manifest;
+mod outcome;
+pub mod registry;
+pub mod runtime;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use registry::Registry;
+pub use runtime::{CallError, LoadedPlugin};
+
+/// Plugin host settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PluginConfig {
+    /// Directory scanned at start and watched for `<id>.wasm` + `<id>.toml` (default: DATA_DIR/plugins).
+    #[arg(long, env = "PLUGINS_DIR", value_name = "PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+
+    /// Where compiled plugin code is cached (default: DATA_DIR/plugin-cache).
+    #[arg(long, env = "PLUGIN_CACHE_DIR", value_name = "PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<PathBuf>,
+
+    /// Origins every plugin may call besides its manifest's, comma-separated (e.g. `http://127.0.0.1:9100`).
+    #[arg(long, env = "PLUGIN_EXTRA_HOSTS", value_name = "PLUGIN_EXTRA_HOSTS")]
+    pub plugin_extra_hosts: Option<String>,
+
+    /// Memory cap per plugin call, MiB (a manifest may ask for less).
+    #[arg(long, env = "PLUGIN_MEMORY_MB", value_name = "PLUGIN_MEMORY_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub plugin_memory_mb: u64,
+
+    /// Wall-clock deadline per plugin call, milliseconds (a manifest may ask for less).
+    #[arg(long, env = "PLUGIN_TIMEOUT_MS", value_name = "PLUGIN_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub plugin_timeout_ms: u64,
+
+    /// Plugin calls that may run at once (sizes the instance pool).
+    #[arg(long, env = "PLUGIN_MAX_INSTANCES", value_name = "PLUGIN_MAX_INSTANCES", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub plugin_max_instances: u32,
+
+    /// Largest response body a plugin's HTTP request may receive, MiB.
+    #[arg(long, env = "PLUGIN_MAX_RESPONSE_MB", value_name = "PLUGIN_MAX_RESPONSE_MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub plugin_max_response_mb: u64,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            plugins_dir: None,
+            plugin_cache_dir: None,
+            plugin_extra_hosts: None,
+            plugin_memory_mb: 64,
+            plugin_timeout_ms: 10_000,
+            plugin_max_instances: 64,
+            plugin_max_response_mb: 32,
+        }
+    }
+}
+
+impl PluginConfig {
+    /// The parsed operator grants.
+    pub fn extra_origins(&self) -> Result<Vec<egress::Origin>, crate::config::ConfigError> {
+        self.plugin_extra_hosts
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                egress::Origin::parse(s).map_err(|e| {
+                    crate::config::ConfigError::new("PLUGIN_EXTRA_HOSTS", format!("`{s}` is not an origin: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// Per-call deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.plugin_timeout_ms)
+    }
+}

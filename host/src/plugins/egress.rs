@@ -1,0 +1,227 @@
+//! The `http` host import: the host performs the plugin's requests, and only to allowed origins.
+//!
+//! A request is allowed when its origin (scheme, host, port) is in the plugin manifest's
+//! `allowed_hosts` or in the operator's grants (`PLUGIN_EXTRA_HOSTS`). Manifests may only list
+//! https origins; plain http (a loopback fake, a sandbox) needs an operator grant. Redirects are
+//! followed by the host, each hop re-checked. Connect and total timeouts apply, and the response
+//! body is capped. A refusal is an `http-error` the guest sees, never a trap.
+
+use std::time::{Duration, Instant};
+
+use reqwest::redirect::Policy;
+use url::Url;
+
+/// A normalised origin: scheme, lower-case host, explicit port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// Parses `scheme://host[:port]` (no path, query or credentials).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text.trim()).map_err(|e| e.to_string())?;
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err("an origin has no path, query or fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("an origin has no credentials".into());
+        }
+        Self::of(&url)
+    }
+
+    /// The origin of a URL.
+    pub fn of(url: &Url) -> Result<Self, String> {
+        let scheme = url.scheme().to_owned();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("scheme `{scheme}` is not http or https"));
+        }
+        let host = url.host_str().ok_or("no host")?.to_ascii_lowercase();
+        let port = url.port_or_known_default().ok_or("no port")?;
+        Ok(Self { scheme, host, port })
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Host-wide HTTP settings for plugins.
+#[derive(Debug, Clone)]
+pub struct EgressConfig {
+    /// Origins every plugin may call in addition to its manifest (`PLUGIN_EXTRA_HOSTS`).
+    pub extra_origins: Vec<Origin>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_response_bytes: usize,
+    pub max_redirects: usize,
+}
+
+/// Why a request was not answered (mirrors the WIT `http-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressError {
+    #[error("origin {0} is not allowed for this plugin")]
+    Denied(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("connection failed: {0}")]
+    Connection(String),
+    #[error("response body over the cap")]
+    TooLarge,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+/// A completed response.
+#[derive(Debug)]
+pub struct EgressResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Performs plugin requests under one policy (shared by every plugin; the allowed set is passed
+/// per call).
+#[derive(Debug, Clone)]
+pub struct Egress {
+    client: reqwest::Client,
+    config: EgressConfig,
+}
+
+impl Egress {
+    pub fn new(config: EgressConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("stock-tracker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("an HTTP client with static settings builds");
+        Self { client, config }
+    }
+
+    /// Whether `origin` may be called by a plugin whose manifest allows `allowed`.
+    pub fn allows(&self, allowed: &[Origin], origin: &Origin) -> bool {
+        self.config.extra_origins.contains(origin) || (origin.scheme == "https" && allowed.contains(origin))
+    }
+
+    /// Sends a request, following redirects (each re-checked), within `deadline`.
+    pub async fn send(
+        &self,
+        allowed: &[Origin],
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        deadline: Instant,
+    ) -> Result<EgressResponse, EgressError> {
+        let mut method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| EgressError::InvalidRequest(format!("method `{method}`")))?;
+        let mut url = Url::parse(url).map_err(|e| EgressError::InvalidRequest(format!("url: {e}")))?;
+        let mut body = body;
+        for _hop in 0..=self.config.max_redirects {
+            let origin = Origin::of(&url).map_err(EgressError::InvalidRequest)?;
+            if !self.allows(allowed, &origin) {
+                return Err(EgressError::Denied(origin.to_string()));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now()).min(self.config.request_timeout);
+            if remaining.is_zero() {
+                return Err(EgressError::Timeout);
+            }
+            let mut req = self.client.request(method.clone(), url.clone()).timeout(remaining);
+            for (name, value) in headers {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            let mut resp = match tokio::time::timeout(remaining, req.send()).await {
+                Err(_) => return Err(EgressError::Timeout),
+                Ok(Err(e)) if e.is_timeout() => return Err(EgressError::Timeout),
+                Ok(Err(e)) if e.is_builder() => return Err(EgressError::InvalidRequest(e.to_string())),
+                Ok(Err(e)) => return Err(EgressError::Connection(root_cause(&e))),
+                Ok(Ok(r)) => r,
+            };
+            let status = resp.status();
+            if status.is_redirection()
+                && let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok())
+            {
+                url = url.join(location).map_err(|e| EgressError::Connection(format!("bad redirect: {e}")))?;
+                if matches!(status.as_u16(), 301..=303) {
+                    method = reqwest::Method::GET;
+                    body = None;
+                }
+                continue;
+            }
+            let headers = resp
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let mut collected = Vec::new();
+            loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(remaining, resp.chunk()).await {
+                    Err(_) => return Err(EgressError::Timeout),
+                    Ok(Err(e)) if e.is_timeout() => return Err(EgressError::Timeout),
+                    Ok(Err(e)) => return Err(EgressError::Connection(root_cause(&e))),
+                    Ok(Ok(None)) => break,
+                    Ok(Ok(Some(chunk))) => {
+                        if collected.len() + chunk.len() > self.config.max_response_bytes {
+                            return Err(EgressError::TooLarge);
+                        }
+                        collected.extend_from_slice(&chunk);
+                    }
+                }
+            }
+            return Ok(EgressResponse { status: status.as_u16(), headers, body: collected });
+        }
+        Err(EgressError::Connection(format!("more than {} redirects", self.config.max_redirects)))
+    }
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(s: &str) -> Origin {
+        Origin::parse(s).unwrap()
+    }
+
+    #[test]
+    fn origins_normalise_ports_and_case() {
+        assert_eq!(o("https://API.example.com"), o("https://api.example.com:443"));
+        assert_ne!(o("http://127.0.0.1:9100"), o("http://127.0.0.1:9101"));
+        assert!(Origin::parse("https://a.example/x").is_err());
+        assert!(Origin::parse("https://u:p@a.example").is_err());
+        assert!(Origin::parse("ftp://a.example").is_err());
+    }
+
+    #[test]
+    fn policy_is_manifest_https_or_operator_grant() {
+        let egress = Egress::new(EgressConfig {
+            extra_origins: vec![o("http://127.0.0.1:9100")],
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            max_response_bytes: 10,
+            max_redirects: 3,
+        });
+        let manifest = [o("https://api.example.com"), o("http://plain.example.com")];
+        assert!(egress.allows(&manifest, &o("https://api.example.com")));
+        assert!(!egress.allows(&manifest, &o("http://plain.example.com")), "http needs a grant");
+        assert!(egress.allows(&[], &o("http://127.0.0.1:9100")), "operator grant");
+        assert!(!egress.allows(&manifest, &o("https://evil.example.com")));
+        assert!(!egress.allows(&manifest, &o("https://api.example.com:8443")));
+    }
+}

@@ -1,0 +1,26 @@
+//! The one place where an adapter's outcome becomes an HTTP answer. (In a sync run the same
+//! [`CallError`] is recorded with its `Display` text as the run's error.)
+
+use super::CallError;
+use super::bindings::stock_tracker::marketplace::types::AdapterError;
+use crate::error::ApiError;
+
+impl From<CallError> for ApiError {
+    fn from(err: CallError) -> Self {
+        match err {
+            CallError::Adapter(AdapterError::InvalidCredentials(detail)) => {
+                ApiError::invalid("credentials", format!("the marketplace refused these credentials: {detail}"))
+            }
+            CallError::Adapter(AdapterError::RateLimited(secs)) => ApiError::Unavailable {
+                code: "marketplace_rate_limited",
+                message: format!("the marketplace asks to wait {secs} s; try again then"),
+                retry_after: Some(secs),
+            },
+            CallError::Adapter(AdapterError::Unsupported(m)) => ApiError::invalid("settings", format!("unsupported: {m}")),
+            CallError::Adapter(AdapterError::Upstream(m)) => {
+                ApiError::BadGateway { code: "marketplace_error", message: format!("the marketplace failed: {m}") }
+            }
+            other => ApiError::BadGateway { code: "adapter_failed", message: format!("the marketplace adapter failed: {other}") },
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Loading a plugin version and calling it: a fresh store and instance per call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use super::bindings::exports::stock_tracker::marketplace::adapter::{PageRequest, ProductPage, StockPage};
+use super::bindings::stock_tracker::marketplace::types::{AdapterError, AdapterInfo, CallContext};
+use super::bindings::{AdapterPlugin, AdapterPluginPre, SUPPORTED_WIT_VERSIONS, WIT_PACKAGE};
+use super::cache::{CodeCache, content_hash};
+use super::egress::{Egress, EgressConfig, EgressError, Origin};
+use super::imports::{HostState, truncate};
+use super::manifest::Manifest;
+use super::{PluginConfig, engine};
+
+/// Why a plugin call produced no answer. `Adapter` is the plugin's own, well-formed refusal; the
+/// rest are the sandbox containing a misbehaving plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{}", describe(.0))]
+    Adapter(AdapterError),
+    #[error("plugin exceeded its {0:?} deadline")]
+    Timeout(Duration),
+    #[error("plugin exceeded its memory limit of {} MiB", .0 >> 20)]
+    MemoryLimit(usize),
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("plugin could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+impl CallError {
+    /// A short, bounded label for metrics and run records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Adapter(AdapterError::InvalidCredentials(_)) => "invalid_credentials",
+            Self::Adapter(AdapterError::RateLimited(_)) => "rate_limited",
+            Self::Adapter(AdapterError::Upstream(_)) => "upstream",
+            Self::Adapter(AdapterError::Unsupported(_)) => "unsupported",
+            Self::Adapter(AdapterError::Internal(_)) => "adapter_internal",
+            Self::Timeout(_) => "timeout",
+            Self::MemoryLimit(_) => "memory_limit",
+            Self::Trap(_) => "trap",
+            Self::Instantiate(_) => "instantiate",
+        }
+    }
+}
+
+/// An adapter's refusal in words.
+pub fn describe(err: &AdapterError) -> String {
+    match err {
+        AdapterError::InvalidCredentials(m) => format!("invalid credentials: {m}"),
+        AdapterError::RateLimited(s) => format!("rate limited by the marketplace for {s} s"),
+        AdapterError::Upstream(m) => format!("marketplace error: {m}"),
+        AdapterError::Unsupported(m) => format!("unsupported: {m}"),
+        AdapterError::Internal(m) => format!("adapter error: {m}"),
+    }
+}
+
+/// Why a version was not loaded. The message is shown to the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
+/// Counters of one loaded version (reported by the admin API).
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+    pub http_requests: AtomicU64,
+    pub http_denied: AtomicU64,
+    pub http_micros: AtomicU64,
+}
+
+impl PluginStats {
+    pub(crate) fn record_http(&self, result: &Result<super::egress::EgressResponse, EgressError>, took: Duration) {
+        self.http_requests.fetch_add(1, Ordering::Relaxed);
+        self.http_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if matches!(result, Err(EgressError::Denied(_))) {
+            self.http_denied.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A compiled, checked plugin version, ready to instantiate.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub info: AdapterInfo,
+    /// Hex SHA-256 of the component bytes.
+    pub content_hash: String,
+    /// WIT package version the component targets.
+    pub wit_version: String,
+    pub loaded_at: DateTime<Utc>,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    pub stats: Arc<PluginStats>,
+    /// The component bytes (to persist or re-install this version).
+    pub source: Arc<[u8]>,
+    pre: AdapterPluginPre<HostState>,
+    origins: Arc<Vec<Origin>>,
+    memory_bytes: usize,
+    timeout: Duration,
+    id: Arc<str>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.manifest.id)
+            .field("version", &self.info.version)
+            .field("content_hash", &self.content_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A plugin's description as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginSummary {
+    pub id: String,
+    pub version: String,
+    pub marketplace: String,
+    pub content_hash: String,
+    pub wit_version: String,
+    pub loaded_at: DateTime<Utc>,
+    pub calls: u64,
+    pub failures: u64,
+    pub http_requests: u64,
+    pub http_denied: u64,
+}
+
+impl LoadedPlugin {
+    pub fn summary(&self) -> PluginSummary {
+        PluginSummary {
+            id: self.manifest.id.clone(),
+            version: self.info.version.clone(),
+            marketplace: self.info.marketplace.clone(),
+            content_hash: self.content_hash.clone(),
+            wit_version: self.wit_version.clone(),
+            loaded_at: self.loaded_at,
+            calls: self.stats.calls.load(Ordering::Relaxed),
+            failures: self.stats.failures.load(Ordering::Relaxed),
+            http_requests: self.stats.http_requests.load(Ordering::Relaxed),
+            http_denied: self.stats.http_denied.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One call into a plugin.
+enum Call {
+    Info,
+    Verify(CallContext),
+    Products(CallContext, PageRequest),
+    Stocks(CallContext, PageRequest),
+}
+
+enum Output {
+    Info(AdapterInfo),
+    Verify(Result<String, AdapterError>),
+    Products(Result<ProductPage, AdapterError>),
+    Stocks(Result<StockPage, AdapterError>),
+}
+
+/// The engine, linker and policies shared by every plugin.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    egress: Egress,
+    cache: CodeCache,
+    config: PluginConfig,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine and linker. `cache_dir` holds compiled code.
+    pub fn new(config: PluginConfig, cache_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let engine = engine::build(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let egress = Egress::new(EgressConfig {
+            extra_origins: config.extra_origins()?,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            max_response_bytes: (config.plugin_max_response_mb as usize) << 20,
+            max_redirects: 5,
+        });
+        let cache = CodeCache::new(cache_dir, &engine)?;
+        Ok(Self { engine, linker, egress, cache, config })
+    }
+
+    /// Compiles (or takes from the cache) and checks a component: it must be a WebAssembly
+    /// component (not precompiled code), target a supported WIT version, link against the host's
+    /// imports, and report the manifest's id from `info()`.
+    pub async fn load(self: &Arc<Self>, wasm: Vec<u8>, manifest: Manifest) -> Result<LoadedPlugin, LoadError> {
+        if Engine::detect_precompiled(&wasm).is_some() {
+            return Err(LoadError("precompiled code is not accepted; upload the .wasm component".into()));
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError("not a WebAssembly file".into()));
+        }
+        if !SUPPORTED_WIT_VERSIONS.contains(&manifest.wit.as_str()) {
+            return Err(LoadError(format!(
+                "manifest declares WIT {WIT_PACKAGE}@{}; this host supports {}",
+                manifest.wit,
+                SUPPORTED_WIT_VERSIONS.join(", ")
+            )));
+        }
+        let hash = content_hash(&wasm);
+        let source: Arc<[u8]> = wasm.into();
+        let (this, hash2, bytes) = (self.clone(), hash.clone(), source.clone());
+        let (component, from_cache) =
+            tokio::task::spawn_blocking(move || this.cache.load_or_compile(&this.engine, &hash2, &bytes))
+                .await
+                .map_err(|e| LoadError(format!("compile task failed: {e}")))?
+                .map_err(|e| LoadError(format!("not a valid component: {e:#}")))?;
+        let wit_version = self.check_wit_version(&component)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
+        let pre = AdapterPluginPre::new(instance_pre).map_err(|e| LoadError(format!("missing exports: {e:#}")))?;
+
+        let memory_bytes = (manifest.limits.memory_mb.unwrap_or(u64::MAX).min(self.config.plugin_memory_mb) as usize) << 20;
+        let timeout = Duration::from_millis(manifest.limits.timeout_ms.unwrap_or(u64::MAX).min(self.config.plugin_timeout_ms));
+        let mut plugin = LoadedPlugin {
+            info: AdapterInfo {
+                id: manifest.id.clone(),
+                name: String::new(),
+                version: manifest.version.clone(),
+                marketplace: String::new(),
+                credential_fields: Vec::new(),
+            },
+            id: manifest.id.as_str().into(),
+            origins: Arc::new(manifest.origins()),
+            manifest,
+            content_hash: hash,
+            wit_version,
+            loaded_at: Utc::now(),
+            from_cache,
+            stats: Arc::default(),
+            source,
+            pre,
+            memory_bytes,
+            timeout,
+        };
+        let info = self.info(&plugin).await.map_err(|e| LoadError(format!("info() failed: {e}")))?;
+        if info.id != plugin.manifest.id {
+            return Err(LoadError(format!(
+                "info() reports id `{}` but the manifest says `{}`",
+                info.id, plugin.manifest.id
+            )));
+        }
+        plugin.info = info;
+        Ok(plugin)
+    }
+
+    /// The WIT version of the component's `adapter` export, if supported.
+    fn check_wit_version(&self, component: &Component) -> Result<String, LoadError> {
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let prefix = format!("{WIT_PACKAGE}/adapter@");
+        let Some(version) = exports.iter().find_map(|n| n.strip_prefix(&prefix)) else {
+            return Err(LoadError(format!(
+                "the component does not export {WIT_PACKAGE}/adapter (exports: {})",
+                if exports.is_empty() { "none".to_owned() } else { exports.join(", ") }
+            )));
+        };
+        if !SUPPORTED_WIT_VERSIONS.contains(&version) {
+            return Err(LoadError(format!(
+                "the component targets WIT {WIT_PACKAGE}@{version}; this host supports {}",
+                SUPPORTED_WIT_VERSIONS.join(", ")
+            )));
+        }
+        Ok(version.to_owned())
+    }
+
+    pub async fn info(&self, plugin: &LoadedPlugin) -> Result<AdapterInfo, CallError> {
+        match self.call(plugin, Call::Info).await? {
+            Output::Info(info) => Ok(info),
+            _ => unreachable!("info call answers info"),
+        }
+    }
+
+    pub async fn verify_credentials(&self, plugin: &LoadedPlugin, ctx: CallContext) -> Result<String, CallError> {
+        match self.call(plugin, Call::Verify(ctx)).await? {
+            Output::Verify(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("verify call answers verify"),
+        }
+    }
+
+    pub async fn list_products(&self, plugin: &LoadedPlugin, ctx: CallContext, page: PageRequest) -> Result<ProductPage, CallError> {
+        match self.call(plugin, Call::Products(ctx, page)).await? {
+            Output::Products(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("products call answers products"),
+        }
+    }
+
+    pub async fn fetch_stocks(&self, plugin: &LoadedPlugin, ctx: CallContext, page: PageRequest) -> Result<StockPage, CallError> {
+        match self.call(plugin, Call::Stocks(ctx, page)).await? {
+            Output::Stocks(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("stocks call answers stocks"),
+        }
+    }
+
+    /// One call: fresh store, limits, deadline; the store is dropped afterwards whatever happened.
+    async fn call(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self.call_inner(plugin, call).await;
+        let failed = match &result {
+            Err(_) => true,
+            Ok(Output::Verify(Err(_)) | Output::Products(Err(_)) | Output::Stocks(Err(_))) => true,
+            Ok(_) => false,
+        };
+        if failed {
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn call_inner(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
+        let deadline = Instant::now() + plugin.timeout;
+        let state = HostState::new(
+            plugin.id.clone(),
+            self.egress.clone(),
+            plugin.origins.clone(),
+            plugin.memory_bytes,
+            deadline,
+            plugin.stats.clone(),
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
+            let adapter = instance.stock_tracker_marketplace_adapter();
+            let out = match call {
+                Call::Info => adapter.call_info(&mut store).await.map(Output::Info),
+                Call::Verify(ctx) => adapter.call_verify_credentials(&mut store, &ctx).await.map(Output::Verify),
+                Call::Products(ctx, page) => adapter.call_list_products(&mut store, &ctx, &page).await.map(Output::Products),
+                Call::Stocks(ctx, page) => adapter.call_fetch_stocks(&mut store, &ctx, &page).await.map(Output::Stocks),
+            };
+            out.map_err(|e| (e, false))
+        };
+        // The epoch callback stops a guest that computes; this outer bound also covers time spent
+        // parked in host calls, where epochs do not fire.
+        let outcome = tokio::time::timeout(plugin.timeout + engine::EPOCH_TICK * 5, run).await;
+        let id = &plugin.id;
+        flush_output(id, &store.data().stdout, "stdout");
+        flush_output(id, &store.data().stderr, "stderr");
+        match outcome {
+            Err(_) => Err(CallError::Timeout(plugin.timeout)),
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err((err, instantiating))) => {
+                let limits = &store.data().limits;
+                let error = if limits.memory_exceeded {
+                    CallError::MemoryLimit(limits.memory_bytes)
+                } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    CallError::Timeout(plugin.timeout)
+                } else if instantiating {
+                    CallError::Instantiate(format!("{err:#}"))
+                } else {
+                    CallError::Trap(truncate(&format!("{err:#}"), 2048).to_owned())
+                };
+                tracing::warn!(plugin.id = %id, kind = error.kind(), error = %error, "plugin {id} call failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// The engine (for tests and benchmarks).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// Writes what the guest printed to the host log, one line each, tagged with the plugin id.
+fn flush_output(id: &str, pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, stream: &str) {
+    let bytes = pipe.contents();
+    if bytes.is_empty() {
+        return;
+    }
+    for line in String::from_utf8_lossy(&bytes).lines().take(200) {
+        tracing::info!(plugin.id = id, stream, "[plugin {id} {stream}] {}", truncate(line, 4096));
+    }
+}

@@ -1,0 +1,272 @@
+//! The sync engine (the seed's ProductService): brings one connection's products and stock in
+//! through its marketplace adapter.
+//!
+//! A run pages through products, then stocks, calling the adapter once per page (the host drives
+//! pagination, so every call is short). Each page is written in one transaction with batched
+//! statements; a history row is appended only where a quantity changed. Products the marketplace
+//! stopped reporting are marked inactive once the product listing completed, never deleted. When
+//! the marketplace answers `rate-limited(n)`, the run waits `n` seconds and retries the same page,
+//! up to `SYNC_MAX_RATE_LIMIT_WAIT_SECS` in total. A failed run records its error and leaves
+//! everything written before it as it was: no deletion, no deactivation.
+//!
+//! Each page call takes the adapter's current version from the registry, so a hot swap applies
+//! from the next page on.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::App;
+use crate::plugins::CallError;
+use crate::plugins::bindings::stock_tracker::marketplace::types::{AdapterError, CallContext, PageRequest};
+use crate::store::StoreError;
+use crate::store::connections::ConnectionRecord;
+use crate::store::products::NewProduct;
+use crate::store::stocks::ObservedStock;
+use crate::store::sync_runs::{SyncRun, SyncStatus};
+
+/// Sync settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncConfig {
+    /// Longest total wait on marketplace rate limits within one run, seconds.
+    #[arg(long, env = "SYNC_MAX_RATE_LIMIT_WAIT_SECS", value_name = "SYNC_MAX_RATE_LIMIT_WAIT_SECS", default_value_t = 300)]
+    pub sync_max_rate_limit_wait_secs: u64,
+
+    /// Products requested per adapter call (a hint; marketplaces cap it).
+    #[arg(long, env = "SYNC_PAGE_SIZE", value_name = "SYNC_PAGE_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sync_page_size: u32,
+
+    /// A queued or running run with no progress for this long is taken for dead, minutes.
+    #[arg(long, env = "SYNC_STALE_AFTER_MINUTES", value_name = "SYNC_STALE_AFTER_MINUTES", default_value_t = 15)]
+    pub sync_stale_after_minutes: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self { sync_max_rate_limit_wait_secs: 300, sync_page_size: 100, sync_stale_after_minutes: 15 }
+    }
+}
+
+impl SyncConfig {
+    pub fn stale_after(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.sync_stale_after_minutes))
+    }
+}
+
+/// Pages one phase may take before the run is stopped (a cursor that never ends).
+const MAX_PAGES: usize = 100_000;
+
+/// Why a run failed; its `Display` is what the run records.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no adapter is loaded for marketplace `{0}`")]
+    NoAdapter(String),
+    #[error("{0}")]
+    Plugin(#[from] CallError),
+    #[error("rate limited by the marketplace for longer than {0} s in total")]
+    RateLimitedTooLong(u64),
+    #[error("the adapter returned the same cursor twice ({0} phase); stopped")]
+    CursorLoop(&'static str),
+    #[error("more than {MAX_PAGES} pages ({0} phase); stopped")]
+    TooManyPages(&'static str),
+    #[error("credentials do not open: {0}")]
+    Credentials(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Starts a sync of one connection in the background, or returns the run already queued or
+/// running for it. Returns the run and whether it is new.
+pub async fn start(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid) -> Result<(SyncRun, bool), StoreError> {
+    app.store.connection(tenant_id, connection_id).await?;
+    let (run, created) = app.store.start_sync_run(tenant_id, connection_id, app.config.sync.stale_after()).await?;
+    if created {
+        let app = app.clone();
+        let run_id = run.sync_run_id;
+        tokio::spawn(async move {
+            execute(&app, tenant_id, connection_id, run_id).await;
+        });
+    }
+    Ok((run, created))
+}
+
+/// Runs a queued run to its end and records the outcome. Never panics on a failed sync.
+pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> SyncRun {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let outcome = async {
+        app.store.update_sync_run(tenant_id, run_id, SyncStatus::Running, (0, 0, 0), None).await?;
+        run(app, tenant_id, connection_id, run_id, &mut progress).await
+    }
+    .await;
+    let (status, error) = match &outcome {
+        Ok(()) => (SyncStatus::Succeeded, None),
+        Err(err) => (SyncStatus::Failed, Some(err.to_string())),
+    };
+    let counts = progress.counts();
+    match &outcome {
+        Ok(()) => tracing::info!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
+            products = counts.0, stocks = counts.1, changes = counts.2, duration_ms = started.elapsed().as_millis() as u64,
+            "sync {run_id} succeeded"),
+        Err(err) => tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
+            error = %err, duration_ms = started.elapsed().as_millis() as u64, "sync {run_id} failed: {err}"),
+    }
+    match app.store.update_sync_run(tenant_id, run_id, status, counts, error.as_deref()).await {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::error!(sync_run.id = %run_id, error = %err, "cannot record the outcome of sync {run_id}");
+            app.store.sync_run(tenant_id, run_id).await.unwrap_or_else(|_| panic!("sync run {run_id} vanished"))
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    products: i64,
+    stocks: i64,
+    changes: i64,
+    rate_limit_waited: u64,
+}
+
+impl Progress {
+    fn counts(&self) -> (i64, i64, i64) {
+        (self.products, self.stocks, self.changes)
+    }
+}
+
+async fn run(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid, progress: &mut Progress) -> Result<(), SyncError> {
+    let connection = app.store.connection(tenant_id, connection_id).await?;
+    let ctx = call_context(app, &connection)?;
+    let marketplace = connection.marketplace.clone();
+    let page_size = app.config.sync.sync_page_size;
+    let phase_started = crate::store::now();
+
+    // Products.
+    let mut cursor: Option<String> = None;
+    let mut seen_cursors = HashSet::new();
+    for page_no in 0.. {
+        if page_no >= MAX_PAGES {
+            return Err(SyncError::TooManyPages("products"));
+        }
+        let page = PageRequest { cursor: cursor.clone(), page_size };
+        let result = with_rate_limit(app, progress, || async {
+            let plugin = app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            Ok(app.plugins.runtime().list_products(&plugin, ctx.clone(), page.clone()).await?)
+        })
+        .await?;
+        let products: Vec<NewProduct> = result.items.into_iter().map(new_product).collect();
+        progress.products += products.len() as i64;
+        app.store.upsert_products(tenant_id, connection_id, &products).await?;
+        app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
+        match result.next_cursor {
+            None => break,
+            Some(next) if !seen_cursors.insert(next.clone()) => return Err(SyncError::CursorLoop("products")),
+            Some(next) => cursor = Some(next),
+        }
+    }
+    let gone = app.store.deactivate_products_not_seen_since(tenant_id, connection_id, phase_started).await?;
+    if gone > 0 {
+        tracing::info!(tenant.id = %tenant_id, connection.id = %connection_id, products = gone, "{gone} product(s) no longer reported: marked inactive");
+    }
+
+    // Stocks.
+    let ids = app.store.product_ids_by_sku(tenant_id, connection_id).await?;
+    let mut unknown = 0usize;
+    let mut cursor: Option<String> = None;
+    let mut seen_cursors = HashSet::new();
+    for page_no in 0.. {
+        if page_no >= MAX_PAGES {
+            return Err(SyncError::TooManyPages("stocks"));
+        }
+        let page = PageRequest { cursor: cursor.clone(), page_size };
+        let result = with_rate_limit(app, progress, || async {
+            let plugin = app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            Ok(app.plugins.runtime().fetch_stocks(&plugin, ctx.clone(), page.clone()).await?)
+        })
+        .await?;
+        progress.stocks += result.items.len() as i64;
+        let observed: Vec<ObservedStock> = result
+            .items
+            .into_iter()
+            .filter_map(|s| match ids.get(&s.sku) {
+                Some(id) => Some(ObservedStock {
+                    product_id: *id,
+                    warehouse: s.warehouse,
+                    available: s.available,
+                    in_transit_to_client: s.in_transit_to_client,
+                    in_transit_from_client: s.in_transit_from_client,
+                }),
+                None => {
+                    unknown += 1;
+                    None
+                }
+            })
+            .collect();
+        progress.changes += app.store.record_stock_levels(tenant_id, &observed, Some(run_id)).await? as i64;
+        app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
+        match result.next_cursor {
+            None => break,
+            Some(next) if !seen_cursors.insert(next.clone()) => return Err(SyncError::CursorLoop("stocks")),
+            Some(next) => cursor = Some(next),
+        }
+    }
+    if unknown > 0 {
+        tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, rows = unknown,
+            "{unknown} stock row(s) name a SKU the product listing did not have; skipped");
+    }
+    Ok(())
+}
+
+/// Retries `call` while the marketplace answers `rate-limited`, within the run's wait budget.
+async fn with_rate_limit<T, F, Fut>(app: &App, progress: &mut Progress, mut call: F) -> Result<T, SyncError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SyncError>>,
+{
+    let budget = app.config.sync.sync_max_rate_limit_wait_secs;
+    loop {
+        match call().await {
+            Err(SyncError::Plugin(CallError::Adapter(AdapterError::RateLimited(secs)))) => {
+                let wait = secs.max(1);
+                if progress.rate_limit_waited + wait > budget {
+                    return Err(SyncError::RateLimitedTooLong(budget));
+                }
+                progress.rate_limit_waited += wait;
+                tracing::info!(wait_s = wait, "marketplace rate limit: waiting {wait} s before retrying the page");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The adapter's view of a connection: opened credentials and settings as strings.
+pub fn call_context(app: &App, connection: &ConnectionRecord) -> Result<CallContext, SyncError> {
+    let credentials = crate::api::connections::open_credentials(app, connection)
+        .map_err(|_| SyncError::Credentials("sealed under a key that is not configured, or tampered".into()))?;
+    Ok(CallContext { credentials: credentials.into_iter().collect(), settings: settings_pairs(&connection.settings.0) })
+}
+
+/// Connection settings as the adapter receives them: strings as they are, other JSON as text.
+pub fn settings_pairs(settings: &serde_json::Value) -> Vec<(String, String)> {
+    match settings {
+        serde_json::Value::Object(map) => {
+            map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn new_product(p: crate::plugins::bindings::stock_tracker::marketplace::types::Product) -> NewProduct {
+    NewProduct {
+        sku: p.sku,
+        marketplace_id: p.marketplace_id,
+        barcode: p.barcodes.into_iter().next(),
+        name: p.name,
+        brand: p.brand,
+        price_minor: p.price_minor,
+    }
+}

@@ -1,0 +1,122 @@
+//! Guest SDK for Stock Tracker marketplace adapters.
+//!
+//! An adapter is a `cdylib` crate built for `wasm32-wasip2`. It implements [`Adapter`] and
+//! registers itself with [`register_adapter!`]; the SDK turns that into the
+//! `stock-tracker:marketplace@0.1.0` world (`wit/adapter.wit`) so an adapter never touches
+//! generated bindings:
+//!
+//! ```ignore
+//! use stock_tracker_plugin_sdk::{Adapter, AdapterError, AdapterInfo, Context, PageRequest, ProductPage, StockPage};
+//!
+//! struct MyMarket;
+//! impl Adapter for MyMarket {
+//!     fn info() -> AdapterInfo { /* id, name, version, marketplace, credential fields */ }
+//!     fn verify_credentials(ctx: &Context) -> Result<String, AdapterError> { /* one cheap call */ }
+//!     fn list_products(ctx: &Context, page: PageRequest) -> Result<ProductPage, AdapterError> { … }
+//!     fn fetch_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterError> { … }
+//! }
+//! stock_tracker_plugin_sdk::register_adapter!(MyMarket);
+//! ```
+//!
+//! Outbound HTTP goes through [`http`] (the host performs it and enforces the plugin's allowed
+//! origins); [`log`] writes to the host log. Keep mapping code in plain functions that do not call
+//! the host, so it can be unit-tested natively with recorded JSON.
+
+pub mod http;
+pub mod log;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "adapter-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "stock_tracker_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::stock_tracker::marketplace::types::{
+    AdapterError, AdapterInfo, CallContext, CredentialField, PageRequest, Product, ProductPage, StockLevel, StockPage,
+};
+
+/// Version of the WIT package this SDK targets.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A call's credentials and settings, with lookups.
+#[derive(Debug, Clone)]
+pub struct Context {
+    credentials: Vec<(String, String)>,
+    settings: Vec<(String, String)>,
+}
+
+impl Context {
+    /// Builds a context (the glue does this; tests may too).
+    pub fn new(credentials: Vec<(String, String)>, settings: Vec<(String, String)>) -> Self {
+        Self { credentials, settings }
+    }
+
+    /// A credential value, or `invalid-credentials` naming the missing field.
+    pub fn credential(&self, name: &str) -> Result<&str, AdapterError> {
+        self.credentials
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| AdapterError::InvalidCredentials(format!("missing credential field `{name}`")))
+    }
+
+    /// A connection setting, if set.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<CallContext> for Context {
+    fn from(ctx: CallContext) -> Self {
+        Self { credentials: ctx.credentials, settings: ctx.settings }
+    }
+}
+
+/// What an adapter implements.
+pub trait Adapter {
+    /// Static description; must not use [`http`].
+    fn info() -> AdapterInfo;
+    /// Checks credentials; returns a short account description.
+    fn verify_credentials(ctx: &Context) -> Result<String, AdapterError>;
+    /// One page of products.
+    fn list_products(ctx: &Context, page: PageRequest) -> Result<ProductPage, AdapterError>;
+    /// One page of stock levels.
+    fn fetch_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterError>;
+}
+
+/// Exports an [`Adapter`] implementation as the component's `adapter` interface.
+#[macro_export]
+macro_rules! register_adapter {
+    ($adapter:ty) => {
+        #[doc(hidden)]
+        pub struct __StockTrackerAdapterGlue;
+
+        impl $crate::bindings::exports::stock_tracker::marketplace::adapter::Guest for __StockTrackerAdapterGlue {
+            fn info() -> $crate::AdapterInfo {
+                <$adapter as $crate::Adapter>::info()
+            }
+            fn verify_credentials(ctx: $crate::CallContext) -> Result<String, $crate::AdapterError> {
+                <$adapter as $crate::Adapter>::verify_credentials(&ctx.into())
+            }
+            fn list_products(
+                ctx: $crate::CallContext,
+                page: $crate::PageRequest,
+            ) -> Result<$crate::ProductPage, $crate::AdapterError> {
+                <$adapter as $crate::Adapter>::list_products(&ctx.into(), page)
+            }
+            fn fetch_stocks(
+                ctx: $crate::CallContext,
+                page: $crate::PageRequest,
+            ) -> Result<$crate::StockPage, $crate::AdapterError> {
+                <$adapter as $crate::Adapter>::fetch_stocks(&ctx.into(), page)
+            }
+        }
+
+        $crate::bindings::export!(__StockTrackerAdapterGlue with_types_in $crate::bindings);
+    };
+}

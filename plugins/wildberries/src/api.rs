@@ -1,0 +1,114 @@
+//! Wildberries API shapes, with field names exactly as in WB's OpenAPI specs
+//! (`02-items.yaml` for content, `12-reports` for statistics).
+
+use serde::{Deserialize, Serialize};
+
+/// Production hosts; a connection's `base_url` setting replaces both.
+pub const CONTENT_HOST: &str = "https://content-api.wildberries.ru";
+pub const STATISTICS_HOST: &str = "https://statistics-api.wildberries.ru";
+/// Largest `cursor.limit` the card list accepts.
+pub const MAX_CARDS_PER_PAGE: u32 = 100;
+
+/// `POST /content/v2/get/cards/list` body.
+#[derive(Debug, Serialize)]
+pub struct CardsListRequest {
+    pub settings: CardsListSettings,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CardsListSettings {
+    pub sort: Sort,
+    pub filter: Filter,
+    pub cursor: RequestCursor,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sort {
+    pub ascending: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Filter {
+    #[serde(rename = "withPhoto")]
+    pub with_photo: i32,
+}
+
+/// The card-list cursor: only `limit` on the first page, then `updatedAt` and `nmID` of the
+/// previous answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCursor {
+    pub limit: u32,
+    #[serde(rename = "updatedAt", skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(rename = "nmID", skip_serializing_if = "Option::is_none")]
+    pub nm_id: Option<i64>,
+}
+
+/// `POST /content/v2/get/cards/list` answer.
+#[derive(Debug, Deserialize)]
+pub struct CardsListResponse {
+    #[serde(default)]
+    pub cards: Vec<Card>,
+    pub cursor: ResponseCursor,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResponseCursor {
+    #[serde(rename = "updatedAt", default)]
+    pub updated_at: Option<String>,
+    #[serde(rename = "nmID", default)]
+    pub nm_id: Option<i64>,
+    pub total: u32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Card {
+    #[serde(rename = "nmID")]
+    pub nm_id: i64,
+    #[serde(rename = "vendorCode")]
+    pub vendor_code: String,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub sizes: Vec<Size>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Size {
+    #[serde(rename = "chrtID")]
+    pub chrt_id: i64,
+    #[serde(rename = "techSize", default)]
+    pub tech_size: String,
+    /// Barcodes of this size.
+    #[serde(default)]
+    pub skus: Vec<String>,
+}
+
+/// One row of `GET /api/v1/supplier/stocks`.
+#[derive(Debug, Deserialize)]
+pub struct StocksItem {
+    #[serde(rename = "lastChangeDate")]
+    pub last_change_date: String,
+    #[serde(rename = "warehouseName")]
+    pub warehouse_name: String,
+    #[serde(rename = "supplierArticle")]
+    pub supplier_article: String,
+    #[serde(rename = "techSize", default)]
+    pub tech_size: String,
+    pub quantity: i64,
+    #[serde(rename = "inWayToClient", default)]
+    pub in_way_to_client: i64,
+    #[serde(rename = "inWayFromClient", default)]
+    pub in_way_from_client: i64,
+}
+
+/// The gateway's error body (401, 429, …).
+#[derive(Debug, Deserialize, Default)]
+pub struct GatewayError {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}

@@ -1,0 +1,157 @@
+//! Pure mapping from WB answers to the host's records. No host calls here: unit-tested natively
+//! on recorded JSON.
+
+use std::collections::BTreeMap;
+
+use stock_tracker_plugin_sdk::{AdapterError, Product, StockLevel};
+
+use crate::api::{CardsListResponse, GatewayError, RequestCursor, StocksItem};
+
+/// The seller's article of one size: the vendor code, plus `/size` unless the product has no
+/// real size (WB reports `"0"` or `""`). Card sizes and stock rows both carry vendor code and
+/// tech size, so both map to the same SKU.
+pub fn sku(vendor_code: &str, tech_size: &str) -> String {
+    match tech_size.trim() {
+        "" | "0" => vendor_code.to_owned(),
+        size => format!("{vendor_code}/{size}"),
+    }
+}
+
+/// Products of one card-list page (one per size) and the cursor of the next page.
+pub fn products_page(resp: CardsListResponse, limit: u32) -> (Vec<Product>, Option<RequestCursor>) {
+    let mut products = Vec::new();
+    for card in resp.cards {
+        let name = card.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| card.vendor_code.clone());
+        for size in card.sizes {
+            products.push(Product {
+                sku: sku(&card.vendor_code, &size.tech_size),
+                marketplace_id: format!("{}/{}", card.nm_id, size.chrt_id),
+                barcodes: size.skus,
+                name: name.clone(),
+                brand: card.brand.clone().filter(|b| !b.is_empty()),
+                price_minor: None,
+            });
+        }
+    }
+    // WB: the last page is the one whose cursor.total is below the requested limit.
+    let next = if resp.cursor.total < limit {
+        None
+    } else {
+        Some(RequestCursor { limit, updated_at: resp.cursor.updated_at, nm_id: resp.cursor.nm_id })
+    };
+    (products, next)
+}
+
+/// Stock levels of one statistics page, summed per (sku, warehouse), and the next `dateFrom`
+/// (the last row's `lastChangeDate`); an empty page ends the listing.
+pub fn stocks_page(rows: Vec<StocksItem>) -> (Vec<StockLevel>, Option<String>) {
+    let next = rows.last().map(|r| r.last_change_date.clone());
+    let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
+    for row in rows {
+        let sku = sku(&row.supplier_article, &row.tech_size);
+        let level = merged.entry((sku.clone(), row.warehouse_name.clone())).or_insert_with(|| StockLevel {
+            sku,
+            warehouse: row.warehouse_name,
+            available: 0,
+            in_transit_to_client: 0,
+            in_transit_from_client: 0,
+        });
+        level.available += row.quantity;
+        level.in_transit_to_client += row.in_way_to_client;
+        level.in_transit_from_client += row.in_way_from_client;
+    }
+    (merged.into_values().collect(), next)
+}
+
+/// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
+/// detail, e.g. `token scope not allowed`), 429 → rate limited for `X-Ratelimit-Retry` seconds.
+pub fn error_for(status: u16, retry_after: Option<&str>, body: &[u8]) -> AdapterError {
+    let parsed: GatewayError = serde_json::from_slice(body).unwrap_or_default();
+    let detail = parsed.detail.or(parsed.title).unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        401 | 403 => AdapterError::InvalidCredentials(detail),
+        429 => AdapterError::RateLimited(retry_after.and_then(|v| v.trim().parse().ok()).unwrap_or(60)),
+        _ => AdapterError::Upstream(format!("HTTP {status}: {detail}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CARDS: &str = r#"{"cards":[
+        {"nmID":12345678,"imtID":123654789,"nmUUID":"01bda0b1-5c0b-736c-b2be-d0a6543e9be","subjectID":7771,
+         "subjectName":"AKF системы","vendorCode":"wb7f6mumjr1","brand":"Тест","title":"Тест-система",
+         "description":"Тестовое описание","needKiz":false,"photos":[],"video":"",
+         "dimensions":{"length":55,"width":40,"height":15,"weightBrutto":6.24,"isValid":false},
+         "characteristics":[{"id":14177449,"name":"Цвет","value":["красно-сиреневый"]}],
+         "sizes":[{"chrtID":316399238,"techSize":"0","wbSize":"","skus":["987456321654"]}],
+         "tags":[],"createdAt":"2023-12-06T11:17:00.96577Z","updatedAt":"2023-12-06T11:17:00.96577Z"},
+        {"nmID":22222222,"vendorCode":"TSHIRT","brand":"","title":"Футболка",
+         "sizes":[{"chrtID":1,"techSize":"S","skus":["2000000000011","2000000000012"]},
+                  {"chrtID":2,"techSize":"M","skus":["2000000000028"]}],
+         "updatedAt":"2023-12-07T10:00:00Z"}
+      ],
+      "cursor":{"updatedAt":"2023-12-07T10:00:00Z","nmID":22222222,"total":2}}"#;
+
+    #[test]
+    fn cards_map_to_one_product_per_size() {
+        let (products, next) = products_page(serde_json::from_str(CARDS).unwrap(), 100);
+        let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+        assert_eq!(skus, ["wb7f6mumjr1", "TSHIRT/S", "TSHIRT/M"]);
+        assert_eq!(products[0].marketplace_id, "12345678/316399238");
+        assert_eq!(products[0].barcodes, ["987456321654"]);
+        assert_eq!(products[0].name, "Тест-система");
+        assert_eq!(products[0].brand.as_deref(), Some("Тест"));
+        assert_eq!(products[1].barcodes, ["2000000000011", "2000000000012"]);
+        assert_eq!(products[1].brand, None, "an empty brand is no brand");
+        assert_eq!(next, None, "total 2 < limit 100: last page");
+    }
+
+    #[test]
+    fn a_full_page_continues_from_the_answer_cursor() {
+        let (_, next) = products_page(serde_json::from_str(CARDS).unwrap(), 2);
+        assert_eq!(
+            next,
+            Some(RequestCursor { limit: 2, updated_at: Some("2023-12-07T10:00:00Z".into()), nm_id: Some(22222222) })
+        );
+        let json = serde_json::to_value(RequestCursor { limit: 100, updated_at: None, nm_id: None }).unwrap();
+        assert_eq!(json, serde_json::json!({ "limit": 100 }), "first page sends only the limit");
+    }
+
+    const STOCKS: &str = r#"[
+      {"lastChangeDate":"2023-07-05T11:13:35","warehouseName":"Краснодар","supplierArticle":"443284","nmId":1439871458,
+       "barcode":"2037401340280","quantity":33,"inWayToClient":1,"inWayFromClient":0,"quantityFull":34,
+       "category":"Посуда и инвентарь","subject":"Формы для запекания","brand":"X","techSize":"0","Price":185,
+       "Discount":0,"isSupply":true,"isRealization":false,"SCCode":"Tech"},
+      {"lastChangeDate":"2023-07-05T11:13:36","warehouseName":"Краснодар","supplierArticle":"443284","nmId":1439871458,
+       "barcode":"2037401340280","quantity":2,"inWayToClient":0,"inWayFromClient":1,"quantityFull":3,
+       "techSize":"0","Price":185,"Discount":0,"isSupply":false,"isRealization":true,"SCCode":"Tech"},
+      {"lastChangeDate":"2023-07-06T09:00:00","warehouseName":"Коледино","supplierArticle":"TSHIRT","nmId":22222222,
+       "barcode":"2000000000028","quantity":0,"inWayToClient":4,"inWayFromClient":0,"quantityFull":4,"techSize":"M",
+       "Price":990,"Discount":10,"isSupply":true,"isRealization":false,"SCCode":"Tech"}
+    ]"#;
+
+    #[test]
+    fn stock_rows_sum_per_sku_and_warehouse_and_page_by_last_change() {
+        let (levels, next) = stocks_page(serde_json::from_str(STOCKS).unwrap());
+        assert_eq!(next.as_deref(), Some("2023-07-06T09:00:00"));
+        assert_eq!(levels.len(), 2);
+        let krasnodar = levels.iter().find(|l| l.warehouse == "Краснодар").unwrap();
+        assert_eq!(krasnodar.sku, "443284");
+        assert_eq!((krasnodar.available, krasnodar.in_transit_to_client, krasnodar.in_transit_from_client), (35, 1, 1));
+        let koledino = levels.iter().find(|l| l.warehouse == "Коледино").unwrap();
+        assert_eq!(koledino.sku, "TSHIRT/M", "same SKU rule as the card sizes");
+        assert_eq!(koledino.available, 0);
+        assert_eq!(stocks_page(Vec::new()).1, None, "[] ends the listing");
+    }
+
+    #[test]
+    fn errors_map_by_status() {
+        let unauthorized = br#"{"title":"unauthorized","detail":"token scope not allowed","code":"x","requestId":"y","origin":"s2s-api-auth-catalog","status":401,"statusText":"Unauthorized","timestamp":"2024-09-30T06:52:38Z"}"#;
+        assert_eq!(error_for(401, None, unauthorized), AdapterError::InvalidCredentials("token scope not allowed".into()));
+        assert_eq!(error_for(429, Some("7"), b"{}"), AdapterError::RateLimited(7));
+        assert_eq!(error_for(429, None, b"not json"), AdapterError::RateLimited(60));
+        assert_eq!(error_for(502, None, b""), AdapterError::Upstream("HTTP 502: HTTP 502".into()));
+    }
+}

@@ -1,0 +1,150 @@
+//! A fake of the Wildberries seller API, on loopback, for tests, benchmarks and `serve --demo`.
+//!
+//! It speaks the real protocol as WB's OpenAPI specs describe it (`02-items.yaml`, `12-reports`):
+//! - `POST /content/v2/get/cards/list`: cards with `nmID`, `vendorCode`, `sizes[].skus` …; cursor
+//!   `{updatedAt, nmID}` paging, `cursor.total` = cards in this answer, `limit` ≤ 100.
+//! - `GET /api/v1/supplier/stocks?dateFrom=…`: a bare array of `StocksItem` (`nmId`,
+//!   `supplierArticle`, `quantity`, `inWayToClient`, `quantityFull`, `Price`, …) with
+//!   `lastChangeDate` after `dateFrom`, at most `stocks_page_cap` rows; `[]` ends the listing.
+//! - `GET /ping`.
+//! - Auth: `Authorization: <token>` (a `Bearer ` prefix is tolerated, as WB does); a missing or wrong
+//!   token, or a token without the endpoint's category, gets WB's gateway 401 body (`token scope
+//!   not allowed` for the category).
+//! - 429 on demand ([`FakeWildberries::rate_limit_next`]) with `X-Ratelimit-Retry`,
+//!   `X-Ratelimit-Limit`, `X-Ratelimit-Reset` and the gateway body.
+//!
+//! The catalogue is deterministic: product `i` has vendor code `WB-{i:06}`; every tenth product
+//! has sizes S, M and L, the others one size (`techSize` `"0"`); every size has stock in every
+//! warehouse. Quantities can be changed between syncs ([`FakeWildberries::set_quantity`]).
+
+mod catalogue;
+mod handlers;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub use catalogue::{Catalogue, StockRow, WAREHOUSES};
+
+/// Which fake endpoint (for rate limits and request counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Cards,
+    Stocks,
+}
+
+/// How to build the fake.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    pub products: usize,
+    pub warehouses: usize,
+    /// The one token the fake accepts.
+    pub token: String,
+    /// Whether the token has the Content category (cards) …
+    pub content_scope: bool,
+    /// … and the Statistics category (stocks).
+    pub statistics_scope: bool,
+    /// Most rows one stocks answer holds (WB: about 60,000).
+    pub stocks_page_cap: usize,
+    /// Port to bind on 127.0.0.1 (0: any free port).
+    pub port: u16,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            products: 100,
+            warehouses: 3,
+            token: "fake-wb-token".into(),
+            content_scope: true,
+            statistics_scope: true,
+            stocks_page_cap: 60_000,
+            port: 0,
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) config: FakeConfig,
+    pub(crate) catalogue: Mutex<Catalogue>,
+    pub(crate) rate_limits: Mutex<Vec<(Endpoint, u32, u64)>>,
+    /// Tokens accepted besides `config.token` (one seller account, several tokens).
+    pub(crate) extra_tokens: Mutex<std::collections::HashSet<String>>,
+    pub(crate) requests: Mutex<Vec<Endpoint>>,
+}
+
+/// A running fake. Stops when dropped.
+pub struct FakeWildberries {
+    addr: SocketAddr,
+    state: Arc<State>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeWildberries {
+    /// Starts the fake on 127.0.0.1.
+    pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
+        let catalogue = Catalogue::generate(config.products, config.warehouses);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            config,
+            catalogue: Mutex::new(catalogue),
+            rate_limits: Mutex::new(Vec::new()),
+            extra_tokens: Mutex::default(),
+            requests: Mutex::new(Vec::new()),
+        });
+        let app = handlers::router(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self { addr, state, _shutdown: tx })
+    }
+
+    /// `http://127.0.0.1:<port>`: the connection's `base_url` setting.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The origin to grant plugins (`PLUGIN_EXTRA_HOSTS`).
+    pub fn origin(&self) -> String {
+        self.base_url()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.state.config.token
+    }
+
+    /// Accepts `token` too (with the same categories as the main one).
+    pub fn add_token(&self, token: &str) {
+        self.state.extra_tokens.lock().unwrap().insert(token.to_owned());
+    }
+
+    /// Sets the available quantity of `sku` in `warehouse` (and moves its `lastChangeDate`).
+    pub fn set_quantity(&self, sku: &str, warehouse: &str, quantity: i64) {
+        self.state.catalogue.lock().unwrap().set_quantity(sku, warehouse, quantity);
+    }
+
+    /// Stops listing a product (its cards and stock rows disappear).
+    pub fn remove_product(&self, sku: &str) {
+        self.state.catalogue.lock().unwrap().remove(sku);
+    }
+
+    /// A copy of the catalogue as it is now.
+    pub fn catalogue(&self) -> Catalogue {
+        self.state.catalogue.lock().unwrap().clone()
+    }
+
+    /// The next `times` requests to `endpoint` get 429 with `X-Ratelimit-Retry: retry_after`.
+    pub fn rate_limit_next(&self, endpoint: Endpoint, times: u32, retry_after: u64) {
+        self.state.rate_limits.lock().unwrap().push((endpoint, times, retry_after));
+    }
+
+    /// Requests served so far to `endpoint` (including refused ones).
+    pub fn requests(&self, endpoint: Endpoint) -> usize {
+        self.state.requests.lock().unwrap().iter().filter(|e| **e == endpoint).count()
+    }
+}
