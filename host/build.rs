@@ -14,7 +14,13 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_owned();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    for dir in ["plugins/sdk/src", "plugins/wildberries/src", "plugins/wildberries/plugin.toml", "plugins/wildberries/Cargo.toml", "wit"] {
+    for dir in [
+        "plugins/sdk/src",
+        "plugins/wildberries/src",
+        "plugins/wildberries/plugin.toml",
+        "plugins/wildberries/Cargo.toml",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=STOCK_TRACKER_SKIP_BUNDLED_PLUGINS");
@@ -52,7 +58,9 @@ fn build_plugins(root: &Path, out: &Path) -> bool {
         cmd.args(["-p", package]);
     }
     // Settings meant for the outer build must not leak into the wasm one.
-    for var in ["RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET"] {
+    for var in
+        ["RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET"]
+    {
         cmd.env_remove(var);
     }
     for (key, _) in std::env::vars() {
@@ -63,7 +71,9 @@ fn build_plugins(root: &Path, out: &Path) -> bool {
     match cmd.status() {
         Ok(status) if status.success() => true,
         Ok(status) => {
-            println!("cargo:warning=building the bundled plugins for wasm32-wasip2 failed ({status}); run `rustup target add wasm32-wasip2`. The binary will have no built-in plugins.");
+            println!(
+                "cargo:warning=building the bundled plugins for wasm32-wasip2 failed ({status}); run `rustup target add wasm32-wasip2`. The binary will have no built-in plugins."
+            );
             false
         }
         Err(err) => {

@@ -31,7 +31,12 @@ use crate::store::sync_runs::{SyncRun, SyncStatus};
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncConfig {
     /// Longest total wait on marketplace rate limits within one run, seconds.
-    #[arg(long, env = "SYNC_MAX_RATE_LIMIT_WAIT_SECS", value_name = "SYNC_MAX_RATE_LIMIT_WAIT_SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
+        value_name = "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
+        default_value_t = 300
+    )]
     pub sync_max_rate_limit_wait_secs: u64,
 
     /// Products requested per adapter call (a hint; marketplaces cap it).
@@ -137,7 +142,13 @@ impl Progress {
     }
 }
 
-async fn run(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid, progress: &mut Progress) -> Result<(), SyncError> {
+async fn run(
+    app: &Arc<App>,
+    tenant_id: Uuid,
+    connection_id: Uuid,
+    run_id: Uuid,
+    progress: &mut Progress,
+) -> Result<(), SyncError> {
     let connection = app.store.connection(tenant_id, connection_id).await?;
     let ctx = call_context(app, &connection)?;
     let marketplace = connection.marketplace.clone();
@@ -153,7 +164,8 @@ async fn run(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid,
         }
         let page = PageRequest { cursor: cursor.clone(), page_size };
         let result = with_rate_limit(app, progress, || async {
-            let plugin = app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            let plugin =
+                app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
             Ok(app.plugins.runtime().list_products(&plugin, ctx.clone(), page.clone()).await?)
         })
         .await?;
@@ -183,7 +195,8 @@ async fn run(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid,
         }
         let page = PageRequest { cursor: cursor.clone(), page_size };
         let result = with_rate_limit(app, progress, || async {
-            let plugin = app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            let plugin =
+                app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
             Ok(app.plugins.runtime().fetch_stocks(&plugin, ctx.clone(), page.clone()).await?)
         })
         .await?;

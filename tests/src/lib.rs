@@ -16,9 +16,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use fake_wildberries::{FakeConfig, FakeWildberries};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use fake_wildberries::{FakeConfig, FakeWildberries};
 use stock_tracker::{App, Config};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -144,10 +144,18 @@ impl TestApp {
 
     /// Builds (or rebuilds, as after a restart) the app from a configuration, granting its
     /// plugins the fake's origin and sharing one compiled-plugin cache across tests.
-    pub async fn from_config(backend: Backend, mut config: Config, data_dir: Arc<TempDir>, fake: Arc<FakeWildberries>) -> Self {
+    pub async fn from_config(
+        backend: Backend,
+        mut config: Config,
+        data_dir: Arc<TempDir>,
+        fake: Arc<FakeWildberries>,
+    ) -> Self {
         config.plugins.plugin_extra_hosts = Some(fake.origin());
         config.plugins.plugin_max_instances = 16;
-        config.plugins.plugin_cache_dir.get_or_insert_with(|| std::env::temp_dir().join("stock-tracker-test-plugin-cache"));
+        config
+            .plugins
+            .plugin_cache_dir
+            .get_or_insert_with(|| std::env::temp_dir().join("stock-tracker-test-plugin-cache"));
         let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
         let router = stock_tracker::router::router(app.clone());
         Self { app, fake, backend, router, config, data_dir }
@@ -231,7 +239,8 @@ impl TestApp {
 
     /// Creates a connection through the API; returns its id.
     pub async fn create_connection(&self, tenant: &TestTenant, name: &str, token_value: &str) -> Uuid {
-        let res = self.post("/api/v1/connections", Some(&tenant.access_token), self.connection_body(name, token_value)).await;
+        let res =
+            self.post("/api/v1/connections", Some(&tenant.access_token), self.connection_body(name, token_value)).await;
         assert_eq!(res.status, StatusCode::CREATED, "create connection: {:?}", res.body);
         res.body["connection_id"].as_str().unwrap().parse().unwrap()
     }

@@ -80,14 +80,19 @@ pub async fn put_plugin(
     mut multipart: Multipart,
 ) -> Result<Json<Value>, ApiError> {
     let (mut manifest_text, mut component) = (None, None);
-    while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::invalid("body", format!("bad multipart body: {e}")))? {
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| ApiError::invalid("body", format!("bad multipart body: {e}")))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(|e| match e.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_UPLOAD_BYTES),
             _ => ApiError::invalid(name.clone(), format!("cannot read: {e}")),
         })?;
         match name.as_str() {
-            "manifest" => manifest_text = Some(String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid("manifest", "not UTF-8"))?),
+            "manifest" => {
+                manifest_text =
+                    Some(String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::invalid("manifest", "not UTF-8"))?)
+            }
             "component" => component = Some(bytes.to_vec()),
             other => return Err(ApiError::invalid(other, "unknown part; expected `manifest` and `component`")),
         }
@@ -122,13 +127,19 @@ pub async fn rollback_plugin(
         .await
         .map_err(|e| ApiError::Conflict { code: "no_previous_version", message: e.0 })?;
     if let Some(dir) = app.plugins.dir() {
-        directory::persist(dir, &restored.manifest, &restored.source).await.map_err(|e| ApiError::Internal(e.into()))?;
+        directory::persist(dir, &restored.manifest, &restored.source)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
     }
     Ok(Json(serde_json::to_value(restored.summary()).expect("summaries serialize")))
 }
 
 /// `DELETE /api/v1/admin/plugins/{id}`
-pub async fn delete_plugin(axum::extract::State(app): AppState, _: Operator, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_plugin(
+    axum::extract::State(app): AppState,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if !app.plugins.remove(&id).await {
         return Err(ApiError::NotFound);
     }

@@ -13,8 +13,8 @@ use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::crypto::Sealed;
-use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
 use crate::error::ApiError;
+use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
 use crate::store::connections::{ConnectionChanges, ConnectionRecord};
 
 /// Marketplaces a connection may name.
@@ -153,11 +153,15 @@ pub async fn delete_connection(
 }
 
 /// Checks credentials and settings with the marketplace through its adapter.
-async fn verify(app: &crate::App, marketplace: &str, credentials: &BTreeMap<String, String>, settings: &Value) -> Result<(), ApiError> {
-    let plugin = app
-        .plugins
-        .for_marketplace(marketplace)
-        .ok_or_else(|| ApiError::invalid("marketplace", format!("no adapter for `{marketplace}` is loaded on this server")))?;
+async fn verify(
+    app: &crate::App,
+    marketplace: &str,
+    credentials: &BTreeMap<String, String>,
+    settings: &Value,
+) -> Result<(), ApiError> {
+    let plugin = app.plugins.for_marketplace(marketplace).ok_or_else(|| {
+        ApiError::invalid("marketplace", format!("no adapter for `{marketplace}` is loaded on this server"))
+    })?;
     let ctx = CallContext {
         credentials: credentials.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         settings: crate::sync::settings_pairs(settings),

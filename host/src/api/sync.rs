@@ -21,7 +21,10 @@ pub async fn start_sync(
 }
 
 /// `POST /api/v1/sync`: starts (or finds running) a sync of every connection of the tenant.
-pub async fn start_all_syncs(axum::extract::State(app): AppState, user: AuthUser) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn start_all_syncs(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut runs = Vec::new();
     for connection in app.store.list_connections(user.tenant_id).await? {
         runs.push(crate::sync::start(&app, user.tenant_id, connection.connection_id).await?.0);

@@ -63,7 +63,8 @@ impl CodeCache {
                 }
             }
         }
-        let compiled = engine.precompile_component(wasm).map_err(|e| anyhow::anyhow!("compiling the component: {e:#}"))?;
+        let compiled =
+            engine.precompile_component(wasm).map_err(|e| anyhow::anyhow!("compiling the component: {e:#}"))?;
         if let Err(err) = self.store(&path, &compiled) {
             tracing::warn!(path = %path.display(), error = %err, "cannot cache the compiled plugin");
         }

@@ -27,7 +27,12 @@ pub async fn load_one(registry: &Registry, dir: &Path, id: &str) -> Result<(), L
         .map_err(|e| LoadError(format!("{}: {e}", manifest_path.display())))?;
     let manifest = Manifest::parse(&text).map_err(|e| LoadError(e.to_string()))?;
     if manifest.id != id {
-        return Err(LoadError(format!("{} declares id `{}`; the file must be named {}.toml", manifest_path.display(), manifest.id, manifest.id)));
+        return Err(LoadError(format!(
+            "{} declares id `{}`; the file must be named {}.toml",
+            manifest_path.display(),
+            manifest.id,
+            manifest.id
+        )));
     }
     let wasm = tokio::fs::read(&wasm_path).await.map_err(|e| LoadError(format!("{}: {e}", wasm_path.display())))?;
     registry.install(wasm, manifest).await.map(drop)
@@ -110,7 +115,9 @@ pub fn watch(registry: Arc<Registry>, dir: PathBuf) -> anyhow::Result<()> {
                 }
                 match load_one(&registry, &dir, &id).await {
                     Ok(()) => {}
-                    Err(err) => tracing::error!(plugin.id = %id, error = %err, "changed plugin {id} not loaded; the running version stays: {err}"),
+                    Err(err) => {
+                        tracing::error!(plugin.id = %id, error = %err, "changed plugin {id} not loaded; the running version stays: {err}")
+                    }
                 }
             }
         }

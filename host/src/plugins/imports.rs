@@ -125,7 +125,8 @@ impl types::Host for HostState {}
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let started = Instant::now();
-        let result = self.egress.send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline).await;
+        let result =
+            self.egress.send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline).await;
         self.stats.record_http(&result, started.elapsed());
         Ok(match result {
             Ok(resp) => Ok(http::Response { status: resp.status, headers: resp.headers, body: resp.body }),
@@ -161,7 +162,10 @@ impl log::Host for HostState {
             log::Level::Error => tracing::error!(plugin.id = id, "[plugin {id}] {message}"),
         }
         if self.log_budget == 0 {
-            tracing::warn!(plugin.id = id, "plugin {id} wrote {LOG_LINES_PER_CALL} log lines in one call; dropping the rest");
+            tracing::warn!(
+                plugin.id = id,
+                "plugin {id} wrote {LOG_LINES_PER_CALL} log lines in one call; dropping the rest"
+            );
         }
         Ok(())
     }

@@ -58,10 +58,7 @@ impl Manifest {
             && self.id.len() <= 64
             && self.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !id_ok {
-            return Err(ManifestError(format!(
-                "id `{}` must be 1-64 characters of a-z, 0-9, `-` or `_`",
-                self.id
-            )));
+            return Err(ManifestError(format!("id `{}` must be 1-64 characters of a-z, 0-9, `-` or `_`", self.id)));
         }
         if self.version.trim().is_empty() {
             return Err(ManifestError("version is empty".into()));
@@ -104,7 +101,10 @@ mod tests {
         let cases = [
             ("id = \"Bad Id\"\nversion = \"1\"\nwit = \"0.1.0\"", "id `Bad Id`"),
             ("id = \"x\"\nversion = \"1\"\nwit = \"0.1.0\"\nallowed_hosts = [\"http://evil.example\"]", "not https"),
-            ("id = \"x\"\nversion = \"1\"\nwit = \"0.1.0\"\nallowed_hosts = [\"https://a.example/path\"]", "allowed_hosts"),
+            (
+                "id = \"x\"\nversion = \"1\"\nwit = \"0.1.0\"\nallowed_hosts = [\"https://a.example/path\"]",
+                "allowed_hosts",
+            ),
             ("id = \"x\"\nversion = \"1\"", "missing field `wit`"),
             ("id = \"x\"\nversion = \"1\"\nwit = \"0.1.0\"\nextra = 1", "unknown field"),
         ];

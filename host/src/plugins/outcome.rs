@@ -16,11 +16,16 @@ impl From<CallError> for ApiError {
                 message: format!("the marketplace asks to wait {secs} s; try again then"),
                 retry_after: Some(secs),
             },
-            CallError::Adapter(AdapterError::Unsupported(m)) => ApiError::invalid("settings", format!("unsupported: {m}")),
+            CallError::Adapter(AdapterError::Unsupported(m)) => {
+                ApiError::invalid("settings", format!("unsupported: {m}"))
+            }
             CallError::Adapter(AdapterError::Upstream(m)) => {
                 ApiError::BadGateway { code: "marketplace_error", message: format!("the marketplace failed: {m}") }
             }
-            other => ApiError::BadGateway { code: "adapter_failed", message: format!("the marketplace adapter failed: {other}") },
+            other => ApiError::BadGateway {
+                code: "adapter_failed",
+                message: format!("the marketplace adapter failed: {other}"),
+            },
         }
     }
 }

@@ -78,7 +78,11 @@ impl Registry {
 
     /// Loads and checks `wasm`, then makes it the current version of `manifest.id`; the version
     /// it replaces becomes the rollback target. On error nothing changes.
-    pub async fn install(&self, wasm: Vec<u8>, manifest: Manifest) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
+    pub async fn install(
+        &self,
+        wasm: Vec<u8>,
+        manifest: Manifest,
+    ) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
         let _guard = self.loading.lock().await;
         let id = manifest.id.clone();
         let hash = super::cache::content_hash(&wasm);
@@ -103,7 +107,8 @@ impl Registry {
         let _guard = self.loading.lock().await;
         let mut slots = BTreeMap::clone(&self.slots.load());
         let slot = slots.get_mut(id).ok_or_else(|| LoadError(format!("no plugin `{id}`")))?;
-        let previous = slot.previous.take().ok_or_else(|| LoadError(format!("plugin `{id}` has no previous version")))?;
+        let previous =
+            slot.previous.take().ok_or_else(|| LoadError(format!("plugin `{id}` has no previous version")))?;
         slot.previous = Some(std::mem::replace(&mut slot.current, previous.clone()));
         self.slots.store(Arc::new(slots));
         tracing::info!(plugin.id = %id, version = %previous.info.version, "plugin {id} rolled back to {}", previous.info.version);

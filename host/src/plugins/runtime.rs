@@ -224,11 +224,14 @@ impl Runtime {
                 .map_err(|e| LoadError(format!("compile task failed: {e}")))?
                 .map_err(|e| LoadError(format!("not a valid component: {e:#}")))?;
         let wit_version = self.check_wit_version(&component)?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
         let pre = AdapterPluginPre::new(instance_pre).map_err(|e| LoadError(format!("missing exports: {e:#}")))?;
 
-        let memory_bytes = (manifest.limits.memory_mb.unwrap_or(u64::MAX).min(self.config.plugin_memory_mb) as usize) << 20;
-        let timeout = Duration::from_millis(manifest.limits.timeout_ms.unwrap_or(u64::MAX).min(self.config.plugin_timeout_ms));
+        let memory_bytes =
+            (manifest.limits.memory_mb.unwrap_or(u64::MAX).min(self.config.plugin_memory_mb) as usize) << 20;
+        let timeout =
+            Duration::from_millis(manifest.limits.timeout_ms.unwrap_or(u64::MAX).min(self.config.plugin_timeout_ms));
         let mut plugin = LoadedPlugin {
             info: AdapterInfo {
                 id: manifest.id.clone(),
@@ -295,14 +298,24 @@ impl Runtime {
         }
     }
 
-    pub async fn list_products(&self, plugin: &LoadedPlugin, ctx: CallContext, page: PageRequest) -> Result<ProductPage, CallError> {
+    pub async fn list_products(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: CallContext,
+        page: PageRequest,
+    ) -> Result<ProductPage, CallError> {
         match self.call(plugin, Call::Products(ctx, page)).await? {
             Output::Products(r) => r.map_err(CallError::Adapter),
             _ => unreachable!("products call answers products"),
         }
     }
 
-    pub async fn fetch_stocks(&self, plugin: &LoadedPlugin, ctx: CallContext, page: PageRequest) -> Result<StockPage, CallError> {
+    pub async fn fetch_stocks(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: CallContext,
+        page: PageRequest,
+    ) -> Result<StockPage, CallError> {
         match self.call(plugin, Call::Stocks(ctx, page)).await? {
             Output::Stocks(r) => r.map_err(CallError::Adapter),
             _ => unreachable!("stocks call answers stocks"),
@@ -347,7 +360,9 @@ impl Runtime {
             let out = match call {
                 Call::Info => adapter.call_info(&mut store).await.map(Output::Info),
                 Call::Verify(ctx) => adapter.call_verify_credentials(&mut store, &ctx).await.map(Output::Verify),
-                Call::Products(ctx, page) => adapter.call_list_products(&mut store, &ctx, &page).await.map(Output::Products),
+                Call::Products(ctx, page) => {
+                    adapter.call_list_products(&mut store, &ctx, &page).await.map(Output::Products)
+                }
                 Call::Stocks(ctx, page) => adapter.call_fetch_stocks(&mut store, &ctx, &page).await.map(Output::Stocks),
             };
             out.map_err(|e| (e, false))

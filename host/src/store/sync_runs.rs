@@ -121,13 +121,17 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sync_run WHERE tenant_id = $1 AND connection_id = $2 AND status IN ('queued', 'running')"
         ));
-        let row: Option<SyncRunRow> =
-            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_optional(p).await?);
+        let row: Option<SyncRunRow> = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_optional(p).await?);
         row.map(SyncRun::try_from).transpose()
     }
 
     /// Records progress of a running run (counts so far) and moves its heartbeat.
-    pub async fn sync_run_progress(&self, tenant_id: Uuid, sync_run_id: Uuid, counts: (i64, i64, i64)) -> Result<(), StoreError> {
+    pub async fn sync_run_progress(
+        &self,
+        tenant_id: Uuid,
+        sync_run_id: Uuid,
+        counts: (i64, i64, i64),
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE sync_run SET products_seen = $3, stocks_seen = $4, stock_changes = $5, heartbeat_at = $6 \
                    WHERE tenant_id = $1 AND sync_run_id = $2";
         on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(sync_run_id)
@@ -138,7 +142,11 @@ impl Store {
     /// At start-up: runs left queued or running by a process that stopped are failed. With
     /// `all`, every such run (one process owns an embedded database); otherwise only runs whose
     /// heartbeat is older than `stale_after` (other instances may be running the rest).
-    pub async fn fail_interrupted_sync_runs(&self, all: bool, stale_after: chrono::Duration) -> Result<u64, StoreError> {
+    pub async fn fail_interrupted_sync_runs(
+        &self,
+        all: bool,
+        stale_after: chrono::Duration,
+    ) -> Result<u64, StoreError> {
         let cutoff = if all { now() + chrono::Duration::days(1) } else { now() - stale_after };
         let sql = "UPDATE sync_run SET status = 'failed', error = 'interrupted: the service stopped during the run', \
                    finished_at = $1 WHERE status IN ('queued', 'running') AND COALESCE(heartbeat_at, created_at) < $2";

@@ -43,7 +43,10 @@ impl Adapter for Wildberries {
         let body = cards_request(RequestCursor { limit: 1, updated_at: None, nm_id: None });
         let resp = call(ctx, "POST", &url(ctx, api::CONTENT_HOST, "/content/v2/get/cards/list"), Some(&body))?;
         let page: api::CardsListResponse = resp.json()?;
-        Ok(format!("Wildberries seller account (content API reachable, {} card(s) on the first page)", page.cards.len()))
+        Ok(format!(
+            "Wildberries seller account (content API reachable, {} card(s) on the first page)",
+            page.cards.len()
+        ))
     }
 
     fn list_products(ctx: &Context, page: PageRequest) -> Result<ProductPage, AdapterError> {
@@ -54,7 +57,12 @@ impl Adapter for Wildberries {
             None => RequestCursor { limit, updated_at: None, nm_id: None },
         };
         let limit = cursor.limit;
-        let resp = call(ctx, "POST", &url(ctx, api::CONTENT_HOST, "/content/v2/get/cards/list"), Some(&cards_request(cursor)))?;
+        let resp = call(
+            ctx,
+            "POST",
+            &url(ctx, api::CONTENT_HOST, "/content/v2/get/cards/list"),
+            Some(&cards_request(cursor)),
+        )?;
         let (items, next) = mapping::products_page(resp.json()?, limit);
         let next_cursor = next.map(|c| serde_json::to_string(&c).expect("cursor serializes"));
         Ok(ProductPage { items, next_cursor })
@@ -83,7 +91,12 @@ fn url(ctx: &Context, host: &str, path: &str) -> String {
     format!("{base}{path}")
 }
 
-fn call(ctx: &Context, method: &str, url: &str, json: Option<&impl serde::Serialize>) -> Result<Response, AdapterError> {
+fn call(
+    ctx: &Context,
+    method: &str,
+    url: &str,
+    json: Option<&impl serde::Serialize>,
+) -> Result<Response, AdapterError> {
     let token = ctx.credential("token")?;
     let request = http::request(method, url, &[("authorization", token)], json);
     let resp = http::send(&request)?;

@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn errors_map_by_status() {
         let unauthorized = br#"{"title":"unauthorized","detail":"token scope not allowed","code":"x","requestId":"y","origin":"s2s-api-auth-catalog","status":401,"statusText":"Unauthorized","timestamp":"2024-09-30T06:52:38Z"}"#;
-        assert_eq!(error_for(401, None, unauthorized), AdapterError::InvalidCredentials("token scope not allowed".into()));
+        assert_eq!(
+            error_for(401, None, unauthorized),
+            AdapterError::InvalidCredentials("token scope not allowed".into())
+        );
         assert_eq!(error_for(429, Some("7"), b"{}"), AdapterError::RateLimited(7));
         assert_eq!(error_for(429, None, b"not json"), AdapterError::RateLimited(60));
         assert_eq!(error_for(502, None, b""), AdapterError::Upstream("HTTP 502: HTTP 502".into()));

@@ -42,7 +42,8 @@ fn gateway(status: StatusCode, title: &str, detail: &str) -> Response {
 /// Auth, category and rate-limit checks shared by every endpoint.
 fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), Response> {
     state.requests.lock().unwrap().push(endpoint);
-    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v));
+    let token =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v));
     match token {
         None | Some("") => return Err(gateway(StatusCode::UNAUTHORIZED, "unauthorized", "empty Authorization header")),
         Some(t) if t != state.config.token && !state.extra_tokens.lock().unwrap().contains(t) => {
@@ -68,7 +69,11 @@ fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), R
         if limits[pos].1 == 0 {
             limits.remove(pos);
         }
-        let mut res = gateway(StatusCode::TOO_MANY_REQUESTS, "too many requests", "limited by c122a060-a7fb-4bb4-abb0-32fd4e18d489");
+        let mut res = gateway(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests",
+            "limited by c122a060-a7fb-4bb4-abb0-32fd4e18d489",
+        );
         let h = res.headers_mut();
         h.insert("x-ratelimit-retry", HeaderValue::from(retry));
         h.insert("x-ratelimit-limit", HeaderValue::from(10));
@@ -194,10 +199,12 @@ async fn supplier_stocks(AxumState(state): Shared, headers: HeaderMap, Query(q):
         return res;
     }
     let Some(raw) = q.date_from.filter(|d| !d.is_empty()) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": ["dateFrom: field required"] }))).into_response();
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": ["dateFrom: field required"] })))
+            .into_response();
     };
     let Some((from, inclusive)) = parse_date_from(&raw) else {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": "dateFrom: Value not validated" }))).into_response();
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "errors": "dateFrom: Value not validated" })))
+            .into_response();
     };
     let catalogue = state.catalogue.lock().unwrap();
     let rows: Vec<Value> = catalogue

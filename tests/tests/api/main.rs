@@ -10,6 +10,7 @@ mod isolation;
 mod members;
 mod products;
 mod stocks;
+mod sync;
 mod sync_runs;
 
 use axum::http::{Method, StatusCode};

@@ -19,12 +19,20 @@ async fn main() {
             "--warehouses" => config.warehouses = value.parse().unwrap_or_else(|_| bad("--warehouses")),
             "--token" => config.token = value,
             other => {
-                eprintln!("usage: fake-wildberries [--port P] [--products N] [--warehouses M] [--token T] (unknown `{other}`)");
+                eprintln!(
+                    "usage: fake-wildberries [--port P] [--products N] [--warehouses M] [--token T] (unknown `{other}`)"
+                );
                 std::process::exit(2);
             }
         }
     }
     let fake = FakeWildberries::start(config.clone()).await.expect("bind 127.0.0.1");
-    println!("fake Wildberries on {} (token `{}`, {} products x {} warehouses)", fake.base_url(), fake.token(), config.products, config.warehouses);
+    println!(
+        "fake Wildberries on {} (token `{}`, {} products x {} warehouses)",
+        fake.base_url(),
+        fake.token(),
+        config.products,
+        config.warehouses
+    );
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,194 @@
+//! Sync end to end: the real Wildberries adapter (WebAssembly) against the fake WB over loopback,
+//! on both databases.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use fake_wildberries::{Endpoint, FakeConfig};
+use stock_tracker::on_pool;
+use stock_tracker_tests::{Backend, TestTenant};
+
+use super::*;
+
+/// Polls a run until it finishes; fails the test after 60 s.
+async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
+        assert_eq!(res.status, StatusCode::OK);
+        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
+            return res.body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "run {run_id} did not finish: {:?}", res.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sync_once(app: &TestApp, t: &TestTenant, connection_id: Uuid) -> Value {
+    let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{:?}", res.body);
+    assert!(matches!(res.body["status"].as_str(), Some("queued" | "running")), "{:?}", res.body);
+    finished_run(app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await
+}
+
+/// Every stock row through the API: (sku, warehouse) → available.
+async fn api_stocks(app: &TestApp, token: &str) -> BTreeMap<(String, String), i64> {
+    collect_pages(app, token, "/api/v1/stocks?limit=500")
+        .await
+        .into_iter()
+        .map(|s| {
+            (
+                (s["sku"].as_str().unwrap().to_owned(), s["warehouse"].as_str().unwrap().to_owned()),
+                s["available"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn fake_stocks(app: &TestApp) -> BTreeMap<(String, String), i64> {
+    app.fake.catalogue().stocks.iter().map(|r| ((r.sku(), r.warehouse.clone()), r.quantity)).collect()
+}
+
+async fn history_rows_of_run(app: &TestApp, run_id: &str) -> i64 {
+    let run_id: Uuid = run_id.parse().unwrap();
+    let sql = "SELECT COUNT(*) FROM stock_history WHERE sync_run_id = $1";
+    on_pool!(app.app.store.pool(), p => sqlx::query_scalar(sql).bind(run_id).fetch_one(p).await.unwrap())
+}
+
+both_backends! {
+    async fn sync_matches_the_marketplace_and_records_only_changes(app) {
+        let t = app.register("sync@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "sync-token").await;
+
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        let catalogue = app.fake.catalogue();
+        let expected_skus: BTreeSet<String> = catalogue.skus().into_iter().collect();
+        assert_eq!(expected_skus.len(), 120, "100 cards, every tenth with three sizes");
+        assert_eq!(run["products_seen"], 120);
+        assert_eq!(run["stocks_seen"], 360);
+        assert!(run["duration_ms"].as_i64().is_some());
+
+        let products = collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await;
+        let skus: BTreeSet<String> = products.iter().map(|p| p["sku"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(skus, expected_skus);
+        let tshirt = products.iter().find(|p| p["sku"] == "WB-000009/M").unwrap();
+        assert_eq!(tshirt["marketplace_id"], "100000009/200000091");
+        assert_eq!(api_stocks(&app, &t.access_token).await, fake_stocks(&app), "quantity per warehouse");
+
+        // The marketplace changes five quantities; the next sync records exactly those.
+        let changed = [("WB-000001", "Коледино", 7), ("WB-000002", "Подольск", 0), ("WB-000009/L", "Электросталь", 99),
+                       ("WB-000050", "Коледино", 1), ("WB-000099/S", "Подольск", 42)];
+        for (sku, warehouse, qty) in changed {
+            app.fake.set_quantity(sku, warehouse, qty);
+        }
+        let second = sync_once(&app, &t, connection_id).await;
+        assert_eq!(second["status"], "succeeded", "{second:?}");
+        assert_eq!(second["stock_changes"], 5);
+        assert_eq!(history_rows_of_run(&app, second["sync_run_id"].as_str().unwrap()).await, 5);
+        assert_eq!(history_rows_of_run(&app, run["sync_run_id"].as_str().unwrap()).await, 0, "the first sync changed nothing");
+        assert_eq!(api_stocks(&app, &t.access_token).await, fake_stocks(&app));
+
+        let product_id = products.iter().find(|p| p["sku"] == "WB-000009/L").unwrap()["product_id"].as_str().unwrap().to_owned();
+        let detail = app.get(&format!("/api/v1/products/{product_id}"), &t.access_token).await;
+        let history = detail.body["history"].as_array().unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0]["warehouse"], "Электросталь");
+        assert_eq!(history[0]["available"], 99);
+        assert_eq!(history[0]["sync_run_id"], second["sync_run_id"]);
+
+        // A third sync with nothing changed records nothing.
+        let third = sync_once(&app, &t, connection_id).await;
+        assert_eq!(third["stock_changes"], 0);
+    }
+
+    async fn a_rate_limit_in_the_middle_is_waited_out(app) {
+        let t = app.register("ratelimited@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "rl-token").await;
+        app.fake.rate_limit_next(Endpoint::Stocks, 1, 1);
+        let before = app.fake.requests(Endpoint::Stocks);
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        assert!(app.fake.requests(Endpoint::Stocks) - before >= 3, "the 429, the page again, the empty page");
+        assert_eq!(api_stocks(&app, &t.access_token).await, fake_stocks(&app));
+    }
+
+    async fn a_failed_run_leaves_the_previous_data(app) {
+        let t = app.register("failed@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "fail-token").await;
+        assert_eq!(sync_once(&app, &t, connection_id).await["status"], "succeeded");
+        let before = api_stocks(&app, &t.access_token).await;
+
+        app.fake.set_quantity("WB-000003", "Коледино", 55);
+        // A wait far beyond the run's budget: the run fails instead of sleeping for an hour.
+        app.fake.rate_limit_next(Endpoint::Stocks, 1, 3600);
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "failed");
+        assert!(run["error"].as_str().unwrap().contains("rate limited"), "{run:?}");
+        assert_eq!(api_stocks(&app, &t.access_token).await, before, "stock untouched by the failed run");
+        assert_eq!(collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await.len(), 120);
+        assert!(collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await.iter().all(|p| p["active"] == true));
+    }
+
+    async fn products_no_longer_listed_become_inactive(app) {
+        let t = app.register("inactive@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "inactive-token").await;
+        sync_once(&app, &t, connection_id).await;
+        app.fake.remove_product("WB-000004");
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "succeeded");
+        let products = collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await;
+        assert_eq!(products.len(), 120, "kept, not deleted");
+        let gone = products.iter().find(|p| p["sku"] == "WB-000004").unwrap();
+        assert_eq!(gone["active"], false);
+        assert_eq!(products.iter().filter(|p| p["active"] == false).count(), 1);
+        let stocks = api_stocks(&app, &t.access_token).await;
+        assert!(!stocks.keys().any(|(sku, _)| sku == "WB-000004"), "stock of inactive products is not listed");
+    }
+
+    async fn a_second_start_returns_the_running_run(app) {
+        let t = app.register("twice@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "twice-token").await;
+        // Slow the run down: the first products page waits out a 1 s rate limit.
+        app.fake.rate_limit_next(Endpoint::Cards, 1, 1);
+        let path = format!("/api/v1/connections/{connection_id}/sync");
+        let first = app.post(&path, Some(&t.access_token), json!({})).await;
+        let second = app.post(&path, Some(&t.access_token), json!({})).await;
+        assert_eq!(second.status, StatusCode::ACCEPTED);
+        assert_eq!(first.body["sync_run_id"], second.body["sync_run_id"]);
+        let run = finished_run(&app, &t.access_token, first.body["sync_run_id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded");
+        let all = app.post("/api/v1/sync", Some(&t.access_token), json!({})).await;
+        assert_eq!(all.status, StatusCode::ACCEPTED);
+        assert_eq!(all.body["items"].as_array().unwrap().len(), 1);
+        assert_ne!(all.body["items"][0]["sync_run_id"], first.body["sync_run_id"], "a new run once the first finished");
+    }
+
+    async fn bad_tokens_are_refused_at_connection_time(app) {
+        let t = app.register("badtoken@example.com").await;
+        let body = json!({ "marketplace": "wildberries", "name": "WB", "credentials": { "token": "not-a-wb-token" },
+                           "settings": { "base_url": app.fake.base_url() } });
+        let res = app.post("/api/v1/connections", Some(&t.access_token), body).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", res.body);
+        assert_eq!(res.body["error"]["field"], "credentials");
+        let message = res.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("refused") && message.contains("token"), "{message}");
+        assert!(!res.body.to_string().contains("not-a-wb-token"), "the token is echoed");
+        assert_eq!(app.get("/api/v1/connections", &t.access_token).await.body["items"], json!([]));
+
+        let res = app.post("/api/v1/connections", Some(&t.access_token),
+            json!({ "marketplace": "ozon", "name": "O", "credentials": { "client_id": "1", "api_key": "k" } })).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.body["error"]["field"], "marketplace", "no Ozon adapter is loaded: {:?}", res.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_category_gets_wbs_reason() {
+    let fake = FakeConfig { content_scope: false, ..FakeConfig::default() };
+    let app = TestApp::try_with_fake(Backend::Sqlite, fake).await.unwrap();
+    let t = app.register("scope@example.com").await;
+    let res = app.post("/api/v1/connections", Some(&t.access_token), app.connection_body("WB", "scoped")).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body["error"]["message"].as_str().unwrap().contains("token scope not allowed"), "{:?}", res.body);
+}
