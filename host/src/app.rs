@@ -46,7 +46,7 @@ impl App {
     /// Validates the configuration, connects, migrates and assembles the state.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // One TLS provider for every client in the process (plugin HTTP, database).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::plugins::egress::ensure_tls_provider();
         let cors = config.http.cors()?;
         let (url, kind) = config.database.resolve()?;
         if kind == DatabaseKind::Sqlite {

@@ -8,7 +8,7 @@
 //! - [`imports`]: what a plugin may use: `http` (through [`egress`]) and `log`.
 //! - [`registry`]: the atomically swapped map from plugin id to loaded version, with rollback;
 //!   [`cache`]: compiled code on disk, keyed by content hash and engine compatibility.
-//! - [`manifest`]: `plugin.toml`.
+//! - [`manifest`]: the `plugin.toml` format.
 //!
 //! Configuration ([`PluginConfig`]): `PLUGINS_DIR`, `PLUGIN_CACHE_DIR`, `PLUGIN_EXTRA_HOSTS`,
 //! `PLUGIN_MEMORY_MB`, `PLUGIN_TIMEOUT_MS`, `PLUGIN_MAX_INSTANCES`, `PLUGIN_MAX_RESPONSE_MB`.

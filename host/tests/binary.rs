@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 11] = [
+const VARIABLES: [&str; 12] = [
+    "PLUGIN_EXTRA_HOSTS",
     "BIND_ADDR",
     "DATA_DIR",
     "DATABASE_URL",
@@ -118,6 +119,7 @@ impl Server {
 }
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    stock_tracker::plugins::egress::ensure_tls_provider();
     let mut req = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -127,12 +129,16 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16,
 }
 
 async fn get(base: &str, path: &str, token: &str) -> (u16, Value) {
+    stock_tracker::plugins::egress::ensure_tls_provider();
     let res = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-async fn serve_stop_serve_keeps_data(env: Vec<(&str, String)>) {
+async fn serve_stop_serve_keeps_data(mut env: Vec<(&str, String)>) {
     let dir = temp_dir();
+    // The connection is verified through the Wildberries adapter, against a local fake.
+    let fake = fake_wildberries::FakeWildberries::start(Default::default()).await.unwrap();
+    env.push(("PLUGIN_EXTRA_HOSTS", fake.origin()));
     let login = json!({ "email": "operator@example.com", "password": "correct horse battery" });
 
     let server = Server::start(&dir, &env);
@@ -143,7 +149,8 @@ async fn serve_stop_serve_keeps_data(env: Vec<(&str, String)>) {
     let (status, _) = post(&server.base, "/auth/login", None, login.clone()).await;
     assert_eq!(status, 200);
     let token = reg["access_token"].as_str().unwrap();
-    let conn = json!({ "marketplace": "wildberries", "name": "WB", "credentials": { "token": "kept-secret" } });
+    let conn = json!({ "marketplace": "wildberries", "name": "WB", "credentials": { "token": fake.token() },
+                       "settings": { "base_url": fake.base_url() } });
     let (status, created) = post(&server.base, "/connections", Some(token), conn).await;
     assert_eq!(status, 201, "{created}");
     let (status, products) = get(&server.base, "/products", token).await;

@@ -8,6 +8,7 @@
 //! - [`both_backends!`] turns one async test body into a SQLite test and a PostgreSQL test.
 //! - [`proxy::TcpProxy`] sits between the app and PostgreSQL so a test can cut the database off.
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::path::PathBuf;
@@ -79,6 +80,8 @@ impl Drop for TempDir {
 
 /// Fixed test secrets for PostgreSQL (where they are required).
 pub const TEST_JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
+/// The operator token test apps accept on `/api/v1/admin`.
+pub const TEST_OPERATOR_TOKEN: &str = "test-operator-token";
 /// A base64 32-byte key.
 pub const TEST_CREDENTIALS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -150,7 +153,8 @@ impl TestApp {
         data_dir: Arc<TempDir>,
         fake: Arc<FakeWildberries>,
     ) -> Self {
-        config.plugins.plugin_extra_hosts = Some(fake.origin());
+        config.plugins.plugin_extra_hosts.get_or_insert_with(|| fake.origin());
+        config.secrets.operator_token.get_or_insert_with(|| TEST_OPERATOR_TOKEN.into());
         config.plugins.plugin_max_instances = 16;
         config
             .plugins
@@ -193,6 +197,17 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         TestResponse { status, headers, body }
+    }
+
+    /// Uploads a plugin version through the admin API.
+    pub async fn put_plugin(&self, id: &str, manifest: &str, wasm: &[u8]) -> TestResponse {
+        let (content_type, body) = fixtures::multipart(&[("manifest", manifest.as_bytes()), ("component", wasm)]);
+        let req = Request::put(format!("/api/v1/admin/plugins/{id}"))
+            .header("authorization", format!("Bearer {TEST_OPERATOR_TOKEN}"))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .expect("request builds");
+        self.send(req).await
     }
 
     /// A JSON request with an optional bearer token.

@@ -22,7 +22,6 @@ use super::Json;
 use crate::App;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::plugins::directory;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::registry::Installed;
 
@@ -103,10 +102,7 @@ pub async fn put_plugin(
     if manifest.id != id {
         return Err(rejected(format!("the manifest's id `{}` does not match the URL's `{id}`", manifest.id)));
     }
-    let (outcome, loaded) = app.plugins.install(component, manifest.clone()).await.map_err(|e| rejected(e.0))?;
-    if let Some(dir) = app.plugins.dir() {
-        directory::persist(dir, &manifest, &loaded.source).await.map_err(|e| ApiError::Internal(e.into()))?;
-    }
+    let (outcome, loaded) = app.plugins.upload(component, manifest).await.map_err(|e| rejected(e.0))?;
     let mut body = serde_json::to_value(loaded.summary()).expect("summaries serialize");
     body["changed"] = (outcome == Installed::Swapped).into();
     Ok(Json(body))
@@ -126,11 +122,6 @@ pub async fn rollback_plugin(
         .rollback(&id)
         .await
         .map_err(|e| ApiError::Conflict { code: "no_previous_version", message: e.0 })?;
-    if let Some(dir) = app.plugins.dir() {
-        directory::persist(dir, &restored.manifest, &restored.source)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    }
     Ok(Json(serde_json::to_value(restored.summary()).expect("summaries serialize")))
 }
 
@@ -142,9 +133,6 @@ pub async fn delete_plugin(
 ) -> Result<StatusCode, ApiError> {
     if !app.plugins.remove(&id).await {
         return Err(ApiError::NotFound);
-    }
-    if let Some(dir) = app.plugins.dir() {
-        directory::forget(dir, &id).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,8 +18,8 @@ use super::runtime::LoadError;
 /// Quiet time after the last change before a changed plugin is reloaded.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Loads `<dir>/<id>.wasm` with `<dir>/<id>.toml`.
-pub async fn load_one(registry: &Registry, dir: &Path, id: &str) -> Result<(), LoadError> {
+/// Reads `<dir>/<id>.wasm` and `<dir>/<id>.toml`.
+pub async fn read(dir: &Path, id: &str) -> Result<(Vec<u8>, Manifest), LoadError> {
     let manifest_path = dir.join(format!("{id}.toml"));
     let wasm_path = dir.join(format!("{id}.wasm"));
     let text = tokio::fs::read_to_string(&manifest_path)
@@ -35,7 +35,7 @@ pub async fn load_one(registry: &Registry, dir: &Path, id: &str) -> Result<(), L
         )));
     }
     let wasm = tokio::fs::read(&wasm_path).await.map_err(|e| LoadError(format!("{}: {e}", wasm_path.display())))?;
-    registry.install(wasm, manifest).await.map(drop)
+    Ok((wasm, manifest))
 }
 
 /// Ids with a manifest in `dir`.
@@ -53,7 +53,7 @@ pub fn ids_in(dir: &Path) -> BTreeSet<String> {
 /// Loads every plugin in `dir`, logging (not failing on) the ones that do not load.
 pub async fn scan(registry: &Registry, dir: &Path) {
     for id in ids_in(dir) {
-        if let Err(err) = load_one(registry, dir, &id).await {
+        if let Err(err) = registry.reload_from_dir(&id).await {
             tracing::error!(plugin.id = %id, error = %err, "plugin {id} in {} not loaded: {err}", dir.display());
         }
     }
@@ -113,8 +113,8 @@ pub fn watch(registry: Arc<Registry>, dir: PathBuf) -> anyhow::Result<()> {
                 if !dir.join(format!("{id}.toml")).exists() {
                     continue;
                 }
-                match load_one(&registry, &dir, &id).await {
-                    Ok(()) => {}
+                match registry.reload_from_dir(&id).await {
+                    Ok(_) => {}
                     Err(err) => {
                         tracing::error!(plugin.id = %id, error = %err, "changed plugin {id} not loaded; the running version stays: {err}")
                     }

@@ -92,8 +92,14 @@ pub struct Egress {
     config: EgressConfig,
 }
 
+/// Installs the process's TLS provider (rustls with ring, which sqlx uses too) if none is yet.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Egress {
     pub fn new(config: EgressConfig) -> Self {
+        ensure_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(Policy::none())
             .connect_timeout(config.connect_timeout)

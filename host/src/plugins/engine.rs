@@ -13,9 +13,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// cannot reserve the pool's address space) and starts the epoch ticker thread, which stops by
 /// itself when the engine is dropped.
 pub fn build(config: &PluginConfig) -> anyhow::Result<Engine> {
-    let engine = match Engine::new(
-        &base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool(config))),
-    ) {
+    let engine = match Engine::new(base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool(config))))
+    {
         Ok(engine) => engine,
         Err(err) => {
             tracing::warn!(error = %err, "pooling allocator unavailable; falling back to on-demand instance allocation");

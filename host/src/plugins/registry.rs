@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::directory;
 use super::manifest::Manifest;
 use super::runtime::{LoadError, LoadedPlugin, PluginSummary, Runtime};
 
@@ -77,13 +78,48 @@ impl Registry {
     }
 
     /// Loads and checks `wasm`, then makes it the current version of `manifest.id`; the version
-    /// it replaces becomes the rollback target. On error nothing changes.
+    /// it replaces becomes the rollback target. On error nothing changes. Not persisted (for
+    /// built-in plugins); see [`Registry::upload`].
     pub async fn install(
         &self,
         wasm: Vec<u8>,
         manifest: Manifest,
     ) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
         let _guard = self.loading.lock().await;
+        self.install_locked(wasm, manifest).await
+    }
+
+    /// [`Registry::install`], then writes the version into the plugins directory, all under the
+    /// registry lock, so the directory watcher can never reload an older file over it.
+    pub async fn upload(&self, wasm: Vec<u8>, manifest: Manifest) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
+        let _guard = self.loading.lock().await;
+        let (outcome, loaded) = self.install_locked(wasm, manifest).await?;
+        self.persist(&loaded).await?;
+        Ok((outcome, loaded))
+    }
+
+    /// Loads `<dir>/<id>.wasm` with `<dir>/<id>.toml` (the files are read under the registry lock).
+    pub async fn reload_from_dir(&self, id: &str) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
+        let _guard = self.loading.lock().await;
+        let dir = self.dir.as_ref().ok_or_else(|| LoadError("no plugins directory".into()))?;
+        let (wasm, manifest) = directory::read(dir, id).await?;
+        self.install_locked(wasm, manifest).await
+    }
+
+    async fn persist(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
+        if let Some(dir) = &self.dir {
+            directory::persist(dir, &plugin.manifest, &plugin.source)
+                .await
+                .map_err(|e| LoadError(format!("loaded, but cannot write it to {}: {e}", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    async fn install_locked(
+        &self,
+        wasm: Vec<u8>,
+        manifest: Manifest,
+    ) -> Result<(Installed, Arc<LoadedPlugin>), LoadError> {
         let id = manifest.id.clone();
         let hash = super::cache::content_hash(&wasm);
         if let Some(current) = self.get(&id)
@@ -111,16 +147,21 @@ impl Registry {
             slot.previous.take().ok_or_else(|| LoadError(format!("plugin `{id}` has no previous version")))?;
         slot.previous = Some(std::mem::replace(&mut slot.current, previous.clone()));
         self.slots.store(Arc::new(slots));
+        self.persist(&previous).await?;
         tracing::info!(plugin.id = %id, version = %previous.info.version, "plugin {id} rolled back to {}", previous.info.version);
         Ok(previous)
     }
 
-    /// Unloads a plugin; calls in flight finish. Returns whether it was loaded.
+    /// Unloads a plugin (and removes its files); calls in flight finish. Returns whether it was
+    /// loaded.
     pub async fn remove(&self, id: &str) -> bool {
         let _guard = self.loading.lock().await;
         let mut slots = BTreeMap::clone(&self.slots.load());
         let removed = slots.remove(id).is_some();
         self.slots.store(Arc::new(slots));
+        if let Some(dir) = &self.dir {
+            directory::forget(dir, id).await;
+        }
         removed
     }
 }

@@ -31,6 +31,7 @@ pub mod bindings {
         path: "../../wit",
         world: "adapter-plugin",
         pub_export_macro: true,
+        additional_derives: [PartialEq, Eq],
         default_bindings_module: "stock_tracker_plugin_sdk::bindings",
     });
 }
@@ -93,9 +94,14 @@ pub trait Adapter {
 #[macro_export]
 macro_rules! register_adapter {
     ($adapter:ty) => {
+        // Only the wasm build exports anything: export names such as
+        // `stock-tracker:marketplace/adapter@0.1.0#info` are not valid native symbols, and the
+        // native build (for unit tests of the mapping code) needs none.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         pub struct __StockTrackerAdapterGlue;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::stock_tracker::marketplace::adapter::Guest for __StockTrackerAdapterGlue {
             fn info() -> $crate::AdapterInfo {
                 <$adapter as $crate::Adapter>::info()
@@ -117,6 +123,7 @@ macro_rules! register_adapter {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__StockTrackerAdapterGlue with_types_in $crate::bindings);
     };
 }

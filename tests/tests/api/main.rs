@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod isolation;
 mod members;
+mod plugins;
 mod products;
 mod stocks;
 mod sync;
