@@ -18,6 +18,9 @@ use crate::config::Config;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Start a fake Wildberries in-process, a demo tenant connected to it, sync, and print a login.
+    #[arg(long)]
+    pub demo: bool,
     #[command(flatten)]
     pub config: Config,
 }
@@ -26,11 +29,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default), applying pending migrations first.
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArgs),
     /// Re-seal every stored marketplace credential under the current CREDENTIALS_KEY.
     RotateCredentialsKey(ConfigArgs),
+}
+
+/// `serve` flags.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Start a fake Wildberries in-process, a demo tenant connected to it, sync, and print a login.
+    #[arg(long)]
+    pub demo: bool,
+    #[command(flatten)]
+    pub config: Config,
 }
 
 /// The configuration flags, accepted after a subcommand too.
@@ -43,7 +56,7 @@ pub struct ConfigArgs {
 /// A parsed command with its configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    Serve,
+    Serve { demo: bool },
     Migrate,
     RotateCredentialsKey,
 }
@@ -52,8 +65,8 @@ impl Cli {
     /// What to run, and with which configuration.
     pub fn resolve(self) -> (Action, Config) {
         match self.command {
-            None => (Action::Serve, self.config),
-            Some(Command::Serve(a)) => (Action::Serve, a.config),
+            None => (Action::Serve { demo: self.demo }, self.config),
+            Some(Command::Serve(a)) => (Action::Serve { demo: a.demo }, a.config),
             Some(Command::Migrate(a)) => (Action::Migrate, a.config),
             Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
         }

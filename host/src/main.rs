@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 
 async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()> {
     match action {
-        Action::Serve => server::serve(config).await,
+        Action::Serve { demo } => server::serve(config, demo).await,
         Action::Migrate => {
             let app = App::build(config).await?;
             tracing::info!(database = ?app.store.kind(), "migrations applied");

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 12] = [
-    "PLUGIN_EXTRA_HOSTS",
+const VARIABLES: [&str; 23] = [
     "BIND_ADDR",
     "DATA_DIR",
     "DATABASE_URL",
@@ -20,8 +19,20 @@ const VARIABLES: [&str; 12] = [
     "JWT_SECRET",
     "CREDENTIALS_KEY",
     "CREDENTIALS_KEYS_RETIRED",
+    "OPERATOR_TOKEN",
     "CORS_ORIGINS",
     "LOG_FORMAT",
+    "PLUGINS_DIR",
+    "PLUGIN_CACHE_DIR",
+    "PLUGIN_EXTRA_HOSTS",
+    "PLUGIN_MEMORY_MB",
+    "PLUGIN_TIMEOUT_MS",
+    "PLUGIN_MAX_INSTANCES",
+    "PLUGIN_MAX_RESPONSE_MB",
+    "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
+    "SYNC_PAGE_SIZE",
+    "SYNC_STALE_AFTER_MINUTES",
+    "RUST_LOG",
     "RUST_LOG",
 ];
 
@@ -195,4 +206,43 @@ async fn serve_stop_serve_on_postgres() {
         ("CREDENTIALS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
     ])
     .await;
+}
+
+#[tokio::test]
+async fn demo_syncs_and_prints_a_working_login() {
+    use std::io::BufRead;
+    let dir = temp_dir();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = command(&dir)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .arg("--demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let started = Instant::now();
+    let printed = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.contains("jq ."))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap()
+    .join("\n");
+    assert!(printed.contains("Demo ready: synced 360 products and 1800 stock rows"), "{printed}");
+    assert!(started.elapsed() < Duration::from_secs(30), "the demo took {:?}", started.elapsed());
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let (status, session) =
+        post(&base, "/auth/login", None, json!({ "email": "demo@stock-tracker.local", "password": "demo-password" }))
+            .await;
+    assert_eq!(status, 200, "{session}");
+    let (status, low) = get(&base, "/stocks?low=true", session["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(!low["items"].as_array().unwrap().is_empty(), "the demo has low stock to show");
+    Server { child, base }.stop();
+    let _ = std::fs::remove_dir_all(dir);
 }
