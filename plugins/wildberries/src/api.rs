@@ -1,6 +1,8 @@
 //! Wildberries API shapes, with field names exactly as in WB's OpenAPI specs
 //! (`02-items.yaml` for content, `12-reports` for statistics).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Production hosts; a connection's `base_url` setting replaces both.
@@ -86,17 +88,17 @@ pub struct Size {
     pub skus: Vec<String>,
 }
 
-/// One row of `GET /api/v1/supplier/stocks`.
+/// One row of `GET /api/v1/supplier/stocks`, borrowing its strings from the response body.
 #[derive(Debug, Deserialize)]
-pub struct StocksItem {
-    #[serde(rename = "lastChangeDate")]
-    pub last_change_date: String,
-    #[serde(rename = "warehouseName")]
-    pub warehouse_name: String,
-    #[serde(rename = "supplierArticle")]
-    pub supplier_article: String,
-    #[serde(rename = "techSize", default)]
-    pub tech_size: String,
+pub struct StocksItem<'a> {
+    #[serde(rename = "lastChangeDate", borrow)]
+    pub last_change_date: Cow<'a, str>,
+    #[serde(rename = "warehouseName", borrow)]
+    pub warehouse_name: Cow<'a, str>,
+    #[serde(rename = "supplierArticle", borrow)]
+    pub supplier_article: Cow<'a, str>,
+    #[serde(rename = "techSize", default, borrow)]
+    pub tech_size: Cow<'a, str>,
     pub quantity: i64,
     #[serde(rename = "inWayToClient", default)]
     pub in_way_to_client: i64,

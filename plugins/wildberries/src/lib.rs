@@ -72,11 +72,15 @@ impl Adapter for Wildberries {
         let date_from = page.cursor.unwrap_or_else(|| STOCKS_FROM.to_owned());
         let path = format!("/api/v1/supplier/stocks?dateFrom={}", encode_query(&date_from));
         let resp = call(ctx, "GET", &url(ctx, api::STATISTICS_HOST, &path), None::<&()>)?;
-        let (items, next_cursor) = mapping::stocks_page(resp.json()?);
+        // Borrowed parse: a 60,000-row page is tens of MiB of JSON, and the guest's memory is capped.
+        let rows: Vec<api::StocksItem<'_>> = serde_json::from_slice(&resp.body)
+            .map_err(|e| AdapterError::Upstream(format!("unexpected stocks body (status {}): {e}", resp.status)))?;
+        let (items, next_cursor) = mapping::stocks_page(rows);
         Ok(StockPage { items, next_cursor })
     }
 }
 
+#[cfg(feature = "component")]
 stock_tracker_plugin_sdk::register_adapter!(Wildberries);
 
 fn cards_request(cursor: RequestCursor) -> CardsListRequest {

@@ -44,14 +44,14 @@ pub fn products_page(resp: CardsListResponse, limit: u32) -> (Vec<Product>, Opti
 
 /// Stock levels of one statistics page, summed per (sku, warehouse), and the next `dateFrom`
 /// (the last row's `lastChangeDate`); an empty page ends the listing.
-pub fn stocks_page(rows: Vec<StocksItem>) -> (Vec<StockLevel>, Option<String>) {
-    let next = rows.last().map(|r| r.last_change_date.clone());
+pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String>) {
+    let next = rows.last().map(|r| r.last_change_date.to_string());
     let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
     for row in rows {
         let sku = sku(&row.supplier_article, &row.tech_size);
-        let level = merged.entry((sku.clone(), row.warehouse_name.clone())).or_insert_with(|| StockLevel {
+        let level = merged.entry((sku.clone(), row.warehouse_name.to_string())).or_insert_with(|| StockLevel {
             sku,
-            warehouse: row.warehouse_name,
+            warehouse: row.warehouse_name.to_string(),
             available: 0,
             in_transit_to_client: 0,
             in_transit_from_client: 0,

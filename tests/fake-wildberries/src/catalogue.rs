@@ -73,13 +73,14 @@ fn epoch() -> NaiveDateTime {
 }
 
 impl Catalogue {
-    pub fn generate(products: usize, warehouses: usize) -> Self {
+    pub fn generate(products: usize, warehouses: usize, multi_size_every: usize) -> Self {
         let warehouses = &WAREHOUSES[..warehouses.clamp(1, WAREHOUSES.len())];
         let mut cards = Vec::with_capacity(products);
         let mut stocks = Vec::new();
         let mut seq = 0i64;
         for i in 0..products {
-            let sizes: Vec<&str> = if i % 10 == 9 { vec!["S", "M", "L"] } else { vec!["0"] };
+            let multi = multi_size_every > 0 && i % multi_size_every == multi_size_every - 1;
+            let sizes: Vec<&str> = if multi { vec!["S", "M", "L"] } else { vec!["0"] };
             let nm_id = 100_000_000 + i as i64;
             let vendor_code = format!("WB-{i:06}");
             let updated = epoch() + Duration::milliseconds(i as i64 * 1500 + 123);

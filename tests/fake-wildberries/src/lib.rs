@@ -14,7 +14,7 @@
 //!   `X-Ratelimit-Limit`, `X-Ratelimit-Reset` and the gateway body.
 //!
 //! The catalogue is deterministic: product `i` has vendor code `WB-{i:06}`; every tenth product
-//! has sizes S, M and L, the others one size (`techSize` `"0"`); every size has stock in every
+//! (configurable) has sizes S, M and L, the others one size (`techSize` `"0"`); every size has stock in every
 //! warehouse. Quantities can be changed between syncs ([`FakeWildberries::set_quantity`]).
 
 mod catalogue;
@@ -45,6 +45,8 @@ pub struct FakeConfig {
     pub statistics_scope: bool,
     /// Most rows one stocks answer holds (WB: about 60,000).
     pub stocks_page_cap: usize,
+    /// Every n-th product has three sizes (S, M, L) instead of one; 0: never.
+    pub multi_size_every: usize,
     /// Port to bind on 127.0.0.1 (0: any free port).
     pub port: u16,
 }
@@ -58,6 +60,7 @@ impl Default for FakeConfig {
             content_scope: true,
             statistics_scope: true,
             stocks_page_cap: 60_000,
+            multi_size_every: 10,
             port: 0,
         }
     }
@@ -82,7 +85,7 @@ pub struct FakeWildberries {
 impl FakeWildberries {
     /// Starts the fake on 127.0.0.1.
     pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
-        let catalogue = Catalogue::generate(config.products, config.warehouses);
+        let catalogue = Catalogue::generate(config.products, config.warehouses, config.multi_size_every);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {

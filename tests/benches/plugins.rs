@@ -1,0 +1,171 @@
+//! Benchmarks of the plugin runtime (issue #3), in one run so the ratios are side by side:
+//!
+//! 1. Per-call cycle: fresh store + WASI context + instantiate from `InstancePre` + one call + drop,
+//!    for `info()` and for a small `list-products`, over 5,000 calls each.
+//! 2. The Wildberries mapping code parsing and mapping one 10,000-card page: as a component
+//!    (`tests/fixtures/wb-mapping`, the adapter's `mapping.rs` behind the adapter interface, the
+//!    JSON passed in as the response body would be) against the same code built natively.
+//! 3. Start-up with three plugins in `PLUGINS_DIR` whose compiled code is cached: `App::build`
+//!    until `/health/ready` answers 200, in-process (cold cache shown beside it).
+//!
+//! ```sh
+//! cargo bench -p stock-tracker-tests --bench plugins
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stock_tracker::plugins::PluginConfig;
+use stock_tracker::plugins::bindings::stock_tracker::marketplace::types::{CallContext, PageRequest};
+use stock_tracker::plugins::manifest::Manifest;
+use stock_tracker::plugins::runtime::Runtime;
+use stock_tracker::{App, Config};
+use stock_tracker_tests::TempDir;
+use stock_tracker_tests::fixtures::{component, manifest};
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+fn cards_payload(n: usize) -> String {
+    let cards: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "nmID": 100_000_000 + i, "imtID": 7_000_000 + i, "nmUUID": "01bda0b1-5c0b-736c-b2be-d0a6543e9be",
+                "subjectID": 7771, "subjectName": "Товары для дома", "vendorCode": format!("WB-{i:06}"),
+                "brand": "Северный ветер", "title": format!("Футболка хлопковая №{i}"), "description": "Описание товара",
+                "needKiz": false, "kizMarked": false, "photos": [{"big": "https://basket-01.wbbasket.ru/big/1.webp"}],
+                "video": "", "wholesale": {"enabled": false, "quantum": 0},
+                "dimensions": {"length": 10, "width": 10, "height": 10, "weightBrutto": 0.5, "isValid": true},
+                "characteristics": [{"id": 14177449, "name": "Цвет", "value": ["красный"]}],
+                "sizes": [{"chrtID": 200_000_000 + i, "techSize": "0", "wbSize": "", "skus": [format!("20{i:011}")]}],
+                "tags": [], "createdAt": "2026-01-01T00:00:00.123456Z", "updatedAt": "2026-01-01T00:00:00.123456Z",
+            })
+        })
+        .collect();
+    json!({ "cards": cards, "cursor": { "updatedAt": "2026-01-01T00:00:00.123456Z", "nmID": 100_000_000 + n, "total": n } })
+        .to_string()
+}
+
+async fn runtime(dir: &TempDir) -> Arc<Runtime> {
+    Arc::new(Runtime::new(PluginConfig::default(), &dir.0.join("cache")).expect("runtime"))
+}
+
+async fn per_call_cycle() {
+    let dir = TempDir::new("st-bench-calls");
+    let rt = runtime(&dir).await;
+    let plugin = rt
+        .load(component("fixture-versioned", &[]), Manifest::parse(&manifest("versioned")).unwrap())
+        .await
+        .expect("load");
+    let ctx = || CallContext { credentials: vec![("token".into(), "t".into())], settings: Vec::new() };
+    println!("\n## Per-call cycle (store + WASI ctx + instantiate + 1 call + drop), 5,000 calls after 500 warm-up\n");
+    println!("| call | p50 µs | p90 µs | p99 µs |");
+    println!("|---|---|---|---|");
+    for label in ["info()", "list-products (3 items)"] {
+        let mut times = Vec::with_capacity(5_000);
+        for i in 0..5_500 {
+            let start = Instant::now();
+            if label == "info()" {
+                rt.info(&plugin).await.unwrap();
+            } else {
+                rt.list_products(&plugin, ctx(), PageRequest { cursor: None, page_size: 10 }).await.unwrap();
+            }
+            if i >= 500 {
+                times.push(start.elapsed());
+            }
+        }
+        times.sort();
+        println!("| {label} | {} | {} | {} |", us(percentile(&times, 0.5)), us(percentile(&times, 0.9)), us(percentile(&times, 0.99)));
+    }
+}
+
+async fn mapping_ratio() {
+    let dir = TempDir::new("st-bench-mapping");
+    let rt = runtime(&dir).await;
+    let plugin = rt
+        .load(component("fixture-wb-mapping", &[]), Manifest::parse(&manifest("wb-mapping")).unwrap())
+        .await
+        .expect("load");
+    let payload = cards_payload(10_000);
+    const RUNS: usize = 15;
+    let (mut native, mut wasm) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        // Side by side, alternating, so machine noise hits both.
+        let start = Instant::now();
+        let parsed: wildberries_adapter::api::CardsListResponse = serde_json::from_str(&payload).unwrap();
+        let (items, _) = wildberries_adapter::mapping::products_page(parsed, 10_000);
+        std::hint::black_box(&items);
+        native.push(start.elapsed());
+        assert_eq!(items.len(), 10_000);
+
+        let ctx = CallContext { credentials: Vec::new(), settings: vec![("payload".into(), payload.clone())] };
+        let start = Instant::now();
+        let page = rt.list_products(&plugin, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
+        wasm.push(start.elapsed());
+        assert_eq!(page.items.len(), 10_000);
+    }
+    native.sort();
+    wasm.sort();
+    let (n, w) = (percentile(&native, 0.5), percentile(&wasm, 0.5));
+    println!("\n## WB mapping of one 10,000-card page ({:.1} MiB of JSON), median of {RUNS}\n", payload.len() as f64 / 1048576.0);
+    println!("| build | median ms | min ms |");
+    println!("|---|---|---|");
+    println!("| native | {} | {} |", ms(n), ms(native[0]));
+    println!("| wasm component (incl. passing the JSON in and the 10,000 products out) | {} | {} |", ms(w), ms(wasm[0]));
+    println!("\nratio wasm / native (median): {:.2}", w.as_secs_f64() / n.as_secs_f64());
+}
+
+async fn startup() {
+    let dir = TempDir::new("st-bench-startup");
+    let plugins_dir = dir.0.join("plugins");
+    std::fs::create_dir_all(&plugins_dir).unwrap();
+    let (wb_manifest, wb_wasm) = stock_tracker::plugins::bundled::BUNDLED[0];
+    for (id, manifest_text, wasm) in [
+        ("wildberries", wb_manifest.to_owned(), wb_wasm.to_vec()),
+        ("versioned", manifest("versioned"), component("fixture-versioned", &[])),
+        ("misbehaving", manifest("misbehaving"), component("fixture-misbehaving", &[])),
+    ] {
+        std::fs::write(plugins_dir.join(format!("{id}.toml")), manifest_text).unwrap();
+        std::fs::write(plugins_dir.join(format!("{id}.wasm")), wasm).unwrap();
+    }
+    let mut config = Config::embedded(dir.0.join("data"), None);
+    config.plugins.plugins_dir = Some(plugins_dir);
+    config.plugins.plugin_cache_dir = Some(dir.0.join("cache"));
+    println!("\n## Start-up to ready with three plugins in PLUGINS_DIR (in-process: App::build + GET /health/ready)\n");
+    println!("| compiled-code cache | ms | plugins from cache |");
+    println!("|---|---|---|");
+    for label in ["cold (first start: compiles)", "warm (restart)", "warm (restart)", "warm (restart)"] {
+        let start = Instant::now();
+        let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
+        let router = stock_tracker::router::router(app.clone());
+        let res = tower::ServiceExt::oneshot(router, axum::http::Request::get("/api/v1/health/ready").body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let took = start.elapsed();
+        assert_eq!(res.status(), 200);
+        let cached = app.plugins.list().len();
+        let from_cache = ["wildberries", "versioned", "misbehaving"].iter().filter(|id| app.plugins.get(id).unwrap().from_cache).count();
+        assert_eq!(cached, 3);
+        println!("| {label} | {} | {from_cache}/3 |", ms(took));
+        app.store.close().await;
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        per_call_cycle().await;
+        mapping_ratio().await;
+        startup().await;
+    });
+}

@@ -1,0 +1,121 @@
+//! Benchmark: an end-to-end sync of 100,000 stock rows (20,000 products × 5 warehouses) from the
+//! fake Wildberries, through the real adapter component, on each backend (issue #3; target
+//! ≤ 10 s), with a row-at-a-time write of the same rows beside it as the baseline.
+//!
+//! Measured per backend, in one run:
+//! - the first sync through the API (`POST /connections/{id}/sync` until the run succeeds);
+//! - a second sync with five quantities changed (the steady state);
+//! - writing the 100,000 observed rows again with the batched `record_stock_levels`, and the same
+//!   rows one `INSERT … ON CONFLICT` statement each (in per-page transactions): the baseline.
+//!
+//! ```sh
+//! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench sync
+//! ```
+
+use std::time::{Duration, Instant};
+
+use fake_wildberries::FakeConfig;
+use serde_json::json;
+use stock_tracker::on_pool;
+use stock_tracker::store::stocks::ObservedStock;
+use stock_tracker_tests::{Backend, TestApp};
+use uuid::Uuid;
+
+const PRODUCTS: usize = 20_000;
+const WAREHOUSES: usize = 5;
+
+async fn wait(app: &TestApp, token: &str, run_id: &str) -> serde_json::Value {
+    loop {
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
+        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
+            return res.body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn s(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+async fn run(backend: Backend) {
+    let fake = FakeConfig { products: PRODUCTS, warehouses: WAREHOUSES, multi_size_every: 0, ..FakeConfig::default() };
+    let Some(app) = TestApp::try_with_fake(backend, fake).await else { return };
+    let t = app.register("bench@example.com").await;
+    let connection_id = app.create_connection(&t, "WB", "bench-token").await;
+    let path = format!("/api/v1/connections/{connection_id}/sync");
+
+    let start = Instant::now();
+    let res = app.post(&path, Some(&t.access_token), json!({})).await;
+    let first = wait(&app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await;
+    let first_took = start.elapsed();
+    assert_eq!(first["status"], "succeeded", "{first:?}");
+    assert_eq!(first["stocks_seen"], (PRODUCTS * WAREHOUSES) as i64);
+
+    for i in 0..5 {
+        app.fake.set_quantity(&format!("WB-{:06}", i * 1000), "Коледино", 1000 + i as i64);
+    }
+    let start = Instant::now();
+    let res = app.post(&path, Some(&t.access_token), json!({})).await;
+    let second = wait(&app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await;
+    let second_took = start.elapsed();
+    assert_eq!(second["stock_changes"], 5);
+
+    // The write path alone: the same rows batched, then one statement per row.
+    let ids = app.app.store.product_ids_by_sku(t.tenant_id, connection_id).await.unwrap();
+    let rows: Vec<ObservedStock> = app
+        .fake
+        .catalogue()
+        .stocks
+        .iter()
+        .map(|r| ObservedStock {
+            product_id: ids[&r.sku()],
+            warehouse: r.warehouse.clone(),
+            available: r.quantity + 1,
+            in_transit_to_client: r.in_way_to_client,
+            in_transit_from_client: r.in_way_from_client,
+        })
+        .collect();
+    let start = Instant::now();
+    for page in rows.chunks(60_000) {
+        app.app.store.record_stock_levels(t.tenant_id, page, None).await.unwrap();
+    }
+    let batched = start.elapsed();
+
+    let start = Instant::now();
+    let sql = "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
+               in_transit_from_client, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, product_id, warehouse) \
+               DO UPDATE SET available = excluded.available, in_transit_to_client = excluded.in_transit_to_client, \
+               in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at";
+    for page in rows.chunks(60_000) {
+        on_pool!(app.app.store.pool(), pool => {
+            let mut tx = pool.begin().await.unwrap();
+            for r in page {
+                sqlx::query(sql)
+                    .bind(t.tenant_id).bind(r.product_id).bind(&r.warehouse).bind(r.available + 1)
+                    .bind(r.in_transit_to_client).bind(r.in_transit_from_client).bind(chrono::Utc::now())
+                    .execute(&mut *tx).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        });
+    }
+    let row_at_a_time = start.elapsed();
+    let _ = Uuid::nil();
+
+    println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
+    println!("| what | seconds |");
+    println!("|---|---|");
+    println!("| first sync, end to end (adapter + fake WB over loopback + database) | {} |", s(first_took));
+    println!("| second sync, 5 quantities changed | {} |", s(second_took));
+    println!("| write {} rows, batched (`record_stock_levels`, as the sync does) | {} |", rows.len(), s(batched));
+    println!("| write {} rows, one statement per row (baseline) | {} |", rows.len(), s(row_at_a_time));
+    println!("\nbatched is {:.1}× faster than row-at-a-time", row_at_a_time.as_secs_f64() / batched.as_secs_f64());
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        run(Backend::Sqlite).await;
+        run(Backend::Postgres).await;
+    });
+}
