@@ -10,7 +10,10 @@
 //! | `JWT_SECRET` | `--jwt-secret` | generated (embedded) | HS256 key for access tokens, at least 32 bytes |
 //! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: seals marketplace credentials |
 //! | `CREDENTIALS_KEYS_RETIRED` | `--credentials-keys-retired` | unset | comma-separated older keys, accepted for opening only |
+//! | `OPERATOR_TOKEN` | `--operator-token` | unset (API off) | bearer token of the operator API |
 //! | `CORS_ORIGINS` | `--cors-origins` | unset (no CORS) | comma-separated origins, or `*` |
+//! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants, limits |
+//! | `SYNC_*` | | see [`crate::sync`] | rate-limit wait budget, page size, stale runs |
 //! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
 //! | `RUST_LOG` | | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
 //!

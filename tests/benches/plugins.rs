@@ -85,7 +85,12 @@ async fn per_call_cycle() {
             }
         }
         times.sort();
-        println!("| {label} | {} | {} | {} |", us(percentile(&times, 0.5)), us(percentile(&times, 0.9)), us(percentile(&times, 0.99)));
+        println!(
+            "| {label} | {} | {} | {} |",
+            us(percentile(&times, 0.5)),
+            us(percentile(&times, 0.9)),
+            us(percentile(&times, 0.99))
+        );
     }
 }
 
@@ -102,8 +107,7 @@ async fn mapping_ratio() {
     for _ in 0..RUNS {
         // Side by side, alternating, so machine noise hits both.
         let start = Instant::now();
-        let parsed: wildberries_adapter::api::CardsListResponse = serde_json::from_str(&payload).unwrap();
-        let (items, _) = wildberries_adapter::mapping::products_page(parsed, 10_000);
+        let (items, _) = wildberries_adapter::mapping::parse_products_page(payload.as_bytes(), 10_000).unwrap();
         std::hint::black_box(&items);
         native.push(start.elapsed());
         assert_eq!(items.len(), 10_000);
@@ -114,14 +118,49 @@ async fn mapping_ratio() {
         wasm.push(start.elapsed());
         assert_eq!(page.items.len(), 10_000);
     }
+    // Where the component's time goes: receiving the JSON only, and parsing + mapping without
+    // returning the products.
+    let mut split = Vec::new();
+    for mode in ["noop", "map"] {
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            let settings = vec![("payload".into(), payload.clone()), ("mode".into(), mode.into())];
+            let start = Instant::now();
+            rt.list_products(
+                &plugin,
+                CallContext { credentials: Vec::new(), settings },
+                PageRequest { cursor: None, page_size: 10_000 },
+            )
+            .await
+            .unwrap();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        split.push((mode, percentile(&times, 0.5)));
+    }
     native.sort();
     wasm.sort();
     let (n, w) = (percentile(&native, 0.5), percentile(&wasm, 0.5));
-    println!("\n## WB mapping of one 10,000-card page ({:.1} MiB of JSON), median of {RUNS}\n", payload.len() as f64 / 1048576.0);
+    println!(
+        "\n## WB mapping of one 10,000-card page ({:.1} MiB of JSON), median of {RUNS}\n",
+        payload.len() as f64 / 1048576.0
+    );
     println!("| build | median ms | min ms |");
     println!("|---|---|---|");
     println!("| native | {} | {} |", ms(n), ms(native[0]));
-    println!("| wasm component (incl. passing the JSON in and the 10,000 products out) | {} | {} |", ms(w), ms(wasm[0]));
+    println!(
+        "| wasm component (incl. passing the JSON in and the 10,000 products out) | {} | {} |",
+        ms(w),
+        ms(wasm[0])
+    );
+    for (mode, t) in split {
+        let what = if mode == "noop" {
+            "component: receive the JSON only"
+        } else {
+            "component: receive + parse + map, return nothing"
+        };
+        println!("| {what} | {} | |", ms(t));
+    }
     println!("\nratio wasm / native (median): {:.2}", w.as_secs_f64() / n.as_secs_f64());
 }
 
@@ -148,13 +187,19 @@ async fn startup() {
         let start = Instant::now();
         let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
         let router = stock_tracker::router::router(app.clone());
-        let res = tower::ServiceExt::oneshot(router, axum::http::Request::get("/api/v1/health/ready").body(axum::body::Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let res = tower::ServiceExt::oneshot(
+            router,
+            axum::http::Request::get("/api/v1/health/ready").body(axum::body::Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
         let took = start.elapsed();
         assert_eq!(res.status(), 200);
         let cached = app.plugins.list().len();
-        let from_cache = ["wildberries", "versioned", "misbehaving"].iter().filter(|id| app.plugins.get(id).unwrap().from_cache).count();
+        let from_cache = ["wildberries", "versioned", "misbehaving"]
+            .iter()
+            .filter(|id| app.plugins.get(id).unwrap().from_cache)
+            .count();
         assert_eq!(cached, 3);
         println!("| {label} | {} | {from_cache}/3 |", ms(took));
         app.store.close().await;

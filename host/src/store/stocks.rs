@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_pool};
+use super::{Pool, Store, StoreError, now, on_pool};
 
 /// A stock level with the product fields a stock list needs.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -132,82 +132,191 @@ impl Store {
     }
 
     /// Writes observed quantities in one transaction: upserts the levels and appends a history
-    /// row for each level whose available quantity changed. Returns the number of changes.
+    /// row for each level whose available quantity changed. Returns the number of changes. When
+    /// the same (product, warehouse) appears twice, the later observation wins.
     pub async fn record_stock_levels(
         &self,
         tenant_id: Uuid,
         observed: &[ObservedStock],
         sync_run_id: Option<Uuid>,
     ) -> Result<u64, StoreError> {
-        let at = now();
-        let mut changes = 0;
-        on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
-            for chunk in observed.chunks(WRITE_CHUNK) {
-                let mut q = QueryBuilder::new("SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = ");
-                q.push_bind(tenant_id).push(" AND product_id IN (");
-                let mut ids = q.separated(", ");
-                let mut seen = std::collections::HashSet::new();
-                for o in chunk.iter().filter(|o| seen.insert(o.product_id)) {
-                    ids.push_bind(o.product_id);
-                }
-                q.push(")");
-                let previous: HashMap<(Uuid, String), i64> = q
-                    .build_query_as::<(Uuid, String, i64)>()
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(|(id, w, a)| ((id, w), a))
-                    .collect();
-
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
-                     in_transit_from_client, updated_at) ",
-                );
-                q.push_values(chunk, |mut row, o| {
-                    row.push_bind(tenant_id)
-                        .push_bind(o.product_id)
-                        .push_bind(o.warehouse.clone())
-                        .push_bind(o.available)
-                        .push_bind(o.in_transit_to_client)
-                        .push_bind(o.in_transit_from_client)
-                        .push_bind(at);
-                });
-                q.push(
-                    " ON CONFLICT (tenant_id, product_id, warehouse) DO UPDATE SET available = excluded.available, \
-                     in_transit_to_client = excluded.in_transit_to_client, \
-                     in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at",
-                );
-                q.build().execute(&mut *tx).await?;
-
-                let changed: Vec<(&ObservedStock, i64)> = chunk
-                    .iter()
-                    .filter_map(|o| {
-                        let before = *previous.get(&(o.product_id, o.warehouse.clone()))?;
-                        (before != o.available).then_some((o, before))
-                    })
-                    .collect();
-                if !changed.is_empty() {
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, \
-                         previous_available, available, sync_run_id, recorded_at) ",
-                    );
-                    q.push_values(&changed, |mut row, (o, before)| {
-                        row.push_bind(tenant_id)
-                            .push_bind(Uuid::now_v7())
-                            .push_bind(o.product_id)
-                            .push_bind(o.warehouse.clone())
-                            .push_bind(Some(*before))
-                            .push_bind(o.available)
-                            .push_bind(sync_run_id)
-                            .push_bind(at);
-                    });
-                    q.build().execute(&mut *tx).await?;
-                    changes += changed.len() as u64;
-                }
-            }
-            tx.commit().await?;
-        });
-        Ok(changes)
+        let observed = last_observation_wins(observed);
+        match self.pool() {
+            // PostgreSQL takes each column as one array (UNNEST): a handful of binds per chunk
+            // instead of thousands, which is what makes 100,000-row syncs fast there.
+            Pool::Postgres(pool) => record_unnest(pool, tenant_id, &observed, sync_run_id).await,
+            Pool::Sqlite(pool) => record_values(pool, tenant_id, &observed, sync_run_id).await,
+        }
     }
 }
+
+/// Observations deduplicated by (product, warehouse), keeping the last, in their original order.
+fn last_observation_wins(observed: &[ObservedStock]) -> Vec<&ObservedStock> {
+    let mut last: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(observed.len());
+    for (i, o) in observed.iter().enumerate() {
+        last.insert((o.product_id, o.warehouse.as_str()), i);
+    }
+    observed
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| last[&(o.product_id, o.warehouse.as_str())] == *i)
+        .map(|(_, o)| o)
+        .collect()
+}
+
+/// The rows of `chunk` whose available quantity differs from `previous`, with the old quantity.
+fn changes<'a>(chunk: &[&'a ObservedStock], previous: &HashMap<(Uuid, String), i64>) -> Vec<(&'a ObservedStock, i64)> {
+    chunk
+        .iter()
+        .filter_map(|o| {
+            let before = *previous.get(&(o.product_id, o.warehouse.clone()))?;
+            (before != o.available).then_some((*o, before))
+        })
+        .collect()
+}
+
+/// SQLite: multi-row `VALUES` statements.
+async fn record_values(
+    pool: &sqlx::SqlitePool,
+    tenant_id: Uuid,
+    observed: &[&ObservedStock],
+    sync_run_id: Option<Uuid>,
+) -> Result<u64, StoreError> {
+    let at = now();
+    let mut count = 0;
+    let mut tx = pool.begin().await?;
+    for chunk in observed.chunks(WRITE_CHUNK) {
+        let mut q = QueryBuilder::new("SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = ");
+        q.push_bind(tenant_id).push(" AND product_id IN (");
+        let mut ids = q.separated(", ");
+        let mut seen = std::collections::HashSet::new();
+        for o in chunk.iter().filter(|o| seen.insert(o.product_id)) {
+            ids.push_bind(o.product_id);
+        }
+        q.push(")");
+        let previous: HashMap<(Uuid, String), i64> = q
+            .build_query_as::<(Uuid, String, i64)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, w, a)| ((id, w), a))
+            .collect();
+
+        let mut q = QueryBuilder::new(
+            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
+             in_transit_from_client, updated_at) ",
+        );
+        q.push_values(chunk, |mut row, o| {
+            row.push_bind(tenant_id)
+                .push_bind(o.product_id)
+                .push_bind(o.warehouse.clone())
+                .push_bind(o.available)
+                .push_bind(o.in_transit_to_client)
+                .push_bind(o.in_transit_from_client)
+                .push_bind(at);
+        });
+        q.push(UPSERT_TAIL);
+        q.build().execute(&mut *tx).await?;
+
+        let changed = changes(chunk, &previous);
+        if !changed.is_empty() {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, \
+                 previous_available, available, sync_run_id, recorded_at) ",
+            );
+            q.push_values(&changed, |mut row, (o, before)| {
+                row.push_bind(tenant_id)
+                    .push_bind(Uuid::now_v7())
+                    .push_bind(o.product_id)
+                    .push_bind(o.warehouse.clone())
+                    .push_bind(Some(*before))
+                    .push_bind(o.available)
+                    .push_bind(sync_run_id)
+                    .push_bind(at);
+            });
+            q.build().execute(&mut *tx).await?;
+            count += changed.len() as u64;
+        }
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// PostgreSQL: one array per column.
+async fn record_unnest(
+    pool: &sqlx::PgPool,
+    tenant_id: Uuid,
+    observed: &[&ObservedStock],
+    sync_run_id: Option<Uuid>,
+) -> Result<u64, StoreError> {
+    let at = now();
+    let mut count = 0;
+    let mut tx = pool.begin().await?;
+    for chunk in observed.chunks(PG_CHUNK) {
+        let product_ids: Vec<Uuid> = chunk.iter().map(|o| o.product_id).collect();
+        let previous: HashMap<(Uuid, String), i64> = sqlx::query_as::<_, (Uuid, String, i64)>(
+            "SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = $1 AND product_id = ANY($2)",
+        )
+        .bind(tenant_id)
+        .bind(&product_ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, w, a)| ((id, w), a))
+        .collect();
+
+        let warehouses: Vec<&str> = chunk.iter().map(|o| o.warehouse.as_str()).collect();
+        let available: Vec<i64> = chunk.iter().map(|o| o.available).collect();
+        let to_client: Vec<i64> = chunk.iter().map(|o| o.in_transit_to_client).collect();
+        let from_client: Vec<i64> = chunk.iter().map(|o| o.in_transit_from_client).collect();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
+             in_transit_from_client, updated_at) \
+             SELECT $1, t.* , $7 FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) AS t{UPSERT_TAIL}"
+        ));
+        sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(&product_ids)
+            .bind(&warehouses)
+            .bind(&available)
+            .bind(&to_client)
+            .bind(&from_client)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+
+        let changed = changes(chunk, &previous);
+        if !changed.is_empty() {
+            let ids: Vec<Uuid> = changed.iter().map(|_| Uuid::now_v7()).collect();
+            let products: Vec<Uuid> = changed.iter().map(|(o, _)| o.product_id).collect();
+            let warehouses: Vec<&str> = changed.iter().map(|(o, _)| o.warehouse.as_str()).collect();
+            let before: Vec<i64> = changed.iter().map(|(_, b)| *b).collect();
+            let after: Vec<i64> = changed.iter().map(|(o, _)| o.available).collect();
+            sqlx::query(
+                "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, previous_available, \
+                 available, sync_run_id, recorded_at) \
+                 SELECT $1, t.*, $7, $8 FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::int8[]) AS t",
+            )
+            .bind(tenant_id)
+            .bind(&ids)
+            .bind(&products)
+            .bind(&warehouses)
+            .bind(&before)
+            .bind(&after)
+            .bind(sync_run_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            count += changed.len() as u64;
+        }
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+const UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, product_id, warehouse) DO UPDATE SET available = excluded.available, \
+     in_transit_to_client = excluded.in_transit_to_client, \
+     in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at";
+
+/// Rows per PostgreSQL statement (arrays have no bind limit; this bounds statement memory).
+const PG_CHUNK: usize = 10_000;

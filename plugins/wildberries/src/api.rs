@@ -46,11 +46,11 @@ pub struct RequestCursor {
     pub nm_id: Option<i64>,
 }
 
-/// `POST /content/v2/get/cards/list` answer.
+/// `POST /content/v2/get/cards/list` answer, borrowing its strings from the body.
 #[derive(Debug, Deserialize)]
-pub struct CardsListResponse {
-    #[serde(default)]
-    pub cards: Vec<Card>,
+pub struct CardsListResponse<'a> {
+    #[serde(default, borrow)]
+    pub cards: Vec<Card<'a>>,
     pub cursor: ResponseCursor,
 }
 
@@ -64,28 +64,28 @@ pub struct ResponseCursor {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Card {
+pub struct Card<'a> {
     #[serde(rename = "nmID")]
     pub nm_id: i64,
-    #[serde(rename = "vendorCode")]
-    pub vendor_code: String,
-    #[serde(default)]
-    pub brand: Option<String>,
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub sizes: Vec<Size>,
+    #[serde(rename = "vendorCode", borrow)]
+    pub vendor_code: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub brand: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub title: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub sizes: Vec<Size<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Size {
+pub struct Size<'a> {
     #[serde(rename = "chrtID")]
     pub chrt_id: i64,
-    #[serde(rename = "techSize", default)]
-    pub tech_size: String,
+    #[serde(rename = "techSize", default, borrow)]
+    pub tech_size: Cow<'a, str>,
     /// Barcodes of this size.
-    #[serde(default)]
-    pub skus: Vec<String>,
+    #[serde(default, borrow)]
+    pub skus: Vec<Cow<'a, str>>,
 }
 
 /// One row of `GET /api/v1/supplier/stocks`, borrowing its strings from the response body.

@@ -42,10 +42,10 @@ impl Adapter for Wildberries {
     fn verify_credentials(ctx: &Context) -> Result<String, AdapterError> {
         let body = cards_request(RequestCursor { limit: 1, updated_at: None, nm_id: None });
         let resp = call(ctx, "POST", &url(ctx, api::CONTENT_HOST, "/content/v2/get/cards/list"), Some(&body))?;
-        let page: api::CardsListResponse = resp.json()?;
+        let (products, _) = mapping::parse_products_page(&resp.body, 1)?;
         Ok(format!(
-            "Wildberries seller account (content API reachable, {} card(s) on the first page)",
-            page.cards.len()
+            "Wildberries seller account (content API reachable, {} product(s) on the first page)",
+            products.len()
         ))
     }
 
@@ -63,7 +63,7 @@ impl Adapter for Wildberries {
             &url(ctx, api::CONTENT_HOST, "/content/v2/get/cards/list"),
             Some(&cards_request(cursor)),
         )?;
-        let (items, next) = mapping::products_page(resp.json()?, limit);
+        let (items, next) = mapping::parse_products_page(&resp.body, limit)?;
         let next_cursor = next.map(|c| serde_json::to_string(&c).expect("cursor serializes"));
         Ok(ProductPage { items, next_cursor })
     }

@@ -1,6 +1,7 @@
 //! Pure mapping from WB answers to the host's records. No host calls here: unit-tested natively
 //! on recorded JSON.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use stock_tracker_plugin_sdk::{AdapterError, Product, StockLevel};
@@ -17,18 +18,26 @@ pub fn sku(vendor_code: &str, tech_size: &str) -> String {
     }
 }
 
+/// Parses a card-list body (borrowing from it) and maps it; see [`products_page`].
+pub fn parse_products_page(body: &[u8], limit: u32) -> Result<(Vec<Product>, Option<RequestCursor>), AdapterError> {
+    let resp: CardsListResponse<'_> =
+        serde_json::from_slice(body).map_err(|e| AdapterError::Upstream(format!("unexpected card list body: {e}")))?;
+    Ok(products_page(resp, limit))
+}
+
 /// Products of one card-list page (one per size) and the cursor of the next page.
-pub fn products_page(resp: CardsListResponse, limit: u32) -> (Vec<Product>, Option<RequestCursor>) {
-    let mut products = Vec::new();
+pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, Option<RequestCursor>) {
+    let mut products = Vec::with_capacity(resp.cards.len());
     for card in resp.cards {
-        let name = card.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| card.vendor_code.clone());
+        let name = card.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| card.vendor_code.clone()).into_owned();
+        let brand = card.brand.filter(|b| !b.is_empty()).map(Cow::into_owned);
         for size in card.sizes {
             products.push(Product {
                 sku: sku(&card.vendor_code, &size.tech_size),
                 marketplace_id: format!("{}/{}", card.nm_id, size.chrt_id),
-                barcodes: size.skus,
+                barcodes: size.skus.into_iter().map(Cow::into_owned).collect(),
                 name: name.clone(),
-                brand: card.brand.clone().filter(|b| !b.is_empty()),
+                brand: brand.clone(),
                 price_minor: None,
             });
         }

@@ -244,3 +244,36 @@ async fn versions_swap_under_load_without_a_failed_call() {
     assert!(restarted.app.plugins.get("versioned").is_none());
     let _ = Manifest::parse(&manifest_text).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_dropped_into_plugins_dir_are_picked_up() {
+    let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
+    let dir = app.app.plugins.dir().unwrap().clone();
+    assert!(app.app.plugins.get("versioned").is_none());
+    let v1 = component("fixture-versioned", &[("FIXTURE_VERSION", "1.0.0")]);
+    let v2 = component("fixture-versioned", &[("FIXTURE_VERSION", "2.0.0")]);
+
+    // An operator copies a version in: component first, manifest last.
+    std::fs::write(dir.join("versioned.wasm"), &v1).unwrap();
+    std::fs::write(dir.join("versioned.toml"), manifest("versioned")).unwrap();
+    let loaded = |version: &'static str| {
+        let app = &app;
+        async move {
+            let start = Instant::now();
+            while app.app.plugins.get("versioned").map(|p| p.info.version.clone()).as_deref() != Some(version) {
+                assert!(start.elapsed() < Duration::from_secs(10), "version {version} was not picked up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    loaded("1.0.0").await;
+
+    // A broken file is refused and the running version stays.
+    std::fs::write(dir.join("versioned.wasm"), b"\0asm broken").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.app.plugins.get("versioned").unwrap().info.version, "1.0.0");
+
+    // A new version replaces it.
+    std::fs::write(dir.join("versioned.wasm"), &v2).unwrap();
+    loaded("2.0.0").await;
+}

@@ -80,5 +80,13 @@ both_backends! {
         };
         assert_eq!(change("Коледино"), (0, 42));
         assert_eq!(change("Казань"), (3, 4));
+
+        // The same level twice in one write: the later observation wins, one change recorded.
+        let dup = app.app.store.record_stock_levels(t.tenant_id, &[observe("Казань", 9), observe("Казань", 11)], None).await.unwrap();
+        assert_eq!(dup, 1);
+        let res = app.get(&format!("/api/v1/products/{product_id}"), &t.access_token).await;
+        let kazan = res.body["stocks"].as_array().unwrap().iter().find(|s| s["warehouse"] == "Казань").unwrap().clone();
+        assert_eq!(kazan["available"], 11);
+        assert_eq!(res.body["history"][0]["previous_available"], 4);
     }
 }
