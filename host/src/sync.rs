@@ -156,13 +156,8 @@ async fn run(
     let phase_started = crate::store::now();
 
     // Products.
-    let mut cursor: Option<String> = None;
-    let mut seen_cursors = HashSet::new();
-    for page_no in 0.. {
-        if page_no >= MAX_PAGES {
-            return Err(SyncError::TooManyPages("products"));
-        }
-        let page = PageRequest { cursor: cursor.clone(), page_size };
+    let mut pager = Pager::new("products", page_size);
+    while let Some(page) = pager.next_request() {
         let result = with_rate_limit(app, progress, || async {
             let plugin =
                 app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
@@ -173,11 +168,7 @@ async fn run(
         progress.products += products.len() as i64;
         app.store.upsert_products(tenant_id, connection_id, &products).await?;
         app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
-        match result.next_cursor {
-            None => break,
-            Some(next) if !seen_cursors.insert(next.clone()) => return Err(SyncError::CursorLoop("products")),
-            Some(next) => cursor = Some(next),
-        }
+        pager.advance(result.next_cursor)?;
     }
     let gone = app.store.deactivate_products_not_seen_since(tenant_id, connection_id, phase_started).await?;
     if gone > 0 {
@@ -187,13 +178,8 @@ async fn run(
     // Stocks.
     let ids = app.store.product_ids_by_sku(tenant_id, connection_id).await?;
     let mut unknown = 0usize;
-    let mut cursor: Option<String> = None;
-    let mut seen_cursors = HashSet::new();
-    for page_no in 0.. {
-        if page_no >= MAX_PAGES {
-            return Err(SyncError::TooManyPages("stocks"));
-        }
-        let page = PageRequest { cursor: cursor.clone(), page_size };
+    let mut pager = Pager::new("stocks", page_size);
+    while let Some(page) = pager.next_request() {
         let result = with_rate_limit(app, progress, || async {
             let plugin =
                 app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
@@ -220,17 +206,47 @@ async fn run(
             .collect();
         progress.changes += app.store.record_stock_levels(tenant_id, &observed, Some(run_id)).await? as i64;
         app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
-        match result.next_cursor {
-            None => break,
-            Some(next) if !seen_cursors.insert(next.clone()) => return Err(SyncError::CursorLoop("stocks")),
-            Some(next) => cursor = Some(next),
-        }
+        pager.advance(result.next_cursor)?;
     }
     if unknown > 0 {
         tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, rows = unknown,
             "{unknown} stock row(s) name a SKU the product listing did not have; skipped");
     }
     Ok(())
+}
+
+/// The host side of adapter pagination for one phase: which page to ask for next, and the guards
+/// against an adapter whose cursor never ends or repeats.
+struct Pager {
+    phase: &'static str,
+    page_size: u32,
+    cursor: Option<String>,
+    seen: HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl Pager {
+    fn new(phase: &'static str, page_size: u32) -> Self {
+        Self { phase, page_size, cursor: None, seen: HashSet::new(), pages: 0, done: false }
+    }
+
+    /// The next page to request, or `None` once the adapter returned no cursor.
+    fn next_request(&self) -> Option<PageRequest> {
+        (!self.done).then(|| PageRequest { cursor: self.cursor.clone(), page_size: self.page_size })
+    }
+
+    /// Takes the cursor the adapter returned for the page just fetched.
+    fn advance(&mut self, next: Option<String>) -> Result<(), SyncError> {
+        self.pages += 1;
+        match next {
+            None => self.done = true,
+            Some(_) if self.pages >= MAX_PAGES => return Err(SyncError::TooManyPages(self.phase)),
+            Some(next) if !self.seen.insert(next.clone()) => return Err(SyncError::CursorLoop(self.phase)),
+            Some(next) => self.cursor = Some(next),
+        }
+        Ok(())
+    }
 }
 
 /// Retries `call` while the marketplace answers `rate-limited`, within the run's wait budget.
@@ -281,5 +297,23 @@ fn new_product(p: crate::plugins::bindings::stock_tracker::marketplace::types::P
         name: p.name,
         brand: p.brand,
         price_minor: p.price_minor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pager_follows_cursors_and_stops_loops() {
+        let mut pager = Pager::new("products", 100);
+        assert_eq!(pager.next_request().unwrap().cursor, None);
+        pager.advance(Some("a".into())).unwrap();
+        assert_eq!(pager.next_request().unwrap().cursor.as_deref(), Some("a"));
+        pager.advance(Some("b".into())).unwrap();
+        assert!(matches!(pager.advance(Some("a".into())), Err(SyncError::CursorLoop("products"))));
+        let mut pager = Pager::new("stocks", 100);
+        pager.advance(None).unwrap();
+        assert!(pager.next_request().is_none());
     }
 }

@@ -214,6 +214,47 @@ mod tests {
         assert!(Origin::parse("ftp://a.example").is_err());
     }
 
+    /// A loopback server: `/redirect` sends to `target`, `/big` answers 64 KiB, `/` answers "ok".
+    async fn server(target: String) -> String {
+        use axum::routing::get;
+        let app = axum::Router::new()
+            .route("/", get(|| async { "ok" }))
+            .route("/big", get(|| async { "x".repeat(64 * 1024) }))
+            .route("/redirect", get(move || async move { axum::response::Redirect::temporary(&target) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn redirects_are_rechecked_and_bodies_capped() {
+        let outside = server("unused".into()).await;
+        let inside = server(format!("{outside}/")).await;
+        let egress = Egress::new(EgressConfig {
+            extra_origins: vec![o(&inside)],
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            max_response_bytes: 1024,
+            max_redirects: 3,
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ok = egress.send(&[], "GET", &format!("{inside}/"), &[], None, deadline).await.unwrap();
+        assert_eq!((ok.status, ok.body.as_slice()), (200, b"ok".as_slice()));
+        let redirected = egress.send(&[], "GET", &format!("{inside}/redirect"), &[], None, deadline).await;
+        assert_eq!(
+            redirected.unwrap_err(),
+            EgressError::Denied(o(&outside).to_string()),
+            "the redirect target is checked too"
+        );
+        let big = egress.send(&[], "GET", &format!("{inside}/big"), &[], None, deadline).await;
+        assert_eq!(big.unwrap_err(), EgressError::TooLarge);
+        let denied = egress.send(&[], "GET", &format!("{outside}/"), &[], None, deadline).await;
+        assert!(matches!(denied, Err(EgressError::Denied(_))));
+        let bad = egress.send(&[], "GET", "not a url", &[], None, deadline).await;
+        assert!(matches!(bad, Err(EgressError::InvalidRequest(_))));
+    }
+
     #[test]
     fn policy_is_manifest_https_or_operator_grant() {
         let egress = Egress::new(EgressConfig {
