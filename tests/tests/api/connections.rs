@@ -29,6 +29,15 @@ both_backends! {
         assert_eq!(patched.body["credential_fields"], json!(["extra", "token"]));
         assert!(!patched.body.to_string().contains("rotated-token"));
 
+        // New credentials the marketplace refuses are not stored.
+        let refused = app.call(Method::PATCH, &format!("/api/v1/connections/{id}"), Some(token),
+            Some(json!({ "credentials": { "token": "revoked-token" } }))).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+        assert_eq!(refused.body["error"]["field"], "credentials");
+        let record = app.app.store.connection(t.tenant_id, id.parse().unwrap()).await.unwrap();
+        let stored = stock_tracker::api::connections::open_credentials(&app.app, &record).unwrap();
+        assert_eq!(stored["token"], "rotated-token", "the refused credentials replaced the working ones");
+
         let deleted = app.call(Method::DELETE, &format!("/api/v1/connections/{id}"), Some(token), None).await;
         assert_eq!(deleted.status, StatusCode::NO_CONTENT);
         assert_eq!(app.get(&format!("/api/v1/connections/{id}"), token).await.status, StatusCode::NOT_FOUND);
