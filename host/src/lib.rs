@@ -27,6 +27,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod plugins;
+pub mod ratelimit;
 pub mod router;
 pub mod server;
 pub mod store;
