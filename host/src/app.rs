@@ -12,7 +12,9 @@ use crate::config::{Config, ConfigError, CorsOrigins, DatabaseKind};
 use crate::crypto::Keyring;
 use crate::plugins::Registry;
 use crate::plugins::runtime::Runtime;
+use crate::ratelimit::Limiter;
 use crate::store::Store;
+use std::sync::atomic::AtomicU64;
 
 /// What handlers extract: `State(app): AppState`.
 pub type AppState = axum::extract::State<Arc<App>>;
@@ -31,6 +33,12 @@ pub struct App {
     pub cors: CorsOrigins,
     /// Loaded marketplace adapters.
     pub plugins: Arc<Registry>,
+    /// Request rate limits: in Redis when `REDIS_URL` is set, else in-process.
+    pub limiter: Limiter,
+    /// Parsed `TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Decisions let through because the limiter could not decide (fail-open).
+    pub ratelimit_fail_open: AtomicU64,
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
     /// it, and readiness reports its state.
     pub redis: Option<fred::clients::Client>,
@@ -76,6 +84,11 @@ impl App {
             tracing::warn!(runs = interrupted, "marked {interrupted} interrupted sync run(s) as failed");
         }
         let plugins = load_plugins(&config).await?;
+        let trusted_proxies = config.ratelimit.trusted()?;
+        let limiter = match &redis {
+            Some(client) => Limiter::Redis(crate::ratelimit::redis::RedisLimiter::new(client.clone())),
+            None => Limiter::Memory(crate::ratelimit::memory::MemoryLimiter::default()),
+        };
 
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
@@ -83,6 +96,9 @@ impl App {
             store,
             cors,
             plugins,
+            limiter,
+            trusted_proxies,
+            ratelimit_fail_open: AtomicU64::new(0),
             redis,
             config,
         })

@@ -14,6 +14,7 @@
 //! | `CORS_ORIGINS` | `--cors-origins` | unset (no CORS) | comma-separated origins, or `*` |
 //! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants, limits |
 //! | `SYNC_*` | | see [`crate::sync`] | rate-limit wait budget, page size, stale runs |
+//! | `RATE_LIMIT_*`, `TRUSTED_PROXIES` | | see [`crate::ratelimit`] | request rate limits |
 //! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
 //! | `RUST_LOG` | | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
 //!
@@ -49,6 +50,8 @@ pub struct Config {
     pub plugins: crate::plugins::PluginConfig,
     #[command(flatten)]
     pub sync: crate::sync::SyncConfig,
+    #[command(flatten)]
+    pub ratelimit: crate::ratelimit::RateLimitConfig,
 }
 
 /// A configuration value that cannot be used; its `Display` is the one line printed at start-up.
@@ -78,6 +81,7 @@ impl Config {
             secrets: SecretsConfig::default(),
             plugins: crate::plugins::PluginConfig::default(),
             sync: crate::sync::SyncConfig::default(),
+            ratelimit: crate::ratelimit::RateLimitConfig::default(),
         }
     }
 }

@@ -16,10 +16,16 @@
 //! it may admit up to `limit × (1 + 1/limit)`-ish more or fewer than an exact log would; the tests
 //! bound the burst across an edge.
 //!
-//! Still to come (issue #4): the tower layer, headers, fail-open with a circuit breaker, metrics.
+//! The request side (scopes per route, headers, 429, fail-open) is [`layer`]. Still to come
+//! (issue #4): a circuit breaker in front of a dead Redis, metrics, Sentry.
 
+pub mod config;
+pub mod layer;
 pub mod memory;
 pub mod redis;
+
+pub use config::RateLimitConfig;
+pub use layer::{KeyBy, RouteLimit};
 
 use std::time::Duration;
 

@@ -18,6 +18,8 @@ use crate::api::MAX_BODY_BYTES;
 use crate::api::{admin, auth, connections, members, products, stocks, sync, sync_runs};
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
+use crate::ratelimit::RouteLimit;
+use crate::ratelimit::layer::rate_limit;
 use crate::{App, error, health};
 
 /// Builds the service: routes, then middleware, outermost first:
@@ -28,31 +30,41 @@ use crate::{App, error, health};
 /// 5. the body limit (1 MiB; larger bodies are refused before they are read).
 pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(app.cors.clone());
+    // Rate limits: every tenant route counts against the global and tenant limits; some also have
+    // their own, declared here beside the route and decided in the same call.
+    let limit = |route: Option<RouteLimit>| axum::middleware::from_fn_with_state((app.clone(), route), rate_limit);
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/health/", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::get_me))
-        .route("/members", get(members::list_members).post(members::add_member))
-        .route("/connections", get(connections::list_connections).post(connections::create_connection))
+        .route("/auth/register", post(auth::register).layer(limit(Some(RouteLimit::per_ip("register", 10, 3600)))))
+        .route("/auth/login", post(auth::login).layer(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed()))))
+        .route("/auth/refresh", post(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
+        .route("/auth/logout", post(auth::logout).layer(limit(None)))
+        .route("/auth/me", get(auth::get_me).layer(limit(None)))
+        .route("/members", get(members::list_members).post(members::add_member).layer(limit(None)))
+        .route(
+            "/connections",
+            get(connections::list_connections).post(connections::create_connection).layer(limit(None)),
+        )
         .route(
             "/connections/{id}",
             get(connections::get_connection)
                 .patch(connections::update_connection)
-                .delete(connections::delete_connection),
+                .delete(connections::delete_connection)
+                .layer(limit(None)),
         )
-        .route("/products", get(products::list_products))
-        .route("/products/{id}", get(products::get_product))
-        .route("/stocks", get(stocks::list_stocks))
-        .route("/sync-runs", get(sync_runs::list_sync_runs))
-        .route("/sync-runs/{id}", get(sync_runs::get_sync_run))
-        .route("/connections/{id}/sync", post(sync::start_sync))
-        .route("/sync", post(sync::start_all_syncs))
+        .route("/products", get(products::list_products).layer(limit(None)))
+        .route("/products/{id}", get(products::get_product).layer(limit(None)))
+        .route("/stocks", get(stocks::list_stocks).layer(limit(None)))
+        .route("/sync-runs", get(sync_runs::list_sync_runs).layer(limit(None)))
+        .route("/sync-runs/{id}", get(sync_runs::get_sync_run).layer(limit(None)))
+        .route(
+            "/connections/{id}/sync",
+            post(sync::start_sync).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))),
+        )
+        .route("/sync", post(sync::start_all_syncs).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
         .route("/admin/plugins", get(admin::list_plugins))
         .route(
             "/admin/plugins/{id}",

@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 23] = [
+const VARIABLES: [&str; 29] = [
+    "RATE_LIMIT_ENABLED",
+    "RATE_LIMIT_GLOBAL",
+    "RATE_LIMIT_GLOBAL_WINDOW",
+    "RATE_LIMIT_TENANT",
+    "RATE_LIMIT_TENANT_WINDOW",
+    "TRUSTED_PROXIES",
     "BIND_ADDR",
     "DATA_DIR",
     "DATABASE_URL",

@@ -138,6 +138,8 @@ impl TestApp {
         };
         let fake = Arc::new(FakeWildberries::start(fake).await.expect("fake Wildberries starts"));
         let mut config = Config::embedded(data_dir.0.clone(), database_url);
+        // Most tests send far more than 100 requests a minute; the rate-limit tests turn it on.
+        config.ratelimit.rate_limit_enabled = false;
         if backend == Backend::Postgres {
             config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
             config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());

@@ -10,6 +10,7 @@ mod isolation;
 mod members;
 mod plugins;
 mod products;
+mod ratelimit;
 mod stocks;
 mod sync;
 mod sync_runs;

@@ -1,0 +1,199 @@
+//! The rate-limit layer, applied route by route in the route table, so each route's own limit is
+//! declared beside it ([`RouteLimit`]) and decided in the same single call as the global and
+//! tenant limits.
+//!
+//! Every limited answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
+//! (epoch seconds) for the scope closest to its limit, `X-RateLimit-Tenant` when a tenant is
+//! known, and the IETF `RateLimit-Policy` / `RateLimit` fields. A refusal is 429 with
+//! `Retry-After` and the seed's body `{"error": "<Scope> rate limit exceeded", "reset_at": …}`.
+//! When the backend fails or takes longer than [`DECISION_BUDGET`], the request goes on
+//! (fail-open, counted) unless its route is marked fail-closed (then 503).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Decision, Scope};
+use crate::App;
+use crate::error::ApiError;
+
+/// Longest a decision may add to a request before it fails open.
+pub const DECISION_BUDGET: Duration = Duration::from_millis(50);
+
+/// What a route's own limit is keyed by.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyBy {
+    Tenant,
+    User,
+    Ip,
+    /// A custom key from the request (None: the route limit does not apply to it).
+    Custom(fn(&Request) -> Option<String>),
+}
+
+/// A route's own limit, declared in the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLimit {
+    pub name: &'static str,
+    pub key_by: KeyBy,
+    pub limit: u64,
+    pub window: Duration,
+    pub fail_closed: bool,
+}
+
+impl RouteLimit {
+    pub const fn per_ip(name: &'static str, limit: u64, window_secs: u64) -> Self {
+        Self { name, key_by: KeyBy::Ip, limit, window: Duration::from_secs(window_secs), fail_closed: false }
+    }
+    pub const fn per_tenant(name: &'static str, limit: u64, window_secs: u64) -> Self {
+        Self { name, key_by: KeyBy::Tenant, limit, window: Duration::from_secs(window_secs), fail_closed: false }
+    }
+    pub const fn per_user(name: &'static str, limit: u64, window_secs: u64) -> Self {
+        Self { name, key_by: KeyBy::User, limit, window: Duration::from_secs(window_secs), fail_closed: false }
+    }
+    /// Refuse (503) rather than allow when the limiter cannot decide (login).
+    pub const fn fail_closed(mut self) -> Self {
+        self.fail_closed = true;
+        self
+    }
+}
+
+/// Middleware state: the app and the route's own limit.
+pub type LayerState = (Arc<App>, Option<RouteLimit>);
+
+/// The middleware; see the module docs.
+pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, next: Next) -> Response {
+    let config = &app.config.ratelimit;
+    if !config.rate_limit_enabled {
+        return next.run(req).await;
+    }
+    let claims = bearer(req.headers()).and_then(|t| app.jwt.verify(t));
+    let mut scopes = vec![Scope {
+        name: "global",
+        key: "all".into(),
+        limit: config.rate_limit_global,
+        window: config.global_window(),
+    }];
+    if let Some(c) = &claims {
+        scopes.push(Scope {
+            name: "tenant",
+            key: c.tid.to_string(),
+            limit: config.rate_limit_tenant,
+            window: config.tenant_window(),
+        });
+    }
+    if let Some(route) = route {
+        let ip = || client_ip(&req, &app.trusted_proxies).map(|ip| ip.to_string());
+        let key = match route.key_by {
+            KeyBy::Ip => ip(),
+            KeyBy::Tenant => claims.as_ref().map(|c| c.tid.to_string()).or_else(ip),
+            KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or_else(ip),
+            KeyBy::Custom(f) => f(&req),
+        };
+        if let Some(key) = key {
+            scopes.push(Scope { name: route.name, key, limit: route.limit, window: route.window });
+        }
+    }
+
+    let decision = match tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&scopes)).await {
+        Ok(Ok(d)) => d,
+        failure => {
+            app.ratelimit_fail_open.fetch_add(1, Ordering::Relaxed);
+            let reason = match failure {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".into(),
+            };
+            tracing::warn!(reason = %reason, "rate limiter unavailable; {}", if route.is_some_and(|r| r.fail_closed) { "refusing (fail-closed route)" } else { "allowing (fail-open)" });
+            if route.is_some_and(|r| r.fail_closed) {
+                return ApiError::Unavailable {
+                    code: "rate_limiter_unavailable",
+                    message: "the rate limiter is unavailable; try again shortly".into(),
+                    retry_after: Some(1),
+                }
+                .into_response();
+            }
+            return next.run(req).await;
+        }
+    };
+    let tenant = claims.map(|c| c.tid.to_string());
+    if !decision.allowed {
+        let i = decision.refused_by.unwrap_or(0);
+        let retry = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let scope_name = scopes[i].name;
+        let mut res = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({
+                "error": format!("{} rate limit exceeded", capitalise(scope_name)),
+                "reset_at": epoch_secs(decision.scopes[i].reset_after),
+                "scope": scope_name,
+            })),
+        )
+            .into_response();
+        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry));
+        set_headers(res.headers_mut(), &scopes, &decision, Some(i), tenant.as_deref());
+        return res;
+    }
+    let mut res = next.run(req).await;
+    set_headers(res.headers_mut(), &scopes, &decision, None, tenant.as_deref());
+    res
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
+/// `X-Forwarded-For` hop that is not one.
+pub fn client_ip(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    forwarded
+        .split(',')
+        .rev()
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .or(Some(peer))
+}
+
+fn set_headers(headers: &mut HeaderMap, scopes: &[Scope], d: &Decision, refused: Option<usize>, tenant: Option<&str>) {
+    // Report the refusing scope, or else the one with the fewest requests left.
+    let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
+    let state = d.scopes[i];
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    put("x-ratelimit-limit", state.limit.to_string());
+    put("x-ratelimit-remaining", state.remaining.to_string());
+    put("x-ratelimit-reset", epoch_secs(state.reset_after).to_string());
+    if let Some(t) = tenant {
+        put("x-ratelimit-tenant", t.to_owned());
+    }
+    let policy: Vec<String> =
+        scopes.iter().map(|s| format!("\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs())).collect();
+    put("ratelimit-policy", policy.join(", "));
+    put(
+        "ratelimit",
+        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64),
+    );
+}
+
+fn epoch_secs(after: Duration) -> u64 {
+    (SystemTime::now() + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -1,0 +1,134 @@
+//! Rate limits through the API: per-route limits declared in the route table, the tenant limit,
+//! headers, 429 answers, and fail-open / fail-closed when the limiter cannot decide.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use stock_tracker_tests::TestResponse;
+
+use super::*;
+
+async fn from_ip(
+    app: &TestApp,
+    ip: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> TestResponse {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    req.extensions_mut().insert(ConnectInfo(format!("{ip}:40000").parse::<SocketAddr>().unwrap()));
+    app.send(req).await
+}
+
+async fn limited(tenant_limit: u64) -> TestApp {
+    let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    base.restart(|c| {
+        c.ratelimit.rate_limit_enabled = true;
+        c.ratelimit.rate_limit_tenant = tenant_limit;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_limited_per_ip() {
+    let app = limited(100).await;
+    let t = app.register("ip@example.com").await;
+    let body = json!({ "email": t.email, "password": "wrong password" });
+    for i in 0..5 {
+        let res = from_ip(&app, "10.0.0.1", Method::POST, "/api/v1/auth/login", None, Some(body.clone())).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert_eq!(res.headers["x-ratelimit-remaining"], (4 - i).to_string().as_str(), "attempt {i}");
+    }
+    let res = from_ip(&app, "10.0.0.1", Method::POST, "/api/v1/auth/login", None, Some(body.clone())).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.body["error"], "Login rate limit exceeded");
+    assert!(res.body["reset_at"].as_u64().unwrap() > 1_700_000_000);
+    let retry: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    assert_eq!(res.headers["x-ratelimit-limit"], "5");
+    assert_eq!(res.headers["x-ratelimit-remaining"], "0");
+    assert!(res.headers["ratelimit-policy"].to_str().unwrap().contains("\"login\";q=5;w=300"));
+    // Another address is not affected.
+    let other = from_ip(
+        &app,
+        "10.0.0.2",
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({ "email": t.email, "password": t.password })),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_limit_covers_each_tenant_separately_with_headers() {
+    let app = limited(3).await;
+    let a = app.register("limit-a@example.com").await;
+    let b = app.register("limit-b@example.com").await;
+    for remaining in ["2", "1", "0"] {
+        let res = from_ip(&app, "10.0.0.3", Method::GET, "/api/v1/products", Some(&a.access_token), None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.headers["x-ratelimit-limit"], "3");
+        assert_eq!(res.headers["x-ratelimit-remaining"], remaining);
+        assert_eq!(res.headers["x-ratelimit-tenant"], a.tenant_id.to_string().as_str());
+        let reset: u64 = res.headers["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        assert!(reset > 1_700_000_000, "epoch seconds");
+        assert!(res.headers["ratelimit"].to_str().unwrap().starts_with("\"tenant\";r="));
+    }
+    let res = from_ip(&app, "10.0.0.3", Method::GET, "/api/v1/products", Some(&a.access_token), None).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.body["error"], "Tenant rate limit exceeded");
+    let res = from_ip(&app, "10.0.0.3", Method::GET, "/api/v1/products", Some(&b.access_token), None).await;
+    assert_eq!(res.status, StatusCode::OK, "tenant B is not limited by tenant A");
+    // Health is never limited.
+    for _ in 0..10 {
+        assert_eq!(
+            from_ip(&app, "10.0.0.3", Method::GET, "/api/v1/health/live", None, None).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_fails_open_quickly_and_login_fails_closed() {
+    let dead = stock_tracker_tests::proxy::TcpProxy::start("127.0.0.1:9".parse().unwrap()).await;
+    dead.down();
+    let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    let t = base.register("failopen@example.com").await;
+    let app = base
+        .restart(|c| {
+            c.ratelimit.rate_limit_enabled = true;
+            c.redis.redis_url = Some(format!("redis://{}", dead.addr));
+        })
+        .await;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let res = from_ip(&app, "10.0.0.4", Method::GET, "/api/v1/products", Some(&t.access_token), None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(start.elapsed() < Duration::from_millis(250), "fail-open took {:?}", start.elapsed());
+    }
+    assert!(app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed) >= 5);
+    let res = from_ip(
+        &app,
+        "10.0.0.4",
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({ "email": t.email, "password": t.password })),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "login is fail-closed: {:?}", res.body);
+    assert_eq!(res.error_code(), Some("rate_limiter_unavailable"));
+}
