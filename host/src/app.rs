@@ -39,6 +39,8 @@ pub struct App {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Decisions let through because the limiter could not decide (fail-open).
     pub ratelimit_fail_open: AtomicU64,
+    /// Stops asking a failing limiter backend for a while.
+    pub ratelimit_breaker: crate::ratelimit::breaker::Breaker,
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
     /// it, and readiness reports its state.
     pub redis: Option<fred::clients::Client>,
@@ -99,6 +101,7 @@ impl App {
             limiter,
             trusted_proxies,
             ratelimit_fail_open: AtomicU64::new(0),
+            ratelimit_breaker: Default::default(),
             redis,
             config,
         })

@@ -17,8 +17,9 @@
 //! bound the burst across an edge.
 //!
 //! The request side (scopes per route, headers, 429, fail-open) is [`layer`]. Still to come
-//! (issue #4): a circuit breaker in front of a dead Redis, metrics, Sentry.
+//! (issue #4): metrics, Sentry. [`breaker`] stops waiting on a dead Redis.
 
+pub mod breaker;
 pub mod config;
 pub mod layer;
 pub mod memory;

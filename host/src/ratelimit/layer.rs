@@ -102,13 +102,24 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, ne
         }
     }
 
-    let decision = match tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&scopes)).await {
-        Ok(Ok(d)) => d,
+    let outcome = if app.ratelimit_breaker.allow() {
+        let outcome = tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&scopes)).await;
+        match &outcome {
+            Ok(Ok(_)) => app.ratelimit_breaker.success(),
+            _ => app.ratelimit_breaker.failure(),
+        }
+        Some(outcome)
+    } else {
+        None
+    };
+    let decision = match outcome {
+        Some(Ok(Ok(d))) => d,
         failure => {
             app.ratelimit_fail_open.fetch_add(1, Ordering::Relaxed);
             let reason = match failure {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".into(),
+                Some(Ok(Err(e))) => e.to_string(),
+                Some(Err(_)) => "timed out".into(),
+                _ => "circuit open after repeated failures".into(),
             };
             tracing::warn!(reason = %reason, "rate limiter unavailable; {}", if route.is_some_and(|r| r.fail_closed) { "refusing (fail-closed route)" } else { "allowing (fail-open)" });
             if route.is_some_and(|r| r.fail_closed) {

@@ -132,3 +132,61 @@ async fn a_dead_redis_fails_open_quickly_and_login_fails_closed() {
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "login is fail-closed: {:?}", res.body);
     assert_eq!(res.error_code(), Some("rate_limiter_unavailable"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limiting_survives_redis_going_away_and_resumes_when_it_returns() {
+    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
+        assert!(std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(), "TEST_REDIS_URL is required");
+        eprintln!("note: TEST_REDIS_URL is not set; skipping");
+        return;
+    };
+    let url = url::Url::parse(&redis_url).unwrap();
+    let target =
+        tokio::net::lookup_host((url.host_str().unwrap(), url.port().unwrap_or(6379))).await.unwrap().next().unwrap();
+    let proxy = stock_tracker_tests::proxy::TcpProxy::start(target).await;
+    let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    let t = base.register("redis-outage@example.com").await;
+    let app = base
+        .restart(|c| {
+            c.ratelimit.rate_limit_enabled = true;
+            c.ratelimit.rate_limit_tenant = 3;
+            c.redis.redis_url = Some(format!("redis://{}", proxy.addr));
+        })
+        .await;
+    let get = || from_ip(&app, "10.0.0.5", Method::GET, "/api/v1/products", Some(&t.access_token), None);
+    // Give the client its first connection, then: limited through Redis.
+    let start = Instant::now();
+    while get().await.headers.get("x-ratelimit-limit").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(5), "Redis limiter never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get().await.status);
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+
+    // Redis goes away: every request succeeds, none waits more than the decision budget (plus
+    // slack for a debug build), the fail-open counter grows.
+    proxy.down();
+    tokio::time::sleep(Duration::from_millis(200)).await; // the proxy cuts open connections within 20 ms
+    let before = app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..20 {
+        let start = Instant::now();
+        let res = get().await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(start.elapsed() < Duration::from_millis(150), "took {:?}", start.elapsed());
+    }
+    assert!(app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed) >= before + 20);
+
+    // Redis returns: limiting resumes by itself (the tenant's window is still full).
+    proxy.up();
+    let start = Instant::now();
+    loop {
+        if get().await.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "limiting did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
