@@ -14,7 +14,7 @@ use crate::plugins::Registry;
 use crate::plugins::runtime::Runtime;
 use crate::ratelimit::Limiter;
 use crate::store::Store;
-use std::sync::atomic::AtomicU64;
+use crate::telemetry::Metrics;
 
 /// What handlers extract: `State(app): AppState`.
 pub type AppState = axum::extract::State<Arc<App>>;
@@ -37,8 +37,8 @@ pub struct App {
     pub limiter: Limiter,
     /// Parsed `TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Decisions let through because the limiter could not decide (fail-open).
-    pub ratelimit_fail_open: AtomicU64,
+    /// Prometheus series (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
     /// Stops asking a failing limiter backend for a while.
     pub ratelimit_breaker: crate::ratelimit::breaker::Breaker,
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
@@ -85,7 +85,8 @@ impl App {
         if interrupted > 0 {
             tracing::warn!(runs = interrupted, "marked {interrupted} interrupted sync run(s) as failed");
         }
-        let plugins = load_plugins(&config).await?;
+        let metrics = Arc::new(Metrics::new());
+        let plugins = load_plugins(&config, metrics.clone()).await?;
         let trusted_proxies = config.ratelimit.trusted()?;
         let limiter = match &redis {
             Some(client) => Limiter::Redis(crate::ratelimit::redis::RedisLimiter::new(client.clone())),
@@ -100,7 +101,7 @@ impl App {
             plugins,
             limiter,
             trusted_proxies,
-            ratelimit_fail_open: AtomicU64::new(0),
+            metrics,
             ratelimit_breaker: Default::default(),
             redis,
             config,
@@ -110,11 +111,11 @@ impl App {
 
 /// Builds the plugin runtime and loads plugins: those in `PLUGINS_DIR` (watched for changes from
 /// then on), and the built-in ones whose id the directory does not provide.
-async fn load_plugins(config: &Config) -> anyhow::Result<Arc<Registry>> {
+async fn load_plugins(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Registry>> {
     let data_dir = &config.database.data_dir;
     let cache_dir = config.plugins.plugin_cache_dir.clone().unwrap_or_else(|| data_dir.join("plugin-cache"));
     let plugins_dir = config.plugins.plugins_dir.clone().unwrap_or_else(|| data_dir.join("plugins"));
-    let runtime = Arc::new(Runtime::new(config.plugins.clone(), &cache_dir)?);
+    let runtime = Arc::new(Runtime::new(config.plugins.clone(), &cache_dir, metrics)?);
     std::fs::create_dir_all(&plugins_dir)
         .map_err(|e| ConfigError::new("PLUGINS_DIR", format!("cannot create {}: {e}", plugins_dir.display())))?;
     let registry = Arc::new(Registry::new(runtime, Some(plugins_dir.clone())));

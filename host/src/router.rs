@@ -20,6 +20,7 @@ use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::ratelimit::RouteLimit;
 use crate::ratelimit::layer::rate_limit;
+use crate::telemetry::metrics;
 use crate::{App, error, health};
 
 /// Builds the service: routes, then middleware, outermost first:
@@ -70,11 +71,14 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/plugins/{id}",
             put(admin::put_plugin).delete(admin::delete_plugin).layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
         )
-        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin));
+        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin))
+        // Counted and timed by route template (after routing, so the template is known).
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
 
     Router::new()
+        .route("/metrics", get(metrics::serve_metrics))
         .nest("/api/v1", api)
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(unmatched)
         .layer(
             ServiceBuilder::new()
                 .option_layer(cors)
@@ -84,6 +88,12 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(app)
+}
+
+/// Unknown paths: a 404 envelope, counted under the one `unmatched` label.
+async fn unmatched(axum::extract::State(app): axum::extract::State<Arc<App>>, method: axum::http::Method) -> ApiError {
+    app.metrics.observe(method.as_str(), "unmatched", 404, std::time::Duration::ZERO);
+    ApiError::NotFound
 }
 
 /// No layer at all without `CORS_ORIGINS`: browsers then refuse cross-origin calls.

@@ -57,7 +57,7 @@ fn cards_payload(n: usize) -> String {
 }
 
 async fn runtime(dir: &TempDir) -> Arc<Runtime> {
-    Arc::new(Runtime::new(PluginConfig::default(), &dir.0.join("cache")).expect("runtime"))
+    Arc::new(Runtime::new(PluginConfig::default(), &dir.0.join("cache"), Arc::default()).expect("runtime"))
 }
 
 async fn per_call_cycle() {

@@ -39,6 +39,7 @@ impl FromRequestParts<Arc<App>> for AuthUser {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized("expected `Authorization: Bearer <access token>`"))?;
         let claims = app.jwt.verify(token).ok_or(ApiError::Unauthorized("invalid or expired access token"))?;
+        app.metrics.tenant_active(claims.tid);
         Ok(AuthUser { user_id: claims.sub, tenant_id: claims.tid, role: claims.role })
     }
 }

@@ -31,6 +31,7 @@ pub struct HostState {
     deadline: Instant,
     log_budget: usize,
     stats: Arc<PluginStats>,
+    metrics: Arc<crate::telemetry::Metrics>,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
 }
@@ -38,6 +39,7 @@ pub struct HostState {
 impl HostState {
     /// A fresh state: WASI with no env, args, files, sockets or inherited stdio; output captured.
     pub fn new(
+        metrics: Arc<crate::telemetry::Metrics>,
         plugin_id: Arc<str>,
         egress: Egress,
         allowed: Arc<Vec<Origin>>,
@@ -64,6 +66,7 @@ impl HostState {
             deadline,
             log_budget: LOG_LINES_PER_CALL,
             stats,
+            metrics,
             stdout,
             stderr,
         }
@@ -128,6 +131,15 @@ impl http::Host for HostState {
         let result =
             self.egress.send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline).await;
         self.stats.record_http(&result, started.elapsed());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(EgressError::Denied(_)) => "denied",
+            Err(EgressError::Timeout) => "timeout",
+            Err(EgressError::Connection(_)) => "connection",
+            Err(EgressError::TooLarge) => "too_large",
+            Err(EgressError::InvalidRequest(_)) => "invalid_request",
+        };
+        self.metrics.plugin_http.with_label_values(&[&*self.plugin_id, outcome]).inc();
         Ok(match result {
             Ok(resp) => Ok(http::Response { status: resp.status, headers: resp.headers, body: resp.body }),
             Err(err) => {

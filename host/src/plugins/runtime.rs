@@ -167,6 +167,7 @@ enum Output {
 
 /// The engine, linker and policies shared by every plugin.
 pub struct Runtime {
+    metrics: Arc<crate::telemetry::Metrics>,
     engine: Engine,
     linker: Linker<HostState>,
     egress: Egress,
@@ -182,7 +183,11 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Builds the engine and linker. `cache_dir` holds compiled code.
-    pub fn new(config: PluginConfig, cache_dir: &std::path::Path) -> anyhow::Result<Self> {
+    pub fn new(
+        config: PluginConfig,
+        cache_dir: &std::path::Path,
+        metrics: Arc<crate::telemetry::Metrics>,
+    ) -> anyhow::Result<Self> {
         let engine = engine::build(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -195,7 +200,7 @@ impl Runtime {
             max_redirects: 5,
         });
         let cache = CodeCache::new(cache_dir, &engine)?;
-        Ok(Self { engine, linker, egress, cache, config })
+        Ok(Self { metrics, engine, linker, egress, cache, config })
     }
 
     /// Compiles (or takes from the cache) and checks a component: it must be a WebAssembly
@@ -325,21 +330,28 @@ impl Runtime {
     /// One call: fresh store, limits, deadline; the store is dropped afterwards whatever happened.
     async fn call(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let result = self.call_inner(plugin, call).await;
-        let failed = match &result {
-            Err(_) => true,
-            Ok(Output::Verify(Err(_)) | Output::Products(Err(_)) | Output::Stocks(Err(_))) => true,
-            Ok(_) => false,
+        let outcome = match &result {
+            Err(e) => e.kind(),
+            Ok(Output::Verify(Err(e)) | Output::Products(Err(e)) | Output::Stocks(Err(e))) => {
+                CallError::Adapter(e.clone()).kind()
+            }
+            Ok(_) => "ok",
         };
-        if failed {
+        if outcome != "ok" {
             plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
+        let id = &*plugin.id;
+        self.metrics.plugin_calls.with_label_values(&[id, outcome]).inc();
+        self.metrics.plugin_call_duration.with_label_values(&[id]).observe(started.elapsed().as_secs_f64());
         result
     }
 
     async fn call_inner(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
         let deadline = Instant::now() + plugin.timeout;
         let state = HostState::new(
+            self.metrics.clone(),
             plugin.id.clone(),
             self.egress.clone(),
             plugin.origins.clone(),

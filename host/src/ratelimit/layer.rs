@@ -11,7 +11,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -103,7 +102,13 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, ne
     }
 
     let outcome = if app.ratelimit_breaker.allow() {
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&scopes)).await;
+        let backend = match app.limiter {
+            super::Limiter::Memory(_) => "memory",
+            super::Limiter::Redis(_) => "redis",
+        };
+        app.metrics.ratelimit_backend_duration.with_label_values(&[backend]).observe(started.elapsed().as_secs_f64());
         match &outcome {
             Ok(Ok(_)) => app.ratelimit_breaker.success(),
             _ => app.ratelimit_breaker.failure(),
@@ -115,7 +120,7 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, ne
     let decision = match outcome {
         Some(Ok(Ok(d))) => d,
         failure => {
-            app.ratelimit_fail_open.fetch_add(1, Ordering::Relaxed);
+            app.metrics.ratelimit_fail_open.inc();
             let reason = match failure {
                 Some(Ok(Err(e))) => e.to_string(),
                 Some(Err(_)) => "timed out".into(),
@@ -134,6 +139,16 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, ne
         }
     };
     let tenant = claims.map(|c| c.tid.to_string());
+    for (i, scope) in scopes.iter().enumerate() {
+        let verdict = if decision.refused_by == Some(i) {
+            "limited"
+        } else if decision.allowed {
+            "allowed"
+        } else {
+            "not_charged"
+        };
+        app.metrics.ratelimit_decisions.with_label_values(&[scope_label(scope.name), verdict]).inc();
+    }
     if !decision.allowed {
         let i = decision.refused_by.unwrap_or(0);
         let retry = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -154,6 +169,11 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, ne
     let mut res = next.run(req).await;
     set_headers(res.headers_mut(), &scopes, &decision, None, tenant.as_deref());
     res
+}
+
+/// Scope names are a fixed set (global, tenant and the route names in the route table).
+fn scope_label(name: &'static str) -> &'static str {
+    name
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

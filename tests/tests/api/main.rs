@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod isolation;
 mod members;
+mod metrics;
 mod plugins;
 mod products;
 mod ratelimit;

@@ -119,7 +119,7 @@ async fn a_dead_redis_fails_open_quickly_and_login_fails_closed() {
         assert_eq!(res.status, StatusCode::OK);
         assert!(start.elapsed() < Duration::from_millis(250), "fail-open took {:?}", start.elapsed());
     }
-    assert!(app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed) >= 5);
+    assert!(app.app.metrics.ratelimit_fail_open.get() >= 5);
     let res = from_ip(
         &app,
         "10.0.0.4",
@@ -170,14 +170,14 @@ async fn limiting_survives_redis_going_away_and_resumes_when_it_returns() {
     // slack for a debug build), the fail-open counter grows.
     proxy.down();
     tokio::time::sleep(Duration::from_millis(200)).await; // the proxy cuts open connections within 20 ms
-    let before = app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed);
+    let before = app.app.metrics.ratelimit_fail_open.get();
     for _ in 0..20 {
         let start = Instant::now();
         let res = get().await;
         assert_eq!(res.status, StatusCode::OK);
         assert!(start.elapsed() < Duration::from_millis(150), "took {:?}", start.elapsed());
     }
-    assert!(app.app.ratelimit_fail_open.load(std::sync::atomic::Ordering::Relaxed) >= before + 20);
+    assert!(app.app.metrics.ratelimit_fail_open.get() >= before + 20);
 
     // Redis returns: limiting resumes by itself (the tenant's window is still full).
     proxy.up();

@@ -1,0 +1,215 @@
+//! Prometheus metrics, served at `GET /metrics` in the text format.
+//!
+//! The seed's series keep their names, so its Grafana queries work:
+//! - `stock_tracker_requests_total{method, endpoint, status}` and
+//!   `stock_tracker_request_duration_seconds{method, endpoint}` (buckets 0.01 … 10 s). `endpoint`
+//!   is the route template (`/api/v1/products/{id}`); unmatched paths share `unmatched`.
+//! - `stock_tracker_errors_total{type}`: 5xx answers and failed syncs by kind.
+//! - `stock_tracker_sync_duration_seconds{marketplace, status}`, `stock_tracker_sync_products_total{marketplace}`.
+//! - `stock_tracker_active_tenants`: tenants with a request or a sync in the last 15 minutes.
+//!
+//! Where the seed labels by `tenant_id`, this service does not: at 10,000 tenants every series
+//! would multiply by 10,000. Per-tenant figures belong in logs (`tenant.id` field) and the API;
+//! `active_tenants` counts them without naming them.
+//!
+//! Added: `stock_tracker_plugin_calls_total{plugin, outcome}`,
+//! `stock_tracker_plugin_call_duration_seconds{plugin}`, `stock_tracker_plugin_http_requests_total{plugin, outcome}`,
+//! `stock_tracker_ratelimit_decisions_total{scope, decision}`, `stock_tracker_ratelimit_fail_open_total`,
+//! `stock_tracker_ratelimit_backend_duration_seconds`, `stock_tracker_build_info{version}`, and
+//! the process collector (`process_*`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use uuid::Uuid;
+
+/// The seed's request-duration buckets, seconds.
+pub const BUCKETS: [f64; 8] = [0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// How recent a tenant's activity must be to count as active.
+pub const ACTIVE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Every series of one process.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub errors: IntCounterVec,
+    pub sync_duration: HistogramVec,
+    pub sync_products: IntCounterVec,
+    pub plugin_calls: IntCounterVec,
+    pub plugin_call_duration: HistogramVec,
+    pub plugin_http: IntCounterVec,
+    pub ratelimit_decisions: IntCounterVec,
+    pub ratelimit_fail_open: IntCounter,
+    pub ratelimit_backend_duration: HistogramVec,
+    active_tenants: IntGauge,
+    activity: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+    registry.register(Box::new(h.clone())).expect("registered once");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let b = || BUCKETS.to_vec();
+        let fast = || vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+        let active_tenants =
+            IntGauge::new("stock_tracker_active_tenants", "Tenants with a request or sync in the last 15 minutes")
+                .expect("valid");
+        r.register(Box::new(active_tenants.clone())).expect("registered once");
+        let build =
+            IntGaugeVec::new(Opts::new("stock_tracker_build_info", "Build information"), &["version"]).expect("valid");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        r.register(Box::new(build)).expect("registered once");
+        #[cfg(target_os = "linux")]
+        let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        Self {
+            requests: counter(&r, "stock_tracker_requests_total", "HTTP requests", &["method", "endpoint", "status"]),
+            request_duration: histogram(
+                &r,
+                "stock_tracker_request_duration_seconds",
+                "HTTP request duration",
+                &["method", "endpoint"],
+                b(),
+            ),
+            errors: counter(&r, "stock_tracker_errors_total", "Errors by type", &["type"]),
+            sync_duration: histogram(
+                &r,
+                "stock_tracker_sync_duration_seconds",
+                "Sync run duration",
+                &["marketplace", "status"],
+                b(),
+            ),
+            sync_products: counter(&r, "stock_tracker_sync_products_total", "Products seen by syncs", &["marketplace"]),
+            plugin_calls: counter(
+                &r,
+                "stock_tracker_plugin_calls_total",
+                "Plugin calls by outcome",
+                &["plugin", "outcome"],
+            ),
+            plugin_call_duration: histogram(
+                &r,
+                "stock_tracker_plugin_call_duration_seconds",
+                "Plugin call duration",
+                &["plugin"],
+                b(),
+            ),
+            plugin_http: counter(
+                &r,
+                "stock_tracker_plugin_http_requests_total",
+                "Outbound HTTP from plugins",
+                &["plugin", "outcome"],
+            ),
+            ratelimit_decisions: counter(
+                &r,
+                "stock_tracker_ratelimit_decisions_total",
+                "Rate-limit decisions",
+                &["scope", "decision"],
+            ),
+            ratelimit_fail_open: {
+                let c = IntCounter::new(
+                    "stock_tracker_ratelimit_fail_open_total",
+                    "Requests let through because the limiter could not decide",
+                )
+                .expect("valid");
+                r.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            ratelimit_backend_duration: histogram(
+                &r,
+                "stock_tracker_ratelimit_backend_duration_seconds",
+                "Limiter backend latency",
+                &["backend"],
+                fast(),
+            ),
+            active_tenants,
+            activity: Mutex::new(HashMap::new()),
+            registry: r,
+        }
+    }
+
+    /// Notes activity of a tenant (a request or a sync).
+    pub fn tenant_active(&self, tenant_id: Uuid) {
+        self.activity.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant_id, Instant::now());
+    }
+
+    /// The text exposition of every series.
+    pub fn render(&self) -> String {
+        {
+            let mut activity = self.activity.lock().unwrap_or_else(|e| e.into_inner());
+            activity.retain(|_, at| at.elapsed() < ACTIVE_WINDOW);
+            self.active_tenants.set(activity.len() as i64);
+        }
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding does not fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Route-layer middleware: counts and times every routed request by its route template.
+pub async fn track(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let endpoint = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    app.metrics.observe(
+        method.as_str(),
+        endpoint.as_deref().unwrap_or("unmatched"),
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn observe(&self, method: &str, endpoint: &str, status: u16, took: Duration) {
+        // Methods outside the standard set share one label (bounded cardinality).
+        let method = match method {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            _ => "OTHER",
+        };
+        self.requests.with_label_values(&[method, endpoint, &status.to_string()]).inc();
+        self.request_duration.with_label_values(&[method, endpoint]).observe(took.as_secs_f64());
+        if status >= 500 {
+            self.errors.with_label_values(&["http_5xx"]).inc();
+        }
+    }
+}
+
+/// `GET /metrics`
+pub async fn serve_metrics(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::App>>,
+) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
+}
