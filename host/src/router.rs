@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::MAX_BODY_BYTES;
@@ -23,12 +26,19 @@ use crate::ratelimit::layer::rate_limit;
 use crate::telemetry::metrics;
 use crate::{App, error, health};
 
-/// Builds the service: routes, then middleware, outermost first:
+/// Builds the service: routes, then middleware, outermost first (the seed's order, with the
+/// pieces it left implicit):
 /// 1. CORS, so a preflight is answered before anything else runs;
-/// 2. the error envelope, which assigns the request id and rewrites any bare error into JSON;
-/// 3. request tracing (one span per request, after the id exists);
-/// 4. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
-/// 5. the body limit (1 MiB; larger bodies are refused before they are read).
+/// 2. compression of answers (gzip when the client accepts it), around everything that answers;
+/// 3. the error envelope, which assigns the request id and rewrites any bare error into JSON
+///    (also the timeout's and the panic catcher's);
+/// 4. request tracing (one span per request, after the id exists);
+/// 5. the request timeout ([`REQUEST_TIMEOUT`]), so a stuck request ends as a 408 envelope;
+/// 6. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
+/// 7. the body limit (1 MiB; larger bodies are refused before they are read);
+/// then routing, and per route: metrics (by route template, so after routing; it still sees
+/// every 429 because it wraps the limiter), rate limiting (before any work, one decision for all
+/// of the request's limits), and the tenant context (the handler's `AuthUser` extractor).
 pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(app.cors.clone());
     // Rate limits: every tenant route counts against the global and tenant limits; some also have
@@ -82,13 +92,19 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(
             ServiceBuilder::new()
                 .option_layer(cors)
+                .layer(CompressionLayer::new())
                 .layer(axum::middleware::from_fn(error::envelope))
                 .layer(TraceLayer::new_for_http())
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(app)
 }
+
+/// Longest a request may take before it is answered with 408 (plugin calls have their own,
+/// shorter deadlines; sync runs are background tasks and not bound by it).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Unknown paths: a 404 envelope, counted under the one `unmatched` label.
 async fn unmatched(axum::extract::State(app): axum::extract::State<Arc<App>>, method: axum::http::Method) -> ApiError {

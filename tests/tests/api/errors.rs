@@ -102,3 +102,18 @@ both_backends! {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_compressed_when_the_client_accepts_gzip() {
+    let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    let t = app.register("gzip@example.com").await;
+    seed_catalogue(&app, &t, 200, &["W1"]).await;
+    let req = Request::get("/api/v1/products?limit=200")
+        .header("authorization", format!("Bearer {}", t.access_token))
+        .header("accept-encoding", "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.send(req).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.headers["content-encoding"], "gzip");
+}
