@@ -36,7 +36,8 @@ use crate::{App, error, health};
 /// 5. the request timeout ([`REQUEST_TIMEOUT`]), so a stuck request ends as a 408 envelope;
 /// 6. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
 /// 7. the body limit (1 MiB; larger bodies are refused before they are read);
-/// then routing, and per route: metrics (by route template, so after routing; it still sees
+///
+/// Then routing, and per route: metrics (by route template, so after routing; it still sees
 /// every 429 because it wraps the limiter), rate limiting (before any work, one decision for all
 /// of the request's limits), and the tenant context (the handler's `AuthUser` extractor).
 pub fn router(app: Arc<App>) -> Router {
