@@ -11,6 +11,7 @@ mod members;
 mod metrics;
 mod plugins;
 mod products;
+mod prometheus;
 mod ratelimit;
 mod stocks;
 mod sync;
