@@ -86,21 +86,23 @@ pub fn router(app: Arc<App>) -> Router {
         // Counted and timed by route template (after routing, so the template is known).
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
 
-    Router::new()
-        .route("/metrics", get(metrics::serve_metrics))
-        .nest("/api/v1", api)
-        .fallback(unmatched)
-        .layer(
-            ServiceBuilder::new()
-                .option_layer(cors)
-                .layer(CompressionLayer::new())
-                .layer(axum::middleware::from_fn(error::envelope))
-                .layer(TraceLayer::new_for_http())
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-                .layer(CatchPanicLayer::new())
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
-        .with_state(app)
+    let routes = Router::new().route("/metrics", get(metrics::serve_metrics)).nest("/api/v1", api).fallback(unmatched);
+    with_stack(routes, cors).with_state(app)
+}
+
+/// The outer middleware stack (see [`router`] for the order and the reasons), around any routes;
+/// public so the overhead benchmark measures exactly this stack.
+pub fn with_stack<S: Clone + Send + Sync + 'static>(routes: Router<S>, cors: Option<CorsLayer>) -> Router<S> {
+    routes.layer(
+        ServiceBuilder::new()
+            .option_layer(cors)
+            .layer(CompressionLayer::new())
+            .layer(axum::middleware::from_fn(error::envelope))
+            .layer(TraceLayer::new_for_http())
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(CatchPanicLayer::new())
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
 }
 
 /// Longest a request may take before it is answered with 408 (plugin calls have their own,
