@@ -11,5 +11,5 @@ pub mod jwt;
 pub mod password;
 pub mod refresh;
 
-pub use extract::AuthUser;
+pub use extract::{AuthUser, VerifiedClaims};
 pub use jwt::{ACCESS_TOKEN_TTL_SECS, AccessClaims, JwtKeys};

@@ -111,7 +111,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// Unknown paths: a 404 envelope, counted under the one `unmatched` label.
 async fn unmatched(axum::extract::State(app): axum::extract::State<Arc<App>>, method: axum::http::Method) -> ApiError {
-    app.metrics.observe(method.as_str(), "unmatched", 404, std::time::Duration::ZERO);
+    app.metrics.observe(method.as_str(), "unmatched", StatusCode::NOT_FOUND, std::time::Duration::ZERO);
     ApiError::NotFound
 }
 

@@ -11,6 +11,10 @@ use crate::App;
 use crate::error::ApiError;
 use crate::store::tenants::Role;
 
+/// Claims an earlier layer (the rate limiter) already verified from this request's bearer token.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims(pub crate::auth::AccessClaims);
+
 /// The authenticated caller: who, in which tenant, with which role.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
@@ -30,6 +34,10 @@ impl FromRequestParts<Arc<App>> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
+            app.metrics.tenant_active(claims.tid);
+            return Ok(AuthUser { user_id: claims.sub, tenant_id: claims.tid, role: claims.role });
+        }
         let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
         let token = header
             .to_str()

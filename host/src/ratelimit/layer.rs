@@ -68,12 +68,16 @@ impl RouteLimit {
 pub type LayerState = (Arc<App>, Option<RouteLimit>);
 
 /// The middleware; see the module docs.
-pub async fn rate_limit(State((app, route)): State<LayerState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request, next: Next) -> Response {
     let config = &app.config.ratelimit;
     if !config.rate_limit_enabled {
         return next.run(req).await;
     }
     let claims = bearer(req.headers()).and_then(|t| app.jwt.verify(t));
+    if let Some(c) = &claims {
+        // Verified once: the handler's `AuthUser` extractor takes these instead of verifying again.
+        req.extensions_mut().insert(crate::auth::VerifiedClaims(c.clone()));
+    }
     let mut scopes = vec![Scope {
         name: "global",
         key: "all".into(),

@@ -182,26 +182,21 @@ pub async fn track(
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
-    app.metrics.observe(
-        method.as_str(),
-        endpoint.as_deref().unwrap_or("unmatched"),
-        res.status().as_u16(),
-        started.elapsed(),
-    );
+    app.metrics.observe(method.as_str(), endpoint.as_deref().unwrap_or("unmatched"), res.status(), started.elapsed());
     res
 }
 
 impl Metrics {
     /// Records one answered request.
-    pub fn observe(&self, method: &str, endpoint: &str, status: u16, took: Duration) {
+    pub fn observe(&self, method: &str, endpoint: &str, status: axum::http::StatusCode, took: Duration) {
         // Methods outside the standard set share one label (bounded cardinality).
         let method = match method {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
             _ => "OTHER",
         };
-        self.requests.with_label_values(&[method, endpoint, &status.to_string()]).inc();
+        self.requests.with_label_values(&[method, endpoint, status.as_str()]).inc();
         self.request_duration.with_label_values(&[method, endpoint]).observe(took.as_secs_f64());
-        if status >= 500 {
+        if status.is_server_error() {
             self.errors.with_label_values(&["http_5xx"]).inc();
         }
     }
