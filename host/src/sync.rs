@@ -174,8 +174,7 @@ async fn run(
     let mut pager = Pager::new("products", page_size);
     while let Some(page) = pager.next_request() {
         let result = with_rate_limit(app, progress, || async {
-            let plugin =
-                app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            let plugin = current_adapter(app, &marketplace)?;
             Ok(app.plugins.runtime().list_products(&plugin, ctx.clone(), page.clone()).await?)
         })
         .await?;
@@ -196,8 +195,7 @@ async fn run(
     let mut pager = Pager::new("stocks", page_size);
     while let Some(page) = pager.next_request() {
         let result = with_rate_limit(app, progress, || async {
-            let plugin =
-                app.plugins.for_marketplace(&marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.clone()))?;
+            let plugin = current_adapter(app, &marketplace)?;
             Ok(app.plugins.runtime().fetch_stocks(&plugin, ctx.clone(), page.clone()).await?)
         })
         .await?;
@@ -262,6 +260,12 @@ impl Pager {
         }
         Ok(())
     }
+}
+
+/// The adapter version serving `marketplace` now; each page asks again, so a hot swap applies
+/// from the next page on.
+fn current_adapter(app: &App, marketplace: &str) -> Result<Arc<crate::plugins::LoadedPlugin>, SyncError> {
+    app.plugins.for_marketplace(marketplace).ok_or_else(|| SyncError::NoAdapter(marketplace.to_owned()))
 }
 
 /// Retries `call` while the marketplace answers `rate-limited`, within the run's wait budget.
