@@ -58,6 +58,7 @@ impl App {
         // One TLS provider for every client in the process (plugin HTTP, database).
         crate::plugins::egress::ensure_tls_provider();
         let cors = config.http.cors()?;
+        config.sentry.validate()?;
         let (url, kind) = config.database.resolve()?;
         if kind == DatabaseKind::Sqlite {
             std::fs::create_dir_all(&config.database.data_dir).map_err(|e| {

@@ -15,6 +15,7 @@
 //! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants, limits |
 //! | `SYNC_*` | | see [`crate::sync`] | rate-limit wait budget, page size, stale runs |
 //! | `RATE_LIMIT_*`, `TRUSTED_PROXIES` | | see [`crate::ratelimit`] | request rate limits |
+//! | `SENTRY_*` | | see [`crate::telemetry::reporting`] | error and performance reporting (off by default) |
 //! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
 //! | `RUST_LOG` | | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
 //!
@@ -52,6 +53,8 @@ pub struct Config {
     pub sync: crate::sync::SyncConfig,
     #[command(flatten)]
     pub ratelimit: crate::ratelimit::RateLimitConfig,
+    #[command(flatten)]
+    pub sentry: crate::telemetry::reporting::SentryConfig,
 }
 
 /// A configuration value that cannot be used; its `Display` is the one line printed at start-up.
@@ -82,6 +85,7 @@ impl Config {
             plugins: crate::plugins::PluginConfig::default(),
             sync: crate::sync::SyncConfig::default(),
             ratelimit: crate::ratelimit::RateLimitConfig::default(),
+            sentry: crate::telemetry::reporting::SentryConfig::default(),
         }
     }
 }

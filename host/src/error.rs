@@ -8,7 +8,8 @@
 //! Handlers return [`ApiError`]. Responses that are produced elsewhere (an unknown route, a wrong
 //! method, a caught panic) are rewritten into the same envelope by [`envelope`], the outermost
 //! middleware, which also assigns every request an id (`X-Request-Id`, echoed back and logged).
-//! Internal errors are logged once with that id and answered with the id and nothing else.
+//! Internal errors are logged once with that id and answered with the id and nothing else; every
+//! 5xx is also reported to Sentry when it is on ([`crate::telemetry::reporting`]).
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -126,6 +127,7 @@ impl IntoResponse for ApiError {
         if let Self::Internal(err) = &self {
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = ?err, "internal error");
         }
+        crate::telemetry::reporting::capture_api_error(self.status_code(), &self, request_id.as_deref());
         let field = match &self {
             Self::InvalidField { field, .. } => Some(field.as_str()),
             _ => None,

@@ -23,6 +23,14 @@ fn main() -> ExitCode {
     };
     let (action, config) = cli.resolve();
     telemetry::init(config.http.log_format);
+    // Sentry before the runtime, so that every worker thread starts with the client.
+    let _sentry = match telemetry::reporting::init(&config.sentry) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

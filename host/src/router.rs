@@ -23,7 +23,7 @@ use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::ratelimit::RouteLimit;
 use crate::ratelimit::layer::rate_limit;
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, reporting};
 use crate::{App, error, health};
 
 /// Builds the service: routes, then middleware, outermost first (the seed's order, with the
@@ -87,12 +87,24 @@ pub fn router(app: Arc<App>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
 
     let routes = Router::new().route("/metrics", get(metrics::serve_metrics)).nest("/api/v1", api).fallback(unmatched);
-    with_stack(routes, cors).with_state(app)
+    with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
 }
 
 /// The outer middleware stack (see [`router`] for the order and the reasons), around any routes;
 /// public so the overhead benchmark measures exactly this stack.
-pub fn with_stack<S: Clone + Send + Sync + 'static>(routes: Router<S>, cors: Option<CorsLayer>) -> Router<S> {
+///
+/// With Sentry on, matched routes (only: an unknown path is never a transaction) also get a hub
+/// of their own and a transaction named by route template, just inside the body limit: outside
+/// metrics, rate limiting and the handler, so a 5xx, a panic or a 429 happens within the hub.
+pub fn with_stack<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    cors: Option<CorsLayer>,
+    sentry: bool,
+) -> Router<S> {
+    let routes = match reporting::layers(sentry) {
+        Some(layers) => routes.route_layer(layers),
+        None => routes,
+    };
     routes.layer(
         ServiceBuilder::new()
             .option_layer(cors)

@@ -26,6 +26,7 @@ use crate::store::connections::ConnectionRecord;
 use crate::store::products::NewProduct;
 use crate::store::stocks::ObservedStock;
 use crate::store::sync_runs::{SyncRun, SyncStatus};
+use crate::telemetry::reporting::{self, Level};
 
 /// Sync settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -83,6 +84,23 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+impl SyncError {
+    /// Whether the failure is ours to fix (reported to Sentry), rather than the seller's or the
+    /// marketplace's (bad credentials, a marketplace that is down or limiting us).
+    pub fn is_ours(&self) -> bool {
+        match self {
+            Self::Plugin(CallError::Adapter(e)) => matches!(e, AdapterError::Internal(_)),
+            Self::RateLimitedTooLong(_) => false,
+            Self::Plugin(_)
+            | Self::NoAdapter(_)
+            | Self::CursorLoop(_)
+            | Self::TooManyPages(_)
+            | Self::Credentials(_)
+            | Self::Store(_) => true,
+        }
+    }
+}
+
 /// Starts a sync of one connection in the background, or returns the run already queued or
 /// running for it. Returns the run and whether it is new.
 pub async fn start(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid) -> Result<(SyncRun, bool), StoreError> {
@@ -99,25 +117,27 @@ pub async fn start(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid) -> Resu
 }
 
 /// Runs a queued run to its end and records the outcome. Never panics on a failed sync.
+/// The run is one Sentry transaction (`sync <marketplace>`) on a hub of its own.
 pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> SyncRun {
     let started = Instant::now();
-    let mut progress = Progress::default();
-    let outcome = async {
-        app.store.update_sync_run(tenant_id, run_id, SyncStatus::Running, (0, 0, 0), None).await?;
-        run(app, tenant_id, connection_id, run_id, &mut progress).await
-    }
-    .await;
-    let (status, error) = match &outcome {
-        Ok(()) => (SyncStatus::Succeeded, None),
-        Err(err) => (SyncStatus::Failed, Some(err.to_string())),
-    };
-    let counts = progress.counts();
     let marketplace = app
         .store
         .connection(tenant_id, connection_id)
         .await
         .map(|c| c.marketplace)
         .unwrap_or_else(|_| "unknown".into());
+    let transaction = reporting::SyncTransaction::start(&marketplace, tenant_id, connection_id, run_id);
+    let mut progress = Progress::default();
+    let outcome = async {
+        app.store.update_sync_run(tenant_id, run_id, SyncStatus::Running, (0, 0, 0), None).await?;
+        run(app, tenant_id, connection_id, run_id, &mut progress).await
+    };
+    let outcome = transaction.bind(outcome).await;
+    let (status, error) = match &outcome {
+        Ok(()) => (SyncStatus::Succeeded, None),
+        Err(err) => (SyncStatus::Failed, Some(err.to_string())),
+    };
+    let counts = progress.counts();
     app.metrics
         .sync_duration
         .with_label_values(&[&marketplace, status.as_str()])
@@ -134,6 +154,7 @@ pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_i
         Err(err) => tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
             error = %err, duration_ms = started.elapsed().as_millis() as u64, "sync {run_id} failed: {err}"),
     }
+    transaction.finish(outcome.as_ref().err().map(|e| (e as &(dyn std::error::Error + 'static), e.is_ours())));
     match app.store.update_sync_run(tenant_id, run_id, status, counts, error.as_deref()).await {
         Ok(run) => run,
         Err(err) => {
@@ -180,6 +201,9 @@ async fn run(
         .await?;
         let products: Vec<NewProduct> = result.items.into_iter().map(new_product).collect();
         progress.products += products.len() as i64;
+        reporting::breadcrumb("sync", Level::Info, || {
+            format!("products page {}: {} item(s)", pager.pages + 1, products.len())
+        });
         app.store.upsert_products(tenant_id, connection_id, &products).await?;
         app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
         pager.advance(result.next_cursor)?;
@@ -200,6 +224,9 @@ async fn run(
         })
         .await?;
         progress.stocks += result.items.len() as i64;
+        reporting::breadcrumb("sync", Level::Info, || {
+            format!("stocks page {}: {} row(s)", pager.pages + 1, result.items.len())
+        });
         let observed: Vec<ObservedStock> = result
             .items
             .into_iter()

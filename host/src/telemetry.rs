@@ -1,7 +1,8 @@
-//! Telemetry: logging ([`logging`]) and Prometheus metrics ([`metrics`]).
+//! Telemetry: logging ([`logging`]), Prometheus metrics ([`metrics`]) and Sentry ([`reporting`]).
 
 pub mod logging;
 pub mod metrics;
+pub mod reporting;
 
 pub use logging::init;
 pub use metrics::Metrics;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 29] = [
+const VARIABLES: [&str; 33] = [
     "RATE_LIMIT_ENABLED",
     "RATE_LIMIT_GLOBAL",
     "RATE_LIMIT_GLOBAL_WINDOW",
@@ -38,6 +38,10 @@ const VARIABLES: [&str; 29] = [
     "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
     "SYNC_PAGE_SIZE",
     "SYNC_STALE_AFTER_MINUTES",
+    "SENTRY_DSN",
+    "SENTRY_ENVIRONMENT",
+    "SENTRY_RELEASE",
+    "SENTRY_TRACES_SAMPLE_RATE",
     "RUST_LOG",
     "RUST_LOG",
 ];
@@ -79,13 +83,15 @@ fn help_lists_every_flag_and_variable() {
 #[test]
 fn bad_values_stop_startup_with_one_line_naming_the_variable() {
     let dir = temp_dir();
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 8] = [
         ("BIND_ADDR", "not-an-address", "BIND_ADDR"),
         ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL: unsupported scheme"),
         ("JWT_SECRET", "hunter2-short", "JWT_SECRET: too short"),
         ("CREDENTIALS_KEY", "aHVudGVyMg==", "CREDENTIALS_KEY: decodes to 7 bytes"),
         ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL: unsupported scheme"),
         ("CORS_ORIGINS", "https://a.example/path", "CORS_ORIGINS:"),
+        ("SENTRY_DSN", "hunter2@nowhere", "SENTRY_DSN: not a Sentry DSN"),
+        ("SENTRY_TRACES_SAMPLE_RATE", "2", "SENTRY_TRACES_SAMPLE_RATE: 2 is not between"),
     ];
     for (var, value, expected) in cases {
         let out = command(&dir).env(var, value).arg("migrate").output().unwrap();

@@ -65,7 +65,7 @@ fn main() {
                 get(ping).layer(axum::middleware::from_fn_with_state((app.clone(), None), rate_limit)),
             )
             .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
-        let full = stock_tracker::router::with_stack(routed, None);
+        let full = stock_tracker::router::with_stack(routed, None, false);
 
         println!("\n## Full stack over a bare router, per request (median of 60 batches of 1,000)\n");
         println!("| request | bare µs | full stack µs | added µs |");

@@ -8,6 +8,7 @@
 //! - [`both_backends!`] turns one async test body into a SQLite test and a PostgreSQL test.
 //! - [`proxy::TcpProxy`] sits between the app and PostgreSQL so a test can cut the database off.
 
+pub mod fake_sentry;
 pub mod fixtures;
 pub mod proxy;
 
@@ -131,6 +132,15 @@ impl TestApp {
 
     /// A fresh app whose fake Wildberries is built from `fake`.
     pub async fn try_with_fake(backend: Backend, fake: FakeConfig) -> Option<Self> {
+        Self::try_with(backend, fake, |_| {}).await
+    }
+
+    /// A fresh app whose configuration `change` adjusts after the test defaults.
+    pub async fn try_with_config(backend: Backend, change: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::try_with(backend, FakeConfig::default(), change).await
+    }
+
+    async fn try_with(backend: Backend, fake: FakeConfig, change: impl FnOnce(&mut Config)) -> Option<Self> {
         let data_dir = Arc::new(TempDir::new("st-test"));
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -144,6 +154,7 @@ impl TestApp {
             config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
             config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
         }
+        change(&mut config);
         Some(Self::from_config(backend, config, data_dir, fake).await)
     }
 

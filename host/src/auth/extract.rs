@@ -36,6 +36,7 @@ impl FromRequestParts<Arc<App>> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
             app.metrics.tenant_active(claims.tid);
+            crate::telemetry::reporting::set_caller(claims.sub, claims.tid);
             return Ok(AuthUser { user_id: claims.sub, tenant_id: claims.tid, role: claims.role });
         }
         let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
@@ -48,6 +49,7 @@ impl FromRequestParts<Arc<App>> for AuthUser {
             .ok_or(ApiError::Unauthorized("expected `Authorization: Bearer <access token>`"))?;
         let claims = app.jwt.verify(token).ok_or(ApiError::Unauthorized("invalid or expired access token"))?;
         app.metrics.tenant_active(claims.tid);
+        crate::telemetry::reporting::set_caller(claims.sub, claims.tid);
         Ok(AuthUser { user_id: claims.sub, tenant_id: claims.tid, role: claims.role })
     }
 }

@@ -58,7 +58,7 @@ impl std::fmt::Debug for SecretsConfig {
     }
 }
 
-fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+pub(crate) fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(raw.into())
 }
 

@@ -17,6 +17,7 @@ use super::egress::{Egress, EgressConfig, EgressError, Origin};
 use super::imports::{HostState, truncate};
 use super::manifest::Manifest;
 use super::{PluginConfig, engine};
+use crate::telemetry::reporting;
 
 /// Why a plugin call produced no answer. `Adapter` is the plugin's own, well-formed refusal; the
 /// rest are the sandbox containing a misbehaving plugin.
@@ -156,6 +157,18 @@ enum Call {
     Verify(CallContext),
     Products(CallContext, PageRequest),
     Stocks(CallContext, PageRequest),
+}
+
+impl Call {
+    /// The WIT function's name, for breadcrumbs.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Verify(_) => "verify-credentials",
+            Self::Products(..) => "list-products",
+            Self::Stocks(..) => "fetch-stocks",
+        }
+    }
 }
 
 enum Output {
@@ -331,6 +344,7 @@ impl Runtime {
     async fn call(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
+        let name = call.name();
         let result = self.call_inner(plugin, call).await;
         let outcome = match &result {
             Err(e) => e.kind(),
@@ -345,6 +359,10 @@ impl Runtime {
         let id = &*plugin.id;
         self.metrics.plugin_calls.with_label_values(&[id, outcome]).inc();
         self.metrics.plugin_call_duration.with_label_values(&[id]).observe(started.elapsed().as_secs_f64());
+        let level = if outcome == "ok" { reporting::Level::Info } else { reporting::Level::Warning };
+        reporting::breadcrumb("plugin", level, || {
+            format!("{id} {} {name}: {outcome} in {} ms", plugin.manifest.version, started.elapsed().as_millis())
+        });
         result
     }
 
