@@ -161,6 +161,15 @@ fn envelope_response(
     (status, axum::Json(json!({ "error": error }))).into_response()
 }
 
+/// A UUIDv7 from the thread's RNG: `Uuid::now_v7` would ask the kernel for random bytes (a
+/// system call) on every request.
+fn new_request_id() -> String {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut random = [0u8; 10];
+    rand::fill(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().to_string()
+}
+
 /// Outermost middleware: gives the request an id, and turns any 4xx/5xx that is not already
 /// a JSON envelope (unknown route, wrong method, caught panic) into one.
 pub async fn envelope(mut req: Request, next: Next) -> Response {
@@ -170,7 +179,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(new_request_id);
     let header_value = HeaderValue::from_str(&id).expect("validated ASCII");
     req.headers_mut().insert(REQUEST_ID_HEADER, header_value.clone());
 

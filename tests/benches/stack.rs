@@ -17,20 +17,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use axum::routing::get;
-use stock_tracker::ratelimit::layer::rate_limit;
-use stock_tracker::telemetry::metrics;
-use stock_tracker_tests::{Backend, TestApp};
+use stock_tracker_tests::stack::{self, PATH};
 use tower::ServiceExt;
-
-async fn ping() -> &'static str {
-    "ok"
-}
 
 async fn batch(router: &Router, token: Option<&str>, n: usize) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
-        let mut req = Request::get("/api/v1/ping");
+        let mut req = Request::get(PATH);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -48,31 +41,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let base = TestApp::try_new(Backend::Sqlite).await.unwrap();
-        let test = base
-            .restart(|c| {
-                c.ratelimit.rate_limit_enabled = true;
-                c.ratelimit.rate_limit_global = u64::MAX / 4;
-                c.ratelimit.rate_limit_tenant = u64::MAX / 4;
-            })
-            .await;
-        let t = test.register("stack@example.com").await;
-        let app = test.app.clone();
-        let bare = Router::new().route("/api/v1/ping", get(ping));
-        let routed = Router::new()
-            .route(
-                "/api/v1/ping",
-                get(ping).layer(axum::middleware::from_fn_with_state((app.clone(), None), rate_limit)),
-            )
-            .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
-        let full = stock_tracker::router::with_stack(routed, None, false);
+        let (app, token) = stack::app().await;
+        let (bare, full) = stack::routers(&app);
 
         println!("\n## Full stack over a bare router, per request (median of 60 batches of 1,000)\n");
         println!("| request | bare µs | full stack µs | added µs |");
         println!("|---|---|---|---|");
-        for (label, token) in
-            [("anonymous", None), ("with a bearer token (tenant scope)", Some(t.access_token.as_str()))]
-        {
+        for (label, token) in [("anonymous", None), ("with a bearer token (tenant scope)", Some(token.as_str()))] {
             let (mut b, mut f) = (Vec::new(), Vec::new());
             for _ in 0..5 {
                 batch(&bare, token, 1000).await;

@@ -11,6 +11,7 @@
 pub mod fake_sentry;
 pub mod fixtures;
 pub mod proxy;
+pub mod stack;
 
 use std::path::PathBuf;
 use std::sync::Arc;

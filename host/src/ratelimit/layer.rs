@@ -9,13 +9,14 @@
 //! When the backend fails or takes longer than [`DECISION_BUDGET`], the request goes on
 //! (fail-open, counted) unless its route is marked fail-closed (then 503).
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -74,6 +75,7 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
         return next.run(req).await;
     }
     let claims = bearer(req.headers()).and_then(|t| app.jwt.verify(t));
+    let tenant = claims.as_ref().map(|c| c.tid.to_string());
     if let Some(c) = &claims {
         // Verified once: the handler's `AuthUser` extractor takes these instead of verifying again.
         req.extensions_mut().insert(crate::auth::VerifiedClaims(c.clone()));
@@ -84,10 +86,10 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
         limit: config.rate_limit_global,
         window: config.global_window(),
     }];
-    if let Some(c) = &claims {
+    if let Some(tenant) = &tenant {
         scopes.push(Scope {
             name: "tenant",
-            key: c.tid.to_string(),
+            key: tenant.clone(),
             limit: config.rate_limit_tenant,
             window: config.tenant_window(),
         });
@@ -107,10 +109,10 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
 
     let outcome = if app.ratelimit_breaker.allow() {
         let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&scopes)).await;
-        let backend = match app.limiter {
-            super::Limiter::Memory(_) => "memory",
-            super::Limiter::Redis(_) => "redis",
+        // Only Redis can be slow: the in-process decision needs no timer.
+        let (outcome, backend) = match &app.limiter {
+            super::Limiter::Memory(m) => (Ok(Ok(m.check(&scopes))), "memory"),
+            super::Limiter::Redis(r) => (tokio::time::timeout(DECISION_BUDGET, r.check(&scopes)).await, "redis"),
         };
         app.metrics.ratelimit_backend_duration.with_label_values(&[backend]).observe(started.elapsed().as_secs_f64());
         match &outcome {
@@ -142,7 +144,6 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
             return next.run(req).await;
         }
     };
-    let tenant = claims.map(|c| c.tid.to_string());
     for (i, scope) in scopes.iter().enumerate() {
         let verdict = if decision.refused_by == Some(i) {
             "limited"
@@ -204,25 +205,32 @@ fn set_headers(headers: &mut HeaderMap, scopes: &[Scope], d: &Decision, refused:
     // Report the refusing scope, or else the one with the fewest requests left.
     let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
     let state = d.scopes[i];
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(state.limit));
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(state.remaining));
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(epoch_secs(state.reset_after)));
+    if let Some(v) = tenant.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(X_RATELIMIT_TENANT, v);
+    }
+    let mut policy = String::with_capacity(32 * scopes.len());
+    for s in scopes {
+        let sep = if policy.is_empty() { "" } else { ", " };
+        let _ = write!(policy, "{sep}\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs());
+    }
+    let current =
+        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64);
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, current)] {
+        if let Ok(v) = HeaderValue::try_from(value) {
             headers.insert(name, v);
         }
-    };
-    put("x-ratelimit-limit", state.limit.to_string());
-    put("x-ratelimit-remaining", state.remaining.to_string());
-    put("x-ratelimit-reset", epoch_secs(state.reset_after).to_string());
-    if let Some(t) = tenant {
-        put("x-ratelimit-tenant", t.to_owned());
     }
-    let policy: Vec<String> =
-        scopes.iter().map(|s| format!("\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs())).collect();
-    put("ratelimit-policy", policy.join(", "));
-    put(
-        "ratelimit",
-        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64),
-    );
 }
+
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const X_RATELIMIT_TENANT: HeaderName = HeaderName::from_static("x-ratelimit-tenant");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 fn epoch_secs(after: Duration) -> u64 {
     (SystemTime::now() + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)

@@ -45,10 +45,11 @@ impl MemoryLimiter {
         let mut retry_after = Duration::ZERO;
         let mut windows = Vec::with_capacity(scopes.len());
         for (i, scope) in scopes.iter().enumerate() {
+            let key = key(scope);
             let window_ms = (scope.window.as_millis() as u64).max(1);
             let index = now_ms / window_ms;
             let elapsed = now_ms - index * window_ms;
-            let window = map.get(&key(scope)).map_or(Window { index, ..Window::default() }, |e| e.window).at(index);
+            let window = map.get(&key).map_or(Window { index, ..Window::default() }, |e| e.window).at(index);
             let estimate = window.estimate(elapsed, window_ms);
             let reset_after = Duration::from_millis(window_ms - elapsed);
             if estimate + 1.0 > scope.limit as f64 && refused_by.is_none() {
@@ -60,12 +61,12 @@ impl MemoryLimiter {
                 remaining: (scope.limit as f64 - estimate - 1.0).max(0.0).floor() as u64,
                 reset_after,
             });
-            windows.push((window, window_ms));
+            windows.push((key, window, window_ms));
         }
         if refused_by.is_none() {
-            for (scope, (mut window, window_ms)) in scopes.iter().zip(windows) {
+            for (key, mut window, window_ms) in windows {
                 window.current += 1;
-                map.insert(key(scope), Entry { window, window_ms });
+                map.insert(key, Entry { window, window_ms });
             }
             // Sweep when the map has doubled since the last sweep, or every SWEEP_EVERY_MS: keys
             // idle for two windows carry no information any more.

@@ -178,11 +178,12 @@ pub async fn track(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let endpoint = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
+    let endpoint = req.extensions().get::<axum::extract::MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
-    app.metrics.observe(method.as_str(), endpoint.as_deref().unwrap_or("unmatched"), res.status(), started.elapsed());
+    let endpoint = endpoint.as_ref().map_or("unmatched", axum::extract::MatchedPath::as_str);
+    app.metrics.observe(method.as_str(), endpoint, res.status(), started.elapsed());
     res
 }
 
