@@ -11,7 +11,7 @@
 //! - [`manifest`]: the `plugin.toml` format.
 //!
 //! Configuration ([`PluginConfig`]): `PLUGINS_DIR`, `PLUGIN_CACHE_DIR`, `PLUGIN_EXTRA_HOSTS`,
-//! `PLUGIN_MEMORY_MB`, `PLUGIN_TIMEOUT_MS`, `PLUGIN_MAX_INSTANCES`, `PLUGIN_MAX_RESPONSE_MB`.
+//! `PLUGIN_MEMORY_MB`, `PLUGIN_TIMEOUT_MS`, `PLUGIN_MAX_INSTANCES`, `PLUGIN_MAX_RESPONSE_MB`, `PLUGIN_KEEP_RESIDENT_MB`.
 
 pub mod bindings;
 pub mod bundled;
@@ -65,6 +65,13 @@ pub struct PluginConfig {
     #[arg(long, env = "PLUGIN_MAX_RESPONSE_MB", value_name = "PLUGIN_MAX_RESPONSE_MB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub plugin_max_response_mb: u64,
+
+    /// Memory each pooled instance slot keeps resident between calls, MiB: the pages a call
+    /// dirtied (up to this much) are zeroed instead of handed back to the kernel, so the next call
+    /// does not fault them in again. Worst-case extra RSS: PLUGIN_MAX_INSTANCES times this.
+    #[arg(long, env = "PLUGIN_KEEP_RESIDENT_MB", value_name = "PLUGIN_KEEP_RESIDENT_MB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub plugin_keep_resident_mb: u64,
 }
 
 impl Default for PluginConfig {
@@ -77,6 +84,7 @@ impl Default for PluginConfig {
             plugin_timeout_ms: 10_000,
             plugin_max_instances: 64,
             plugin_max_response_mb: 32,
+            plugin_keep_resident_mb: 16,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 33] = [
+const VARIABLES: [&str; 34] = [
     "RATE_LIMIT_ENABLED",
     "RATE_LIMIT_GLOBAL",
     "RATE_LIMIT_GLOBAL_WINDOW",
@@ -35,6 +35,7 @@ const VARIABLES: [&str; 33] = [
     "PLUGIN_TIMEOUT_MS",
     "PLUGIN_MAX_INSTANCES",
     "PLUGIN_MAX_RESPONSE_MB",
+    "PLUGIN_KEEP_RESIDENT_MB",
     "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
     "SYNC_PAGE_SIZE",
     "SYNC_STALE_AFTER_MINUTES",

@@ -57,40 +57,61 @@ fn cards_payload(n: usize) -> String {
 }
 
 async fn runtime(dir: &TempDir) -> Arc<Runtime> {
-    Arc::new(Runtime::new(PluginConfig::default(), &dir.0.join("cache"), Arc::default()).expect("runtime"))
+    runtime_keeping(dir, PluginConfig::default().plugin_keep_resident_mb).await
 }
+
+/// A runtime whose pool keeps `keep_resident_mb` of each slot's dirty memory between calls.
+async fn runtime_keeping(dir: &TempDir, keep_resident_mb: u64) -> Arc<Runtime> {
+    let config = PluginConfig { plugin_keep_resident_mb: keep_resident_mb, ..PluginConfig::default() };
+    Arc::new(Runtime::new(config, &dir.0.join(format!("cache-{keep_resident_mb}")), Arc::default()).expect("runtime"))
+}
+
+/// Pool settings compared side by side: the default, and nothing kept resident (every call's
+/// pages handed back to the kernel and faulted in again by the next call).
+const KEEP_RESIDENT: [(u64, &str); 2] = [(16, "default, 16 MiB kept resident"), (0, "nothing kept resident")];
 
 async fn per_call_cycle() {
     let dir = TempDir::new("st-bench-calls");
-    let rt = runtime(&dir).await;
-    let plugin = rt
-        .load(component("fixture-versioned", &[]), Manifest::parse(&manifest("versioned")).unwrap())
-        .await
-        .expect("load");
+    let mut runtimes = Vec::new();
+    for (mb, label) in KEEP_RESIDENT {
+        let rt = runtime_keeping(&dir, mb).await;
+        let plugin = rt
+            .load(component("fixture-versioned", &[]), Manifest::parse(&manifest("versioned")).unwrap())
+            .await
+            .expect("load");
+        runtimes.push((label, rt, plugin));
+    }
     let ctx = || CallContext { credentials: vec![("token".into(), "t".into())], settings: Vec::new() };
     println!("\n## Per-call cycle (store + WASI ctx + instantiate + 1 call + drop), 5,000 calls after 500 warm-up\n");
-    println!("| call | p50 µs | p90 µs | p99 µs |");
-    println!("|---|---|---|---|");
-    for label in ["info()", "list-products (3 items)"] {
-        let mut times = Vec::with_capacity(5_000);
-        for i in 0..5_500 {
-            let start = Instant::now();
-            if label == "info()" {
-                rt.info(&plugin).await.unwrap();
-            } else {
-                rt.list_products(&plugin, ctx(), PageRequest { cursor: None, page_size: 10 }).await.unwrap();
-            }
-            if i >= 500 {
-                times.push(start.elapsed());
+    println!("| call | pool | p50 µs | p90 µs | p99 µs |");
+    println!("|---|---|---|---|---|");
+    for call in ["info()", "list-products (3 items)"] {
+        // Alternating blocks of 500 calls, so both pool settings see the same machine noise.
+        let mut times = vec![Vec::with_capacity(5_000); runtimes.len()];
+        for block in 0..11 {
+            for ((_, rt, plugin), times) in runtimes.iter().zip(&mut times) {
+                for _ in 0..500 {
+                    let start = Instant::now();
+                    if call == "info()" {
+                        rt.info(plugin).await.unwrap();
+                    } else {
+                        rt.list_products(plugin, ctx(), PageRequest { cursor: None, page_size: 10 }).await.unwrap();
+                    }
+                    if block > 0 {
+                        times.push(start.elapsed());
+                    }
+                }
             }
         }
-        times.sort();
-        println!(
-            "| {label} | {} | {} | {} |",
-            us(percentile(&times, 0.5)),
-            us(percentile(&times, 0.9)),
-            us(percentile(&times, 0.99))
-        );
+        for ((label, _, _), mut times) in runtimes.iter().zip(times) {
+            times.sort();
+            println!(
+                "| {call} | {label} | {} | {} | {} |",
+                us(percentile(&times, 0.5)),
+                us(percentile(&times, 0.9)),
+                us(percentile(&times, 0.99))
+            );
+        }
     }
 }
 
@@ -101,9 +122,14 @@ async fn mapping_ratio() {
         .load(component("fixture-wb-mapping", &[]), Manifest::parse(&manifest("wb-mapping")).unwrap())
         .await
         .expect("load");
+    let rt0 = runtime_keeping(&dir, 0).await;
+    let plugin0 = rt0
+        .load(component("fixture-wb-mapping", &[]), Manifest::parse(&manifest("wb-mapping")).unwrap())
+        .await
+        .expect("load");
     let payload = cards_payload(10_000);
     const RUNS: usize = 15;
-    let (mut native, mut wasm) = (Vec::new(), Vec::new());
+    let (mut native, mut wasm, mut wasm0) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
         // Side by side, alternating, so machine noise hits both.
         let start = Instant::now();
@@ -117,7 +143,14 @@ async fn mapping_ratio() {
         let page = rt.list_products(&plugin, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
         wasm.push(start.elapsed());
         assert_eq!(page.items.len(), 10_000);
+
+        let ctx = CallContext { credentials: Vec::new(), settings: vec![("payload".into(), payload.clone())] };
+        let start = Instant::now();
+        let page = rt0.list_products(&plugin0, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
+        wasm0.push(start.elapsed());
+        assert_eq!(page.items.len(), 10_000);
     }
+    wasm0.sort();
     // Where the component's time goes: receiving the JSON only, and parsing + mapping without
     // returning the products.
     let mut split = Vec::new();
@@ -153,6 +186,7 @@ async fn mapping_ratio() {
         ms(w),
         ms(wasm[0])
     );
+    println!("| the same, nothing kept resident in the pool | {} | {} |", ms(percentile(&wasm0, 0.5)), ms(wasm0[0]));
     for (mode, t) in split {
         let what = if mode == "noop" {
             "component: receive the JSON only"

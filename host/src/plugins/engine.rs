@@ -53,6 +53,7 @@ fn pool(config: &PluginConfig) -> PoolingAllocationConfig {
         .total_memories(slots * 2)
         .total_tables(slots * 4)
         .total_stacks(slots)
-        .max_memory_size((config.plugin_memory_mb as usize) << 20);
+        .max_memory_size((config.plugin_memory_mb as usize) << 20)
+        .linear_memory_keep_resident((config.plugin_keep_resident_mb as usize) << 20);
     pool
 }

@@ -70,9 +70,9 @@ pub struct Card<'a> {
     #[serde(rename = "vendorCode", borrow)]
     pub vendor_code: Cow<'a, str>,
     #[serde(default, borrow)]
-    pub brand: Option<Cow<'a, str>>,
+    pub brand: Option<Text<'a>>,
     #[serde(default, borrow)]
-    pub title: Option<Cow<'a, str>>,
+    pub title: Option<Text<'a>>,
     #[serde(default, borrow)]
     pub sizes: Vec<Size<'a>>,
 }
@@ -85,8 +85,14 @@ pub struct Size<'a> {
     pub tech_size: Cow<'a, str>,
     /// Barcodes of this size.
     #[serde(default, borrow)]
-    pub skus: Vec<Cow<'a, str>>,
+    pub skus: Vec<Text<'a>>,
 }
+
+/// A string borrowed from the body unless it has escapes. (serde borrows a `Cow<str>` field only
+/// when the `Cow` is the field's own type: inside `Option` or `Vec` it would copy every string.)
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 /// One row of `GET /api/v1/supplier/stocks`, borrowing its strings from the response body.
 #[derive(Debug, Deserialize)]

@@ -29,13 +29,14 @@ pub fn parse_products_page(body: &[u8], limit: u32) -> Result<(Vec<Product>, Opt
 pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, Option<RequestCursor>) {
     let mut products = Vec::with_capacity(resp.cards.len());
     for card in resp.cards {
-        let name = card.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| card.vendor_code.clone()).into_owned();
-        let brand = card.brand.filter(|b| !b.is_empty()).map(Cow::into_owned);
+        let name = card.title.map(|t| t.0).filter(|t| !t.trim().is_empty()).unwrap_or_else(|| card.vendor_code.clone());
+        let name = name.into_owned();
+        let brand = card.brand.map(|b| b.0).filter(|b| !b.is_empty()).map(Cow::into_owned);
         for size in card.sizes {
             products.push(Product {
                 sku: sku(&card.vendor_code, &size.tech_size),
                 marketplace_id: format!("{}/{}", card.nm_id, size.chrt_id),
-                barcodes: size.skus.into_iter().map(Cow::into_owned).collect(),
+                barcodes: size.skus.into_iter().map(|b| b.0.into_owned()).collect(),
                 name: name.clone(),
                 brand: brand.clone(),
                 price_minor: None,
@@ -115,6 +116,17 @@ mod tests {
         assert_eq!(products[1].barcodes, ["2000000000011", "2000000000012"]);
         assert_eq!(products[1].brand, None, "an empty brand is no brand");
         assert_eq!(next, None, "total 2 < limit 100: last page");
+    }
+
+    #[test]
+    fn strings_are_borrowed_from_the_body_unless_escaped() {
+        let resp: CardsListResponse<'_> = serde_json::from_str(CARDS).unwrap();
+        let card = &resp.cards[1];
+        assert!(matches!(card.title.as_ref().unwrap().0, Cow::Borrowed("Футболка")));
+        assert!(matches!(card.sizes[0].skus[0].0, Cow::Borrowed("2000000000011")));
+        let escaped = r#"{"cards":[{"nmID":1,"vendorCode":"A","title":"say \"hi\"","sizes":[]}],"cursor":{"total":1}}"#;
+        let resp: CardsListResponse<'_> = serde_json::from_str(escaped).unwrap();
+        assert_eq!(resp.cards[0].title.as_ref().unwrap().0, "say \"hi\"", "escapes still decode (owned)");
     }
 
     #[test]
