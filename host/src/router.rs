@@ -37,9 +37,12 @@ use crate::{App, error, health};
 /// 6. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
 /// 7. the body limit (1 MiB; larger bodies are refused before they are read);
 ///
-/// Then routing, and per route: metrics (by route template, so after routing; it still sees
-/// every 429 because it wraps the limiter), rate limiting (before any work, one decision for all
-/// of the request's limits), and the tenant context (the handler's `AuthUser` extractor).
+/// Then routing, and per matched route: Sentry when `SENTRY_DSN` is set (a hub per request and a
+/// transaction named by route template; inside the layers above, so a handler's 500 or panic is
+/// reported within the request's hub before they turn it into the envelope), metrics (by route
+/// template, so after routing; it still sees every 429 because it wraps the limiter), rate
+/// limiting (before any work, one decision for all of the request's limits), and the tenant
+/// context (the handler's `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
 pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(app.cors.clone());
     // Rate limits: every tenant route counts against the global and tenant limits; some also have

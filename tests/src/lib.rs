@@ -50,10 +50,31 @@ pub fn postgres_admin_url() -> Option<String> {
 }
 
 /// A fresh, empty PostgreSQL database; returns its URL.
+///
+/// Databases are named `st_test_<host>_<pid>_<id>`. The first call in a process drops the ones
+/// this machine's finished test processes left behind (their pid is gone), so repeated runs do
+/// not pile databases up; another machine's, or a running process's, are left alone.
 pub async fn create_postgres_database(admin_url: &str) -> String {
     use sqlx::Connection;
-    let name = format!("st_test_{}", Uuid::now_v7().simple());
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let host = host_tag();
+    let name = format!("st_test_{host}_{}_{}", std::process::id(), Uuid::now_v7().simple());
     let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to TEST_POSTGRES_URL");
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                .bind(format!("st\\_test\\_{host}\\_%"))
+                .fetch_all(&mut admin)
+                .await
+                .expect("list test databases");
+            for stale in names.iter().filter(|n| left_behind(n, &host)) {
+                let drop = format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)");
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await {
+                    eprintln!("note: could not drop stale test database {stale}: {e}");
+                }
+            }
+        })
+        .await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
@@ -61,6 +82,23 @@ pub async fn create_postgres_database(admin_url: &str) -> String {
     let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
     url.set_path(&name);
     url.to_string()
+}
+
+/// Eight hex digits naming this machine, so a shared server's other clients are never touched.
+fn host_tag() -> String {
+    use std::hash::{Hash, Hasher};
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    host.trim().hash(&mut hasher);
+    format!("{:08x}", hasher.finish() as u32)
+}
+
+/// Whether `name` (`st_test_<host>_<pid>_<id>`) belongs to a test process of this machine that
+/// has ended.
+fn left_behind(name: &str, host: &str) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("st_test_{host}_")) else { return false };
+    let Some(pid) = rest.split('_').next().and_then(|p| p.parse::<u32>().ok()) else { return false };
+    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A scratch directory removed when dropped.
