@@ -223,15 +223,16 @@ pub fn breadcrumb(category: &'static str, level: Level, message: impl FnOnce() -
 /// The operation of sync-run transactions.
 pub const SYNC_OPERATION: &str = "sync.run";
 
-/// The transaction of one sync run, on a hub of its own (the run is a background task).
-pub struct SyncTransaction {
-    hub: Arc<sentry::Hub>,
-    transaction: sentry::Transaction,
-}
+/// The transaction of one sync run, on a hub of its own (the run is a background task); nothing
+/// at all when Sentry is off.
+pub struct SyncTransaction(Option<(Arc<sentry::Hub>, sentry::Transaction)>);
 
 impl SyncTransaction {
     /// Starts the run's transaction (`sync <marketplace>`) with its ids as tags.
     pub fn start(marketplace: &str, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> Self {
+        if sentry::Hub::main().client().is_none_or(|c| !c.is_enabled()) {
+            return Self(None);
+        }
         let hub = Arc::new(fresh_hub());
         let transaction =
             hub.start_transaction(sentry::TransactionContext::new(&format!("sync {marketplace}"), SYNC_OPERATION));
@@ -242,29 +243,33 @@ impl SyncTransaction {
             scope.set_tag("sync_run_id", run_id);
             scope.set_tag("marketplace", marketplace);
         });
-        Self { hub, transaction }
+        Self(Some((hub, transaction)))
     }
 
     /// Runs the run's work on the run's hub (its breadcrumbs and events land there).
     pub async fn bind<F: std::future::Future>(&self, work: F) -> F::Output {
         use sentry::SentryFutureExt;
-        work.bind_hub(self.hub.clone()).await
+        match &self.0 {
+            Some((hub, _)) => work.bind_hub(hub.clone()).await,
+            None => work.await,
+        }
     }
 
     /// Ends the run: an error event when it failed for a reason of ours (`report`), and the
     /// transaction with its status.
     pub fn finish(self, failure: Option<(&(dyn std::error::Error + 'static), bool)>) {
+        let Some((hub, transaction)) = self.0 else { return };
         let status = match failure {
             None => SpanStatus::Ok,
             Some((error, report)) => {
                 if report {
-                    self.hub.capture_error(error);
+                    hub.capture_error(error);
                 }
                 if report { SpanStatus::InternalError } else { SpanStatus::FailedPrecondition }
             }
         };
-        self.transaction.set_status(status);
-        self.transaction.finish();
+        transaction.set_status(status);
+        transaction.finish();
     }
 }
 
