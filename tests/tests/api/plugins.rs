@@ -1,5 +1,6 @@
 //! The plugin sandbox and hot-loading: misbehaving components are contained, bad uploads are
-//! refused while the old version keeps serving, and versions swap under load without a failed call.
+//! refused while the old version keeps serving, and versions swap under load without a failed call
+//! (each on SQLite and on PostgreSQL).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,211 +39,212 @@ async fn connection(app: &TestApp, t: &TestTenant, marketplace: &str, settings: 
     res.body["connection_id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn misbehaving_plugins_are_contained() {
-    // An origin that accepts connections and never answers, for the guest that parks in host calls.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
-    let base = TestApp::try_new(Backend::Sqlite).await.unwrap();
-    let grants = format!("{},{silent_url}", base.fake.origin());
-    let app = base.restart(|c| c.plugins.plugin_extra_hosts = Some(grants)).await;
-    let res = app.put_plugin("misbehaving", &manifest("misbehaving"), &component("fixture-misbehaving", &[])).await;
-    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+stock_tracker_tests::both_backends! {
+    async fn misbehaving_plugins_are_contained(app) {
+        // An origin that accepts connections and never answers, for the guest that parks in host calls.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}", silent.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let base = app;
+        let grants = format!("{},{silent_url}", base.fake.origin());
+        let app = base.restart(|c| c.plugins.plugin_extra_hosts = Some(grants)).await;
+        let res = app.put_plugin("misbehaving", &manifest("misbehaving"), &component("fixture-misbehaving", &[])).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
 
-    let victim = app.register("victim@example.com").await;
-    let bystander = app.register("bystander@example.com").await;
-    let wb = app.create_connection(&bystander, "WB", "bystander-token").await.to_string();
+        let victim = app.register("victim@example.com").await;
+        let bystander = app.register("bystander@example.com").await;
+        let wb = app.create_connection(&bystander, "WB", "bystander-token").await.to_string();
 
-    let cases = [
-        ("loop", "exceeded its 1s deadline"),
-        ("sleep-in-host", "exceeded its 1s deadline"),
-        ("memory", "memory limit of 16 MiB"),
-        ("panic", "plugin trapped"),
-        ("forbidden-host", "host denied the request"),
-        ("huge-output", "plugin trapped"),
-    ];
-    for (behaviour, expected) in cases {
-        let failures_before = app.app.plugins.get("misbehaving").unwrap().summary().failures;
-        let bad = connection(&app, &victim, "ozon", json!({ "behaviour": behaviour, "slow_url": silent_url })).await;
-        let started = Instant::now();
-        let (bad_run, good_run) = (start_sync(&app, &victim, &bad).await, start_sync(&app, &bystander, &wb).await);
-        let bad_run = wait_run(&app, &victim.access_token, &bad_run).await;
-        let good_run = wait_run(&app, &bystander.access_token, &good_run).await;
-        assert_eq!(bad_run["status"], "failed", "{behaviour}: {bad_run:?}");
-        let error = bad_run["error"].as_str().unwrap();
-        assert!(error.contains(expected), "{behaviour}: expected `{expected}` in `{error}`");
-        assert!(started.elapsed() < Duration::from_secs(15), "{behaviour}: containment took {:?}", started.elapsed());
-        assert_eq!(good_run["status"], "succeeded", "{behaviour}: another tenant's sync must complete: {good_run:?}");
-        let live = app.call(Method::GET, "/api/v1/health/live", None, None).await;
-        assert_eq!(live.status, StatusCode::OK, "{behaviour}: the host keeps serving");
-        let summary = app.app.plugins.get("misbehaving").unwrap().summary();
-        assert!(summary.failures > failures_before, "{behaviour}: the failure is counted");
-        if behaviour == "forbidden-host" {
-            assert!(summary.http_denied >= 1, "the denial is counted");
+        let cases = [
+            ("loop", "exceeded its 1s deadline"),
+            ("sleep-in-host", "exceeded its 1s deadline"),
+            ("memory", "memory limit of 16 MiB"),
+            ("panic", "plugin trapped"),
+            ("forbidden-host", "host denied the request"),
+            ("huge-output", "plugin trapped"),
+        ];
+        for (behaviour, expected) in cases {
+            let failures_before = app.app.plugins.get("misbehaving").unwrap().summary().failures;
+            let bad = connection(&app, &victim, "ozon", json!({ "behaviour": behaviour, "slow_url": silent_url })).await;
+            let started = Instant::now();
+            let (bad_run, good_run) = (start_sync(&app, &victim, &bad).await, start_sync(&app, &bystander, &wb).await);
+            let bad_run = wait_run(&app, &victim.access_token, &bad_run).await;
+            let good_run = wait_run(&app, &bystander.access_token, &good_run).await;
+            assert_eq!(bad_run["status"], "failed", "{behaviour}: {bad_run:?}");
+            let error = bad_run["error"].as_str().unwrap();
+            assert!(error.contains(expected), "{behaviour}: expected `{expected}` in `{error}`");
+            assert!(started.elapsed() < Duration::from_secs(15), "{behaviour}: containment took {:?}", started.elapsed());
+            assert_eq!(good_run["status"], "succeeded", "{behaviour}: another tenant's sync must complete: {good_run:?}");
+            let live = app.call(Method::GET, "/api/v1/health/live", None, None).await;
+            assert_eq!(live.status, StatusCode::OK, "{behaviour}: the host keeps serving");
+            let summary = app.app.plugins.get("misbehaving").unwrap().summary();
+            assert!(summary.failures > failures_before, "{behaviour}: the failure is counted");
+            if behaviour == "forbidden-host" {
+                assert!(summary.http_denied >= 1, "the denial is counted");
+            }
         }
+
+        // A flood of log lines is cut, not fatal.
+        let noisy = connection(&app, &victim, "ozon", json!({ "behaviour": "huge-log" })).await;
+        let run = wait_run(&app, &victim.access_token, &start_sync(&app, &victim, &noisy).await).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
     }
-
-    // A flood of log lines is cut, not fatal.
-    let noisy = connection(&app, &victim, "ozon", json!({ "behaviour": "huge-log" })).await;
-    let run = wait_run(&app, &victim.access_token, &start_sync(&app, &victim, &noisy).await).await;
-    assert_eq!(run["status"], "succeeded", "{run:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_uploads_are_refused_and_the_old_version_keeps_serving() {
-    let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
-    let v1 = component("fixture-versioned", &[("FIXTURE_VERSION", "1.0.0")]);
-    assert_eq!(app.put_plugin("versioned", &manifest("versioned"), &v1).await.status, StatusCode::OK);
+stock_tracker_tests::both_backends! {
+    async fn bad_uploads_are_refused_and_the_old_version_keeps_serving(app) {
+        let v1 = component("fixture-versioned", &[("FIXTURE_VERSION", "1.0.0")]);
+        assert_eq!(app.put_plugin("versioned", &manifest("versioned"), &v1).await.status, StatusCode::OK);
 
-    let misbehaving = component("fixture-misbehaving", &[]);
-    let impostor = manifest("misbehaving").replace("id = \"misbehaving\"", "id = \"impostor\"");
-    let cases: Vec<(&str, String, Vec<u8>, &str)> = vec![
-        ("versioned", manifest("versioned"), b"\0asm\x0d\0\x01\0garbage".to_vec(), "not a valid component"),
-        ("versioned", manifest("versioned"), b"definitely not wasm".to_vec(), "not a WebAssembly file"),
-        ("versioned", manifest("versioned"), v1[..v1.len() / 2].to_vec(), "not a valid component"),
-        (
-            "wrong-wit",
-            manifest("wrong-wit"),
-            component("fixture-wrong-wit", &[]),
-            "targets WIT stock-tracker:marketplace@0.2.0; this host supports 0.1.0",
-        ),
-        ("impostor", impostor, misbehaving.clone(), "info() reports id `misbehaving` but the manifest says `impostor`"),
-        ("versioned", manifest("misbehaving"), misbehaving.clone(), "does not match the URL"),
-        ("versioned", "id = \"versioned\"".into(), v1.clone(), "missing field"),
-    ];
-    for (id, manifest_text, wasm, expected) in cases {
-        let res = app.put_plugin(id, &manifest_text, &wasm).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {:?}", res.body);
-        let message = res.body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(expected), "expected `{expected}` in `{message}`");
+        let misbehaving = component("fixture-misbehaving", &[]);
+        let impostor = manifest("misbehaving").replace("id = \"misbehaving\"", "id = \"impostor\"");
+        let cases: Vec<(&str, String, Vec<u8>, &str)> = vec![
+            ("versioned", manifest("versioned"), b"\0asm\x0d\0\x01\0garbage".to_vec(), "not a valid component"),
+            ("versioned", manifest("versioned"), b"definitely not wasm".to_vec(), "not a WebAssembly file"),
+            ("versioned", manifest("versioned"), v1[..v1.len() / 2].to_vec(), "not a valid component"),
+            (
+                "wrong-wit",
+                manifest("wrong-wit"),
+                component("fixture-wrong-wit", &[]),
+                "targets WIT stock-tracker:marketplace@0.2.0; this host supports 0.1.0",
+            ),
+            ("impostor", impostor, misbehaving.clone(), "info() reports id `misbehaving` but the manifest says `impostor`"),
+            ("versioned", manifest("misbehaving"), misbehaving.clone(), "does not match the URL"),
+            ("versioned", "id = \"versioned\"".into(), v1.clone(), "missing field"),
+        ];
+        for (id, manifest_text, wasm, expected) in cases {
+            let res = app.put_plugin(id, &manifest_text, &wasm).await;
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {:?}", res.body);
+            let message = res.body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(expected), "expected `{expected}` in `{message}`");
+        }
+        let current = app.app.plugins.get("versioned").unwrap();
+        assert_eq!(current.info.version, "1.0.0");
+        assert!(app.app.plugins.get("impostor").is_none() && app.app.plugins.get("wrong-wit").is_none());
+        let t = app.register("still@example.com").await;
+        let c = connection(&app, &t, "yandex_market", json!({})).await;
+        assert_eq!(wait_run(&app, &t.access_token, &start_sync(&app, &t, &c).await).await["status"], "succeeded");
+
+        // The operator API wants the operator token.
+        let list = app.call(Method::GET, "/api/v1/admin/plugins", None, None).await;
+        assert_eq!(list.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.get("/api/v1/admin/plugins", &t.access_token).await.status,
+            StatusCode::UNAUTHORIZED,
+            "a tenant token is not an operator token"
+        );
+        let list = app.get("/api/v1/admin/plugins", TEST_OPERATOR_TOKEN).await;
+        assert_eq!(list.status, StatusCode::OK);
+        let versioned = list.body["items"].as_array().unwrap().iter().find(|p| p["id"] == "versioned").unwrap().clone();
+        assert_eq!(versioned["version"], "1.0.0");
+        assert_eq!(versioned["content_hash"].as_str().unwrap().len(), 64);
+        assert!(versioned["calls"].as_u64().unwrap() >= 1);
+        assert!(versioned["loaded_at"].as_str().is_some());
     }
-    let current = app.app.plugins.get("versioned").unwrap();
-    assert_eq!(current.info.version, "1.0.0");
-    assert!(app.app.plugins.get("impostor").is_none() && app.app.plugins.get("wrong-wit").is_none());
-    let t = app.register("still@example.com").await;
-    let c = connection(&app, &t, "yandex_market", json!({})).await;
-    assert_eq!(wait_run(&app, &t.access_token, &start_sync(&app, &t, &c).await).await["status"], "succeeded");
-
-    // The operator API wants the operator token.
-    let list = app.call(Method::GET, "/api/v1/admin/plugins", None, None).await;
-    assert_eq!(list.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.get("/api/v1/admin/plugins", &t.access_token).await.status,
-        StatusCode::UNAUTHORIZED,
-        "a tenant token is not an operator token"
-    );
-    let list = app.get("/api/v1/admin/plugins", TEST_OPERATOR_TOKEN).await;
-    assert_eq!(list.status, StatusCode::OK);
-    let versioned = list.body["items"].as_array().unwrap().iter().find(|p| p["id"] == "versioned").unwrap().clone();
-    assert_eq!(versioned["version"], "1.0.0");
-    assert_eq!(versioned["content_hash"].as_str().unwrap().len(), 64);
-    assert!(versioned["calls"].as_u64().unwrap() >= 1);
-    assert!(versioned["loaded_at"].as_str().is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn versions_swap_under_load_without_a_failed_call() {
-    let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
-    let versions = [
-        component("fixture-versioned", &[("FIXTURE_VERSION", "1.0.0")]),
-        component("fixture-versioned", &[("FIXTURE_VERSION", "2.0.0")]),
-    ];
-    let manifest_text = manifest("versioned");
-    assert_eq!(app.put_plugin("versioned", &manifest_text, &versions[0]).await.status, StatusCode::OK);
-    let t = app.register("load@example.com").await;
-    let connection_id = connection(&app, &t, "yandex_market", json!({})).await;
+stock_tracker_tests::both_backends! {
+    async fn versions_swap_under_load_without_a_failed_call(app) {
+        let versions = [
+            component("fixture-versioned", &[("FIXTURE_VERSION", "1.0.0")]),
+            component("fixture-versioned", &[("FIXTURE_VERSION", "2.0.0")]),
+        ];
+        let manifest_text = manifest("versioned");
+        assert_eq!(app.put_plugin("versioned", &manifest_text, &versions[0]).await.status, StatusCode::OK);
+        let t = app.register("load@example.com").await;
+        let connection_id = connection(&app, &t, "yandex_market", json!({})).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (calls, failed_calls, syncs, failed_syncs) = (
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let app = Arc::new(app);
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        let (app, stop, calls, failed) = (app.clone(), stop.clone(), calls.clone(), failed_calls.clone());
-        workers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let plugin = app.app.plugins.get("versioned").unwrap();
-                let ctx = CallContext { credentials: Vec::new(), settings: Vec::new() };
-                let page = PageRequest { cursor: None, page_size: 10 };
-                match app.app.plugins.runtime().list_products(&plugin, ctx, page).await {
-                    Ok(p) if p.items.len() == 3 => {}
-                    other => {
-                        eprintln!("failed call: {other:?}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (calls, failed_calls, syncs, failed_syncs) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let app = Arc::new(app);
+        let mut workers = Vec::new();
+        for _ in 0..3 {
+            let (app, stop, calls, failed) = (app.clone(), stop.clone(), calls.clone(), failed_calls.clone());
+            workers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let plugin = app.app.plugins.get("versioned").unwrap();
+                    let ctx = CallContext { credentials: Vec::new(), settings: Vec::new() };
+                    let page = PageRequest { cursor: None, page_size: 10 };
+                    match app.app.plugins.runtime().list_products(&plugin, ctx, page).await {
+                        Ok(p) if p.items.len() == 3 => {}
+                        other => {
+                            eprintln!("failed call: {other:?}");
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        {
+            let (app, stop, syncs, failed, t, c) =
+                (app.clone(), stop.clone(), syncs.clone(), failed_syncs.clone(), t.clone(), connection_id.clone());
+            workers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let run = wait_run(&app, &t.access_token, &start_sync(&app, &t, &c).await).await;
+                    if run["status"] != "succeeded" {
+                        eprintln!("failed sync: {run:?}");
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
+                    syncs.fetch_add(1, Ordering::Relaxed);
                 }
-                calls.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    {
-        let (app, stop, syncs, failed, t, c) =
-            (app.clone(), stop.clone(), syncs.clone(), failed_syncs.clone(), t.clone(), connection_id.clone());
-        workers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let run = wait_run(&app, &t.access_token, &start_sync(&app, &t, &c).await).await;
-                if run["status"] != "succeeded" {
-                    eprintln!("failed sync: {run:?}");
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-                syncs.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-
-    for swap in 1..=20 {
-        let next = &versions[swap % 2];
-        let expected = if swap % 2 == 0 { "1.0.0" } else { "2.0.0" };
-        let res = app.put_plugin("versioned", &manifest_text, next).await;
-        assert_eq!(res.status, StatusCode::OK, "swap {swap}: {:?}", res.body);
-        assert_eq!(res.body["version"], expected);
-        // A call that starts after the swap reports the new version.
-        let plugin = app.app.plugins.get("versioned").unwrap();
-        let info = app.app.plugins.runtime().info(&plugin).await.unwrap();
-        assert_eq!(info.version, expected, "swap {swap}");
-        if swap == 10 {
-            let corrupt = app.put_plugin("versioned", &manifest_text, &next[..next.len() - 100]).await;
-            assert_eq!(corrupt.status, StatusCode::UNPROCESSABLE_ENTITY);
-            assert_eq!(
-                app.app.plugins.get("versioned").unwrap().info.version,
-                expected,
-                "the old version keeps serving"
-            );
+            }));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
-    let (calls, syncs) = (calls.load(Ordering::Relaxed), syncs.load(Ordering::Relaxed));
-    assert!(calls > 20 && syncs > 0, "the load ran: {calls} calls, {syncs} syncs");
-    assert_eq!(failed_calls.load(Ordering::Relaxed), 0, "failed calls out of {calls}");
-    assert_eq!(failed_syncs.load(Ordering::Relaxed), 0, "failed syncs out of {syncs}");
 
-    // Rollback: the previous version serves again.
-    let res = app.call(Method::POST, "/api/v1/admin/plugins/versioned/rollback", Some(TEST_OPERATOR_TOKEN), None).await;
-    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
-    assert_eq!(res.body["version"], "2.0.0");
-    // A restart finds every version in PLUGINS_DIR and its compiled code in the cache.
-    let restarted = app.restart(|_| {}).await;
-    let plugin = restarted.app.plugins.get("versioned").unwrap();
-    assert_eq!(plugin.info.version, "2.0.0");
-    assert!(plugin.from_cache, "compiled code came from the cache");
-    let gone = restarted.call(Method::DELETE, "/api/v1/admin/plugins/versioned", Some(TEST_OPERATOR_TOKEN), None).await;
-    assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    assert!(restarted.app.plugins.get("versioned").is_none());
-    let _ = Manifest::parse(&manifest_text).unwrap();
+        for swap in 1..=20 {
+            let next = &versions[swap % 2];
+            let expected = if swap % 2 == 0 { "1.0.0" } else { "2.0.0" };
+            let res = app.put_plugin("versioned", &manifest_text, next).await;
+            assert_eq!(res.status, StatusCode::OK, "swap {swap}: {:?}", res.body);
+            assert_eq!(res.body["version"], expected);
+            // A call that starts after the swap reports the new version.
+            let plugin = app.app.plugins.get("versioned").unwrap();
+            let info = app.app.plugins.runtime().info(&plugin).await.unwrap();
+            assert_eq!(info.version, expected, "swap {swap}");
+            if swap == 10 {
+                let corrupt = app.put_plugin("versioned", &manifest_text, &next[..next.len() - 100]).await;
+                assert_eq!(corrupt.status, StatusCode::UNPROCESSABLE_ENTITY);
+                assert_eq!(
+                    app.app.plugins.get("versioned").unwrap().info.version,
+                    expected,
+                    "the old version keeps serving"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.await.unwrap();
+        }
+        let (calls, syncs) = (calls.load(Ordering::Relaxed), syncs.load(Ordering::Relaxed));
+        assert!(calls > 20 && syncs > 0, "the load ran: {calls} calls, {syncs} syncs");
+        assert_eq!(failed_calls.load(Ordering::Relaxed), 0, "failed calls out of {calls}");
+        assert_eq!(failed_syncs.load(Ordering::Relaxed), 0, "failed syncs out of {syncs}");
+
+        // Rollback: the previous version serves again.
+        let res = app.call(Method::POST, "/api/v1/admin/plugins/versioned/rollback", Some(TEST_OPERATOR_TOKEN), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        assert_eq!(res.body["version"], "2.0.0");
+        // A restart finds every version in PLUGINS_DIR and its compiled code in the cache.
+        let restarted = app.restart(|_| {}).await;
+        let plugin = restarted.app.plugins.get("versioned").unwrap();
+        assert_eq!(plugin.info.version, "2.0.0");
+        assert!(plugin.from_cache, "compiled code came from the cache");
+        let gone = restarted.call(Method::DELETE, "/api/v1/admin/plugins/versioned", Some(TEST_OPERATOR_TOKEN), None).await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT);
+        assert!(restarted.app.plugins.get("versioned").is_none());
+        let _ = Manifest::parse(&manifest_text).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
