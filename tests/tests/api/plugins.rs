@@ -279,3 +279,46 @@ async fn files_dropped_into_plugins_dir_are_picked_up() {
     std::fs::write(dir.join("versioned.wasm"), &v2).unwrap();
     loaded("2.0.0").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_pool_slot_keeps_nothing_of_the_previous_call() {
+    // One instance slot, so every call reuses the previous call's memory slot; once with pages
+    // kept resident (reset in place) and once with none (handed back to the kernel).
+    for keep_resident_mb in [16, 0] {
+        let dir = stock_tracker_tests::TempDir::new("st-slot-reuse");
+        let config = stock_tracker::plugins::PluginConfig {
+            plugin_max_instances: 1,
+            plugin_keep_resident_mb: keep_resident_mb,
+            ..Default::default()
+        };
+        let runtime = Arc::new(
+            stock_tracker::plugins::runtime::Runtime::new(config, &dir.0.join("cache"), Arc::default()).unwrap(),
+        );
+        let plugin = runtime
+            .load(component("fixture-misbehaving", &[]), Manifest::parse(&manifest("misbehaving")).unwrap())
+            .await
+            .unwrap();
+        let marker = "tenant-a-credential-7f3e9c1d";
+        let reversed: String = marker.chars().rev().collect();
+        let ctx = |behaviour: &str, key: &str, value: &str| CallContext {
+            credentials: Vec::new(),
+            settings: vec![("behaviour".into(), behaviour.into()), (key.into(), value.into())],
+        };
+        let page = || PageRequest { cursor: None, page_size: 10 };
+
+        // The positive control: within one call, the scan finds what the call left.
+        let err = runtime
+            .list_products(&plugin, ctx("remember-then-recall", "marker_reversed", &reversed), page())
+            .await
+            .expect_err("the scan must find a copy made in the same call");
+        assert!(err.to_string().contains("copies of the marker"), "{err}");
+
+        // One call leaves 4 MiB of copies behind; the next scans all of its memory: none.
+        for _ in 0..5 {
+            runtime.list_products(&plugin, ctx("remember", "marker", marker), page()).await.unwrap();
+            if let Err(e) = runtime.list_products(&plugin, ctx("recall", "marker_reversed", &reversed), page()).await {
+                panic!("keep_resident {keep_resident_mb} MiB: a call saw the previous call's memory: {e}");
+            }
+        }
+    }
+}
