@@ -3,10 +3,16 @@
 //! A request is allowed when its origin (scheme, host, port) is in the plugin manifest's
 //! `allowed_hosts` or in the operator's grants (`PLUGIN_EXTRA_HOSTS`). Manifests may only list
 //! https origins; plain http (a loopback fake, a sandbox) needs an operator grant. Redirects are
-//! followed by the host, each hop re-checked. Connect and total timeouts apply, and the response
-//! body is capped. A refusal is an `http-error` the guest sees, never a trap.
+//! followed by the host, each hop re-checked. A manifest origin must also lead to a public
+//! address, checked at connection time ([`address`]). Connect and total timeouts apply, and the
+//! response body is capped. A refusal is an `http-error` the guest sees, never a trap.
 
+mod address;
+
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+pub use address::is_public;
 
 use reqwest::redirect::Policy;
 use url::Url;
@@ -88,7 +94,10 @@ pub struct EgressResponse {
 /// per call).
 #[derive(Debug, Clone)]
 pub struct Egress {
-    client: reqwest::Client,
+    /// For manifest origins: resolves to public addresses only ([`address::PublicOnly`]).
+    public: reqwest::Client,
+    /// For the operator's grants, which may be private (fakes, sandboxes, proxies).
+    granted: reqwest::Client,
     config: EgressConfig,
 }
 
@@ -100,13 +109,15 @@ pub fn ensure_tls_provider() {
 impl Egress {
     pub fn new(config: EgressConfig) -> Self {
         ensure_tls_provider();
-        let client = reqwest::Client::builder()
-            .redirect(Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("stock-tracker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client with static settings builds");
-        Self { client, config }
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(Policy::none())
+                .connect_timeout(config.connect_timeout)
+                .user_agent(concat!("stock-tracker/", env!("CARGO_PKG_VERSION")))
+        };
+        let public = builder().dns_resolver(address::PublicOnly).build().expect("an HTTP client with static settings");
+        let granted = builder().build().expect("an HTTP client with static settings");
+        Self { public, granted, config }
     }
 
     /// Whether `origin` may be called by a plugin whose manifest allows `allowed`.
@@ -133,11 +144,21 @@ impl Egress {
             if !self.allows(allowed, &origin) {
                 return Err(EgressError::Denied(origin.to_string()));
             }
+            let granted = self.config.extra_origins.contains(&origin);
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if !granted && literal.is_some_and(|ip| !address::is_public(ip)) {
+                return Err(EgressError::Denied(format!("{origin} (not a public address)")));
+            }
+            let client = if granted { &self.granted } else { &self.public };
             let remaining = deadline.saturating_duration_since(Instant::now()).min(self.config.request_timeout);
             if remaining.is_zero() {
                 return Err(EgressError::Timeout);
             }
-            let mut req = self.client.request(method.clone(), url.clone()).timeout(remaining);
+            let mut req = client.request(method.clone(), url.clone()).timeout(remaining);
             for (name, value) in headers {
                 req = req.header(name.as_str(), value.as_str());
             }
@@ -148,6 +169,9 @@ impl Egress {
                 Err(_) => return Err(EgressError::Timeout),
                 Ok(Err(e)) if e.is_timeout() => return Err(EgressError::Timeout),
                 Ok(Err(e)) if e.is_builder() => return Err(EgressError::InvalidRequest(e.to_string())),
+                Ok(Err(e)) if resolved_to_no_public_address(&e) => {
+                    return Err(EgressError::Denied(format!("{origin} (resolves to no public address)")));
+                }
                 Ok(Err(e)) => return Err(EgressError::Connection(root_cause(&e))),
                 Ok(Ok(r)) => r,
             };
@@ -187,6 +211,18 @@ impl Egress {
         }
         Err(EgressError::Connection(format!("more than {} redirects", self.config.max_redirects)))
     }
+}
+
+/// Whether the request failed because [`address::PublicOnly`] refused every address.
+fn resolved_to_no_public_address(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<address::NonPublic>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
@@ -253,6 +289,34 @@ mod tests {
         assert!(matches!(denied, Err(EgressError::Denied(_))));
         let bad = egress.send(&[], "GET", "not a url", &[], None, deadline).await;
         assert!(matches!(bad, Err(EgressError::InvalidRequest(_))));
+    }
+
+    #[tokio::test]
+    async fn manifest_origins_must_lead_to_public_addresses_grants_need_not() {
+        let granted = server(String::new()).await;
+        let egress = Egress::new(EgressConfig {
+            extra_origins: vec![o(&granted)],
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            max_response_bytes: 1 << 20,
+            max_redirects: 3,
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // A name that resolves to loopback, and literal private addresses, all in the manifest.
+        let manifest =
+            [o("https://localhost:9"), o("https://169.254.169.254"), o("https://[::1]:9"), o("https://10.0.0.1")];
+        for (url, why) in [
+            ("https://localhost:9/", "resolves to no public address"),
+            ("https://169.254.169.254/latest/meta-data/", "not a public address"),
+            ("https://[::1]:9/", "not a public address"),
+            ("https://10.0.0.1/", "not a public address"),
+        ] {
+            let err = egress.send(&manifest, "GET", url, &[], None, deadline).await.unwrap_err();
+            assert!(matches!(&err, EgressError::Denied(d) if d.contains(why)), "{url}: {err:?}");
+        }
+        // The operator's grant reaches loopback.
+        let ok = egress.send(&[], "GET", &format!("{granted}/"), &[], None, deadline).await.unwrap();
+        assert_eq!((ok.status, ok.body.as_slice()), (200, &b"ok"[..]));
     }
 
     #[test]
