@@ -21,7 +21,9 @@ fn main() {
         "plugins/wildberries/Cargo.toml",
         "wit",
     ] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        // Relative to this package, not absolute: clones at different paths share a target
+        // directory (CI's cache), and an absolute path would watch another clone's files.
+        println!("cargo:rerun-if-changed=../{dir}");
     }
     println!("cargo:rerun-if-env-changed=STOCK_TRACKER_SKIP_BUNDLED_PLUGINS");
 

@@ -4,7 +4,8 @@
 //! A run pages through products, then stocks, calling the adapter once per page (the host drives
 //! pagination, so every call is short). Each page is written in one transaction with batched
 //! statements; a history row is appended only where a quantity changed. Products the marketplace
-//! stopped reporting are marked inactive once the product listing completed, never deleted. When
+//! stopped reporting are marked inactive once the product listing completed, never deleted; stock
+//! levels the completed stock listing no longer reports are set to zero (with history). When
 //! the marketplace answers `rate-limited(n)`, the run waits `n` seconds and retries the same page,
 //! up to `SYNC_MAX_RATE_LIMIT_WAIT_SECS` in total. A failed run records its error and leaves
 //! everything written before it as it was: no deletion, no deactivation.
@@ -216,6 +217,7 @@ async fn run(
     // Stocks.
     let ids = app.store.product_ids_by_sku(tenant_id, connection_id).await?;
     let mut unknown = 0usize;
+    let mut seen: HashSet<(Uuid, String)> = HashSet::new();
     let mut pager = Pager::new("stocks", page_size);
     while let Some(page) = pager.next_request() {
         let result = with_rate_limit(app, progress, || async {
@@ -244,9 +246,32 @@ async fn run(
                 }
             })
             .collect();
+        seen.extend(observed.iter().map(|o| (o.product_id, o.warehouse.clone())));
         progress.changes += app.store.record_stock_levels(tenant_id, &observed, Some(run_id)).await? as i64;
         app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
         pager.advance(result.next_cursor)?;
+    }
+    // The listing is complete: what it no longer reports is at zero (WB's report leaves out
+    // warehouses that ran empty). Zeroed like any change, with history.
+    let gone: Vec<ObservedStock> = app
+        .store
+        .nonzero_stock_levels_of_connection(tenant_id, connection_id)
+        .await?
+        .into_iter()
+        .filter(|(product_id, warehouse)| !seen.contains(&(*product_id, warehouse.clone())))
+        .map(|(product_id, warehouse)| ObservedStock {
+            product_id,
+            warehouse,
+            available: 0,
+            in_transit_to_client: 0,
+            in_transit_from_client: 0,
+        })
+        .collect();
+    if !gone.is_empty() {
+        progress.changes += app.store.record_stock_levels(tenant_id, &gone, Some(run_id)).await? as i64;
+        app.store.sync_run_progress(tenant_id, run_id, progress.counts()).await?;
+        tracing::info!(tenant.id = %tenant_id, connection.id = %connection_id, levels = gone.len(),
+            "{} stock level(s) no longer reported: set to zero", gone.len());
     }
     if unknown > 0 {
         tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, rows = unknown,

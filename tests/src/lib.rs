@@ -232,7 +232,9 @@ impl TestApp {
             "marketplace": "wildberries",
             "name": name,
             "credentials": { "token": token },
-            "settings": { "base_url": self.fake.base_url() },
+            // The legacy per-warehouse listing, whose in-transit counts are exact per warehouse;
+            // the report (the adapter's default) has its own tests.
+            "settings": { "base_url": self.fake.base_url(), "stocks_source": "statistics" },
         })
     }
 

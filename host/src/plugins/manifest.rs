@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(m.id, "wildberries");
         assert_eq!(m.wit, "0.1.0");
         assert_eq!(m.limits.memory_mb, Some(64));
-        assert_eq!(m.origins().len(), 2);
+        assert_eq!(m.origins().len(), 3, "content, statistics, analytics");
     }
 
     #[test]

@@ -117,6 +117,19 @@ impl Store {
         Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_all(p).await?))
     }
 
+    /// The (product, warehouse) pairs of a connection's products that hold any non-zero quantity.
+    pub async fn nonzero_stock_levels_of_connection(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        let sql = "SELECT s.product_id, s.warehouse FROM stock_level s \
+                   JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
+                   WHERE s.tenant_id = $1 AND p.connection_id = $2 \
+                   AND (s.available <> 0 OR s.in_transit_to_client <> 0 OR s.in_transit_from_client <> 0)";
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_all(p).await?))
+    }
+
     /// A product's most recent stock changes, newest first.
     pub async fn stock_history_of_product(
         &self,

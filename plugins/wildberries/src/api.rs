@@ -1,13 +1,14 @@
 //! Wildberries API shapes, with field names exactly as in WB's OpenAPI specs
-//! (`02-items.yaml` for content, `12-reports` for statistics).
+//! (`02-items.yaml` for content, `12-reports` for statistics and the warehouse-remains report).
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-/// Production hosts; a connection's `base_url` setting replaces both.
+/// Production hosts; a connection's `base_url` setting replaces all of them.
 pub const CONTENT_HOST: &str = "https://content-api.wildberries.ru";
 pub const STATISTICS_HOST: &str = "https://statistics-api.wildberries.ru";
+pub const ANALYTICS_HOST: &str = "https://seller-analytics-api.wildberries.ru";
 /// Largest `cursor.limit` the card list accepts.
 pub const MAX_CARDS_PER_PAGE: u32 = 100;
 
@@ -110,6 +111,50 @@ pub struct StocksItem<'a> {
     pub in_way_to_client: i64,
     #[serde(rename = "inWayFromClient", default)]
     pub in_way_from_client: i64,
+}
+
+/// `GET /api/v1/warehouse_remains` answer: the id of the report task it created.
+#[derive(Debug, Deserialize)]
+pub struct CreateTaskResponse {
+    pub data: CreateTaskData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateTaskData {
+    #[serde(rename = "taskId")]
+    pub task_id: String,
+}
+
+/// `GET /api/v1/warehouse_remains/tasks/{task_id}/status` answer.
+#[derive(Debug, Deserialize)]
+pub struct TaskStatusResponse {
+    pub data: TaskStatus,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TaskStatus {
+    /// `new`, `processing`, `done`, `purged` or `canceled`.
+    pub status: String,
+}
+
+/// One row of `GET /api/v1/warehouse_remains/tasks/{task_id}/download` (grouped by article and
+/// size), borrowing its strings from the body.
+#[derive(Debug, Deserialize)]
+pub struct RemainsRow<'a> {
+    #[serde(rename = "vendorCode", borrow)]
+    pub vendor_code: Cow<'a, str>,
+    #[serde(rename = "techSize", default, borrow)]
+    pub tech_size: Cow<'a, str>,
+    /// Only places with a non-zero quantity, pseudo-rows for goods in transit included.
+    #[serde(default, borrow)]
+    pub warehouses: Vec<RemainsWarehouse<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemainsWarehouse<'a> {
+    #[serde(rename = "warehouseName", borrow)]
+    pub warehouse_name: Cow<'a, str>,
+    pub quantity: i64,
 }
 
 /// The gateway's error body (401, 429, …).

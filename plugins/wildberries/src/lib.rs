@@ -1,11 +1,18 @@
 //! Stock Tracker adapter for the Wildberries seller API.
 //!
-//! - Credentials: one field, `token` (a WB API token with the Content and Statistics categories),
-//!   sent as-is in `Authorization`.
+//! - Credentials: one field, `token` (a WB API token with the Content and Analytics categories,
+//!   or Statistics for the legacy stock source), sent as-is in `Authorization`.
 //! - Products: `POST content-api /content/v2/get/cards/list`, cursor `{updatedAt, nmID}`, 100
 //!   cards a page, done when `cursor.total < limit`; one product per size, with its barcodes.
-//! - Stocks: `GET statistics-api /api/v1/supplier/stocks?dateFrom=…`, paging by the last row's
-//!   `lastChangeDate` until `[]`, per warehouse with in-transit counts.
+//! - Stocks, setting `stocks_source`:
+//!   - `report` (the default): WB's warehouse-remains report on `seller-analytics-api`, the
+//!     per-warehouse source WB offers since it removed the statistics stocks on 2026-06-23. The
+//!     first page creates the task (`GET /api/v1/warehouse_remains`), the next polls its status
+//!     and, once `done`, downloads every row; while the report is being made the adapter answers
+//!     `rate-limited(5)` (WB allows a status check every 5 s), so the host waits and asks again.
+//!     In-transit counts are per product there: see [`mapping::remains_levels`].
+//!   - `statistics`: the legacy `GET statistics-api /api/v1/supplier/stocks?dateFrom=…`, paging
+//!     by the last row's `lastChangeDate` until `[]`, per warehouse with in-transit counts.
 //! - Setting `base_url` replaces every WB host (a fake or a sandbox serves every path).
 //! - 401 → `invalid-credentials` with WB's detail; 429 → `rate-limited(X-Ratelimit-Retry)`.
 
@@ -21,6 +28,10 @@ use crate::api::{CardsListRequest, CardsListSettings, Filter, MAX_CARDS_PER_PAGE
 
 /// Where the statistics listing starts: early enough to include every row.
 const STOCKS_FROM: &str = "2019-06-20";
+/// Seconds between status checks of a report task (WB allows one every 5 s).
+const REPORT_POLL_SECS: u64 = 5;
+/// The cursor of a report whose task exists: `task:<id>`.
+const TASK_CURSOR: &str = "task:";
 
 pub struct Wildberries;
 
@@ -33,7 +44,7 @@ impl Adapter for Wildberries {
             marketplace: "wildberries".into(),
             credential_fields: vec![CredentialField {
                 name: "token".into(),
-                label: "API token (categories: Content, Statistics)".into(),
+                label: "API token (categories: Content and Analytics)".into(),
                 secret: true,
             }],
         }
@@ -69,15 +80,62 @@ impl Adapter for Wildberries {
     }
 
     fn fetch_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterError> {
-        let date_from = page.cursor.unwrap_or_else(|| STOCKS_FROM.to_owned());
-        let path = format!("/api/v1/supplier/stocks?dateFrom={}", encode_query(&date_from));
-        let resp = call(ctx, "GET", &url(ctx, api::STATISTICS_HOST, &path), None::<&()>)?;
-        // Borrowed parse: a 60,000-row page is tens of MiB of JSON, and the guest's memory is capped.
-        let rows: Vec<api::StocksItem<'_>> = serde_json::from_slice(&resp.body)
-            .map_err(|e| AdapterError::Upstream(format!("unexpected stocks body (status {}): {e}", resp.status)))?;
-        let (items, next_cursor) = mapping::stocks_page(rows);
-        Ok(StockPage { items, next_cursor })
+        match ctx.setting("stocks_source").unwrap_or("report") {
+            "report" => report_stocks(ctx, page),
+            "statistics" => statistics_stocks(ctx, page),
+            other => Err(AdapterError::Unsupported(format!(
+                "settings.stocks_source `{other}`: expected `report` or `statistics`"
+            ))),
+        }
     }
+}
+
+/// The warehouse-remains report: create the task, then poll it and download the rows.
+fn report_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterError> {
+    let Some(task) = page.cursor.as_deref().and_then(|c| c.strip_prefix(TASK_CURSOR)) else {
+        let path = "/api/v1/warehouse_remains?locale=ru&groupByNm=true&groupBySa=true&groupBySize=true";
+        let resp = call(ctx, "GET", &url(ctx, api::ANALYTICS_HOST, path), None::<&()>)?;
+        let created: api::CreateTaskResponse = parse(&resp, "report task")?;
+        return Ok(StockPage {
+            items: Vec::new(),
+            next_cursor: Some(format!("{TASK_CURSOR}{}", created.data.task_id)),
+        });
+    };
+    if task.is_empty() || !task.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(AdapterError::Internal(format!("bad report task id `{task}`")));
+    }
+    let base = format!("/api/v1/warehouse_remains/tasks/{task}");
+    let resp = call(ctx, "GET", &url(ctx, api::ANALYTICS_HOST, &format!("{base}/status")), None::<&()>)?;
+    let status: api::TaskStatusResponse = parse(&resp, "report status")?;
+    match status.data.status.as_str() {
+        "done" => {}
+        "new" | "processing" => return Err(AdapterError::RateLimited(REPORT_POLL_SECS)),
+        other => return Err(AdapterError::Upstream(format!("WB's stock report task ended as `{other}`"))),
+    }
+    let resp = call(ctx, "GET", &url(ctx, api::ANALYTICS_HOST, &format!("{base}/download")), None::<&()>)?;
+    if resp.status == 204 || resp.body.is_empty() {
+        return Ok(StockPage { items: Vec::new(), next_cursor: None });
+    }
+    // Borrowed parse: the report holds every product in one body.
+    let rows: Vec<api::RemainsRow<'_>> = parse(&resp, "stock report")?;
+    Ok(StockPage { items: mapping::remains_levels(rows), next_cursor: None })
+}
+
+/// The legacy statistics listing, paged by `lastChangeDate`.
+fn statistics_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterError> {
+    let date_from = page.cursor.unwrap_or_else(|| STOCKS_FROM.to_owned());
+    let path = format!("/api/v1/supplier/stocks?dateFrom={}", encode_query(&date_from));
+    let resp = call(ctx, "GET", &url(ctx, api::STATISTICS_HOST, &path), None::<&()>)?;
+    // Borrowed parse: a 60,000-row page is tens of MiB of JSON, and the guest's memory is capped.
+    let rows: Vec<api::StocksItem<'_>> = parse(&resp, "stocks")?;
+    let (items, next_cursor) = mapping::stocks_page(rows);
+    Ok(StockPage { items, next_cursor })
+}
+
+/// A JSON body of `what`, or an upstream error naming it.
+fn parse<'a, T: serde::Deserialize<'a>>(resp: &'a Response, what: &str) -> Result<T, AdapterError> {
+    serde_json::from_slice(&resp.body)
+        .map_err(|e| AdapterError::Upstream(format!("unexpected {what} body (status {}): {e}", resp.status)))
 }
 
 #[cfg(feature = "component")]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use stock_tracker_plugin_sdk::{AdapterError, Product, StockLevel};
 
-use crate::api::{CardsListResponse, GatewayError, RequestCursor, StocksItem};
+use crate::api::{CardsListResponse, GatewayError, RemainsRow, RequestCursor, StocksItem};
 
 /// The seller's article of one size: the vendor code, plus `/size` unless the product has no
 /// real size (WB reports `"0"` or `""`). Card sizes and stock rows both carry vendor code and
@@ -75,6 +75,66 @@ pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String
 
 /// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
 /// detail, e.g. `token scope not allowed`), 429 → rate limited for `X-Ratelimit-Retry` seconds.
+/// Pseudo-rows of the warehouse-remains report (`locale=ru`): goods on their way to buyers,
+/// returns on their way back, and the total over warehouses (which is not a place).
+pub const REMAINS_TO_CLIENT: &str = "В пути до получателей";
+pub const REMAINS_FROM_CLIENT: &str = "В пути возвраты на склад WB";
+pub const REMAINS_TOTAL: &str = "Всего находится на складах";
+/// Where in-transit goods of a product with nothing on any shelf are reported (WB's own name for
+/// its warehouses as a whole).
+pub const REMAINS_NO_WAREHOUSE: &str = "Склад WB";
+
+/// Stock levels from the warehouse-remains report: one per SKU and real warehouse. The report
+/// counts goods in transit per product, not per warehouse, so they are put on the product's
+/// warehouse with the most stock (or on [`REMAINS_NO_WAREHOUSE`] when no shelf has any): the
+/// product's totals are exact, the split of in-transit goods between warehouses is not known.
+/// Warehouses at zero are absent from the report; the host zeroes what a full listing omits.
+pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Vec<StockLevel> {
+    let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
+    let mut in_transit: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for row in rows {
+        let sku = sku(&row.vendor_code, &row.tech_size);
+        for place in row.warehouses {
+            let transit = in_transit.entry(sku.clone()).or_default();
+            match place.warehouse_name.as_ref() {
+                REMAINS_TO_CLIENT => transit.0 += place.quantity,
+                REMAINS_FROM_CLIENT => transit.1 += place.quantity,
+                REMAINS_TOTAL => {}
+                warehouse => {
+                    merged
+                        .entry((sku.clone(), warehouse.to_owned()))
+                        .or_insert_with(|| StockLevel {
+                            sku: sku.clone(),
+                            warehouse: warehouse.to_owned(),
+                            available: 0,
+                            in_transit_to_client: 0,
+                            in_transit_from_client: 0,
+                        })
+                        .available += place.quantity;
+                }
+            }
+        }
+    }
+    for (sku, (to_client, from_client)) in in_transit.into_iter().filter(|(_, t)| *t != (0, 0)) {
+        let fullest = merged
+            .range((sku.clone(), String::new())..)
+            .take_while(|((s, _), _)| *s == sku)
+            .max_by_key(|(_, level)| level.available)
+            .map(|(key, _)| key.clone());
+        let key = fullest.unwrap_or_else(|| (sku.clone(), REMAINS_NO_WAREHOUSE.to_owned()));
+        let level = merged.entry(key.clone()).or_insert_with(|| StockLevel {
+            sku: key.0.clone(),
+            warehouse: key.1.clone(),
+            available: 0,
+            in_transit_to_client: 0,
+            in_transit_from_client: 0,
+        });
+        level.in_transit_to_client += to_client;
+        level.in_transit_from_client += from_client;
+    }
+    merged.into_values().collect()
+}
+
 pub fn error_for(status: u16, retry_after: Option<&str>, body: &[u8]) -> AdapterError {
     let parsed: GatewayError = serde_json::from_slice(body).unwrap_or_default();
     let detail = parsed.detail.or(parsed.title).unwrap_or_else(|| format!("HTTP {status}"));
@@ -165,6 +225,40 @@ mod tests {
         assert_eq!(koledino.sku, "TSHIRT/M", "same SKU rule as the card sizes");
         assert_eq!(koledino.available, 0);
         assert_eq!(stocks_page(Vec::new()).1, None, "[] ends the listing");
+    }
+
+    // The spec's example row, plus a size with everything in transit and one at zero everywhere.
+    const REMAINS: &str = r#"[
+      {"brand":"Wonderful","subjectName":"Фотоальбомы","vendorCode":"41058/прозрачный","nmId":183804172,
+       "barcode":"2037031652319","techSize":"0","volume":1.33,"warehouses":[
+         {"warehouseName":"В пути до получателей","quantity":14},
+         {"warehouseName":"В пути возвраты на склад WB","quantity":4},
+         {"warehouseName":"Всего находится на складах","quantity":267},
+         {"warehouseName":"Невинномысск","quantity":134},
+         {"warehouseName":"Коледино","quantity":133}]},
+      {"vendorCode":"TSHIRT","nmId":22222222,"techSize":"M","warehouses":[
+         {"warehouseName":"В пути до получателей","quantity":2}]},
+      {"vendorCode":"TSHIRT","nmId":22222222,"techSize":"L","warehouses":[]}
+    ]"#;
+
+    #[test]
+    fn remains_rows_map_to_real_warehouses_with_transit_on_the_fullest() {
+        let levels = remains_levels(serde_json::from_str(REMAINS).unwrap());
+        let got: Vec<(&str, &str, i64, i64, i64)> = levels
+            .iter()
+            .map(|l| {
+                (l.sku.as_str(), l.warehouse.as_str(), l.available, l.in_transit_to_client, l.in_transit_from_client)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("41058/прозрачный", "Коледино", 133, 0, 0),
+                ("41058/прозрачный", "Невинномысск", 134, 14, 4),
+                ("TSHIRT/M", REMAINS_NO_WAREHOUSE, 0, 2, 0),
+            ],
+            "the total row is not a warehouse; a size at zero everywhere has no row"
+        );
     }
 
     #[test]

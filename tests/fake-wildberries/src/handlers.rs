@@ -14,13 +14,16 @@ use serde_json::{Value, json};
 
 use crate::{Endpoint, State};
 
-type Shared = AxumState<Arc<State>>;
+pub(crate) type Shared = AxumState<Arc<State>>;
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/ping", get(|| async { axum::Json(json!({ "TS": chrono::Utc::now().to_rfc3339(), "Status": "OK" })) }))
         .route("/content/v2/get/cards/list", post(cards_list))
         .route("/api/v1/supplier/stocks", get(supplier_stocks))
+        .route("/api/v1/warehouse_remains", get(crate::report::create))
+        .route("/api/v1/warehouse_remains/tasks/{task_id}/status", get(crate::report::status))
+        .route("/api/v1/warehouse_remains/tasks/{task_id}/download", get(crate::report::download))
         .with_state(state)
 }
 
@@ -41,7 +44,7 @@ fn gateway(status: StatusCode, title: &str, detail: &str) -> Response {
 
 /// Auth, category and rate-limit checks shared by every endpoint; `Err` is the refusal to send.
 #[allow(clippy::result_large_err)] // handled at once by the caller; boxing would only add noise
-fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), Response> {
+pub(crate) fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), Response> {
     state.requests.lock().unwrap().push(endpoint);
     let token =
         headers.get("authorization").and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v));
@@ -59,6 +62,7 @@ fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), R
     let scoped = match endpoint {
         Endpoint::Cards => state.config.content_scope,
         Endpoint::Stocks => state.config.statistics_scope,
+        Endpoint::Report => state.config.analytics_scope,
     };
     if !scoped {
         return Err(gateway(StatusCode::UNAUTHORIZED, "unauthorized", "token scope not allowed"));
@@ -84,7 +88,7 @@ fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> Result<(), R
     Ok(())
 }
 
-fn with_remaining(mut res: Response) -> Response {
+pub(crate) fn with_remaining(mut res: Response) -> Response {
     res.headers_mut().insert("x-ratelimit-remaining", HeaderValue::from(9));
     res
 }

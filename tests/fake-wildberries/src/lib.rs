@@ -6,6 +6,11 @@
 //! - `GET /api/v1/supplier/stocks?dateFrom=…`: a bare array of `StocksItem` (`nmId`,
 //!   `supplierArticle`, `quantity`, `inWayToClient`, `quantityFull`, `Price`, …) with
 //!   `lastChangeDate` after `dateFrom`, at most `stocks_page_cap` rows; `[]` ends the listing.
+//! - `GET /api/v1/warehouse_remains` (creates a report task: `{"data":{"taskId":…}}`),
+//!   `…/tasks/{id}/status` (`processing` for `report_polls_before_done` checks, then `done`;
+//!   unknown ids 404) and `…/tasks/{id}/download`: one row per article and size with
+//!   `warehouses: [{warehouseName, quantity}]`, non-zero places only, plus WB's pseudo-rows for
+//!   goods in transit and the total.
 //! - `GET /ping`.
 //! - Auth: `Authorization: <token>` (a `Bearer ` prefix is tolerated, as WB does); a missing or wrong
 //!   token, or a token without the endpoint's category, gets WB's gateway 401 body (`token scope
@@ -19,6 +24,7 @@
 
 mod catalogue;
 mod handlers;
+mod report;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,6 +36,8 @@ pub use catalogue::{Catalogue, StockRow, WAREHOUSES};
 pub enum Endpoint {
     Cards,
     Stocks,
+    /// The warehouse-remains report (create, status and download).
+    Report,
 }
 
 /// How to build the fake.
@@ -41,8 +49,12 @@ pub struct FakeConfig {
     pub token: String,
     /// Whether the token has the Content category (cards) …
     pub content_scope: bool,
-    /// … and the Statistics category (stocks).
+    /// … and the Statistics category (legacy stocks) …
     pub statistics_scope: bool,
+    /// … and the Analytics category (the warehouse-remains report).
+    pub analytics_scope: bool,
+    /// Status checks a report task answers `processing` to before `done`.
+    pub report_polls_before_done: u32,
     /// Most rows one stocks answer holds (WB: about 60,000).
     pub stocks_page_cap: usize,
     /// Every n-th product has three sizes (S, M, L) instead of one; 0: never.
@@ -59,6 +71,8 @@ impl Default for FakeConfig {
             token: "fake-wb-token".into(),
             content_scope: true,
             statistics_scope: true,
+            analytics_scope: true,
+            report_polls_before_done: 0,
             stocks_page_cap: 60_000,
             multi_size_every: 10,
             port: 0,
@@ -73,6 +87,8 @@ pub(crate) struct State {
     /// Tokens accepted besides `config.token` (one seller account, several tokens).
     pub(crate) extra_tokens: Mutex<std::collections::HashSet<String>>,
     pub(crate) requests: Mutex<Vec<Endpoint>>,
+    /// Report tasks: id → status checks left before `done`.
+    pub(crate) tasks: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// A running fake. Stops when dropped.
@@ -94,6 +110,7 @@ impl FakeWildberries {
             rate_limits: Mutex::new(Vec::new()),
             extra_tokens: Mutex::default(),
             requests: Mutex::new(Vec::new()),
+            tasks: Mutex::default(),
         });
         let app = handlers::router(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -192,3 +192,74 @@ async fn a_token_without_the_category_gets_wbs_reason() {
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.body["error"]["message"].as_str().unwrap().contains("token scope not allowed"), "{:?}", res.body);
 }
+
+/// The adapter's default stock source, WB's warehouse-remains report: the task is created, polled
+/// while WB makes it (one `processing` answer, waited out as the adapter asks), downloaded; the
+/// levels equal the marketplace's non-zero ones, in-transit counts add up per product, and a
+/// warehouse that ran empty (absent from the next report) is set to zero with history.
+async fn stock_report_is_the_default_source(backend: Backend) {
+    let fake = FakeConfig { report_polls_before_done: 1, ..FakeConfig::default() };
+    let Some(app) = TestApp::try_with_fake(backend, fake).await else { return };
+    let t = app.register("report@example.com").await;
+    let mut body = app.connection_body("WB report", "report-token");
+    body["settings"].as_object_mut().unwrap().remove("stocks_source");
+    let res = app.post("/api/v1/connections", Some(&t.access_token), body).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    let connection_id: Uuid = res.body["connection_id"].as_str().unwrap().parse().unwrap();
+
+    let run = sync_once(&app, &t, connection_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:?}");
+    assert_eq!(app.fake.requests(Endpoint::Report), 4, "create, status (processing), status (done), download");
+    assert_eq!(app.fake.requests(Endpoint::Stocks), 0, "the legacy listing is not used");
+    let nonzero =
+        |m: BTreeMap<(String, String), i64>| m.into_iter().filter(|(_, q)| *q != 0).collect::<BTreeMap<_, _>>();
+    assert_eq!(api_stocks(&app, &t.access_token).await, nonzero(fake_stocks(&app)), "quantity per warehouse");
+
+    // In-transit counts are per product in the report: their sums per SKU must match.
+    let transit = |rows: Vec<(String, i64, i64)>| {
+        let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (sku, to, from) in rows {
+            let e = sums.entry(sku).or_default();
+            e.0 += to;
+            e.1 += from;
+        }
+        sums.retain(|_, v| *v != (0, 0));
+        sums
+    };
+    let api_rows = collect_pages(&app, &t.access_token, "/api/v1/stocks?limit=500").await;
+    let api_transit = transit(
+        api_rows
+            .iter()
+            .map(|s| {
+                let n = |k: &str| s[k].as_i64().unwrap();
+                (s["sku"].as_str().unwrap().to_owned(), n("in_transit_to_client"), n("in_transit_from_client"))
+            })
+            .collect(),
+    );
+    let fake_transit = transit(
+        app.fake.catalogue().stocks.iter().map(|r| (r.sku(), r.in_way_to_client, r.in_way_from_client)).collect(),
+    );
+    assert!(!fake_transit.is_empty());
+    assert_eq!(api_transit, fake_transit);
+
+    // One warehouse runs empty (the report omits it), another changes.
+    app.fake.set_quantity("WB-000001", "Коледино", 0);
+    app.fake.set_quantity("WB-000002", "Подольск", 42);
+    let second = sync_once(&app, &t, connection_id).await;
+    assert_eq!(second["status"], "succeeded", "{second:?}");
+    assert_eq!(second["stock_changes"], 2, "{second:?}");
+    let stocks = api_stocks(&app, &t.access_token).await;
+    assert_eq!(stocks[&("WB-000001".to_owned(), "Коледино".to_owned())], 0, "set to zero, not left stale");
+    assert_eq!(stocks[&("WB-000002".to_owned(), "Подольск".to_owned())], 42);
+    assert_eq!(history_rows_of_run(&app, second["sync_run_id"].as_str().unwrap()).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_report_is_the_default_source_sqlite() {
+    stock_report_is_the_default_source(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_report_is_the_default_source_postgres() {
+    stock_report_is_the_default_source(Backend::Postgres).await;
+}
