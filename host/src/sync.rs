@@ -258,7 +258,7 @@ async fn run(
         .nonzero_stock_levels_of_connection(tenant_id, connection_id)
         .await?
         .into_iter()
-        .filter(|(product_id, warehouse)| !seen.contains(&(*product_id, warehouse.clone())))
+        .filter(|pair| !seen.contains(pair))
         .map(|(product_id, warehouse)| ObservedStock {
             product_id,
             warehouse,

@@ -12,8 +12,6 @@ mod address;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-pub use address::is_public;
-
 use reqwest::redirect::Policy;
 use url::Url;
 

@@ -358,10 +358,11 @@ impl Runtime {
         }
         let id = &*plugin.id;
         self.metrics.plugin_calls.with_label_values(&[id, outcome]).inc();
-        self.metrics.plugin_call_duration.with_label_values(&[id]).observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        self.metrics.plugin_call_duration.with_label_values(&[id]).observe(took.as_secs_f64());
         let level = if outcome == "ok" { reporting::Level::Info } else { reporting::Level::Warning };
         reporting::breadcrumb("plugin", level, || {
-            format!("{id} {} {name}: {outcome} in {} ms", plugin.manifest.version, started.elapsed().as_millis())
+            format!("{id} {} {name}: {outcome} in {} ms", plugin.manifest.version, took.as_millis())
         });
         result
     }

@@ -58,14 +58,7 @@ pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String
     let next = rows.last().map(|r| r.last_change_date.to_string());
     let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
     for row in rows {
-        let sku = sku(&row.supplier_article, &row.tech_size);
-        let level = merged.entry((sku.clone(), row.warehouse_name.to_string())).or_insert_with(|| StockLevel {
-            sku,
-            warehouse: row.warehouse_name.to_string(),
-            available: 0,
-            in_transit_to_client: 0,
-            in_transit_from_client: 0,
-        });
+        let level = level_in(&mut merged, &sku(&row.supplier_article, &row.tech_size), &row.warehouse_name);
         level.available += row.quantity;
         level.in_transit_to_client += row.in_way_to_client;
         level.in_transit_from_client += row.in_way_from_client;
@@ -73,8 +66,6 @@ pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String
     (merged.into_values().collect(), next)
 }
 
-/// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
-/// detail, e.g. `token scope not allowed`), 429 → rate limited for `X-Ratelimit-Retry` seconds.
 /// Pseudo-rows of the warehouse-remains report (`locale=ru`): goods on their way to buyers,
 /// returns on their way back, and the total over warehouses (which is not a place).
 pub const REMAINS_TO_CLIENT: &str = "В пути до получателей";
@@ -100,18 +91,7 @@ pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Vec<StockLevel> {
                 REMAINS_TO_CLIENT => transit.0 += place.quantity,
                 REMAINS_FROM_CLIENT => transit.1 += place.quantity,
                 REMAINS_TOTAL => {}
-                warehouse => {
-                    merged
-                        .entry((sku.clone(), warehouse.to_owned()))
-                        .or_insert_with(|| StockLevel {
-                            sku: sku.clone(),
-                            warehouse: warehouse.to_owned(),
-                            available: 0,
-                            in_transit_to_client: 0,
-                            in_transit_from_client: 0,
-                        })
-                        .available += place.quantity;
-                }
+                warehouse => level_in(&mut merged, &sku, warehouse).available += place.quantity,
             }
         }
     }
@@ -121,20 +101,31 @@ pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Vec<StockLevel> {
             .take_while(|((s, _), _)| *s == sku)
             .max_by_key(|(_, level)| level.available)
             .map(|(key, _)| key.clone());
-        let key = fullest.unwrap_or_else(|| (sku.clone(), REMAINS_NO_WAREHOUSE.to_owned()));
-        let level = merged.entry(key.clone()).or_insert_with(|| StockLevel {
-            sku: key.0.clone(),
-            warehouse: key.1.clone(),
-            available: 0,
-            in_transit_to_client: 0,
-            in_transit_from_client: 0,
-        });
+        let warehouse = fullest.map_or_else(|| REMAINS_NO_WAREHOUSE.to_owned(), |(_, w)| w);
+        let level = level_in(&mut merged, &sku, &warehouse);
         level.in_transit_to_client += to_client;
         level.in_transit_from_client += from_client;
     }
     merged.into_values().collect()
 }
 
+/// The level of `sku` in `warehouse` among `merged`, created empty on first use.
+fn level_in<'m>(
+    merged: &'m mut BTreeMap<(String, String), StockLevel>,
+    sku: &str,
+    warehouse: &str,
+) -> &'m mut StockLevel {
+    merged.entry((sku.to_owned(), warehouse.to_owned())).or_insert_with(|| StockLevel {
+        sku: sku.to_owned(),
+        warehouse: warehouse.to_owned(),
+        available: 0,
+        in_transit_to_client: 0,
+        in_transit_from_client: 0,
+    })
+}
+
+/// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
+/// detail, e.g. `token scope not allowed`), 429 → rate limited for `X-Ratelimit-Retry` seconds.
 pub fn error_for(status: u16, retry_after: Option<&str>, body: &[u8]) -> AdapterError {
     let parsed: GatewayError = serde_json::from_slice(body).unwrap_or_default();
     let detail = parsed.detail.or(parsed.title).unwrap_or_else(|| format!("HTTP {status}"));

@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Whether `ip` is an address of the public internet (not loopback, private, link-local, shared,
 /// reserved, documentation, multicast or unspecified; IPv6 forms that embed an IPv4 address are
 /// judged by it).
-pub fn is_public(ip: IpAddr) -> bool {
+pub(super) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
