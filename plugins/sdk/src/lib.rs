@@ -22,6 +22,7 @@
 //! origins); [`log`] writes to the host log. Keep mapping code in plain functions that do not call
 //! the host, so it can be unit-tested natively with recorded JSON.
 
+mod alloc;
 pub mod http;
 pub mod log;
 
