@@ -15,7 +15,9 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_owned();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     for dir in [
+        ".cargo/config.toml",
         "plugins/sdk/src",
+        "plugins/sdk/Cargo.toml",
         "plugins/wildberries/src",
         "plugins/wildberries/plugin.toml",
         "plugins/wildberries/Cargo.toml",

@@ -4,7 +4,9 @@
 //!    for `info()` and for a small `list-products`, over 5,000 calls each.
 //! 2. The Wildberries mapping code parsing and mapping one 10,000-card page: as a component
 //!    (`tests/fixtures/wb-mapping`, the adapter's `mapping.rs` behind the adapter interface, the
-//!    JSON passed in as the response body would be) against the same code built natively.
+//!    JSON passed in as the response body would be) against the same code built natively; beside
+//!    it, the component without each guest-side speed-up, and as a control the native code built
+//!    with the guest's inlining flag (`plugins/wildberries/examples/map_page.rs`).
 //! 3. Start-up with three plugins in `PLUGINS_DIR` whose compiled code is cached: `App::build`
 //!    until `/health/ready` answers 200, in-process (cold cache shown beside it).
 //!
@@ -115,87 +117,146 @@ async fn per_call_cycle() {
     }
 }
 
+/// The guest's extra inlining, as `.cargo/config.toml` sets it for `wasm32-wasip2`.
+const GUEST_INLINING: &str = "-C llvm-args=-inline-threshold=2000";
+
+/// Builds of the mapping component side by side: the product build, then with each of its two
+/// guest-side speed-ups taken back out (`RUSTFLAGS` replaces the config's flags).
+const GUEST_BUILDS: [(&str, &str); 4] = [
+    ("product build (SDK allocator, inline threshold 2000)", "-"),
+    (
+        "wasi-libc malloc in place of the SDK allocator",
+        "-C llvm-args=-inline-threshold=2000 --cfg stock_tracker_system_allocator",
+    ),
+    ("LLVM's default inlining", ""),
+    ("both taken out (the build before)", "--cfg stock_tracker_system_allocator"),
+];
+
+fn mapping_component(rustflags: &str) -> Vec<u8> {
+    if rustflags == "-" {
+        component("fixture-wb-mapping", &[])
+    } else {
+        component("fixture-wb-mapping", &[("RUSTFLAGS", rustflags)])
+    }
+}
+
+/// The native mapping timed by `plugins/wildberries/examples/map_page.rs`, built with `rustflags`
+/// in its own target directory: `(median, min)` over `runs`.
+fn native_example(page: &std::path::Path, rustflags: &str, runs: usize) -> (Duration, Duration) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let base =
+        std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let suffix = if rustflags.is_empty() { "default" } else { "guest-inlining" };
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["run", "--quiet", "--release", "--locked", "-p", "wildberries-adapter", "--example", "map_page", "--"])
+        .arg(page)
+        .arg(runs.to_string())
+        .env("CARGO_TARGET_DIR", base.join(format!("bench-native-{suffix}")))
+        .env("RUSTFLAGS", rustflags)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(out.status.success(), "map_page: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ms: Vec<f64> = text.split_whitespace().map(|v| v.parse().expect("map_page prints two numbers")).collect();
+    (Duration::from_secs_f64(ms[0] / 1e3), Duration::from_secs_f64(ms[1] / 1e3))
+}
+
 async fn mapping_ratio() {
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cargo/config.toml")).unwrap();
+    assert!(config.contains("\"llvm-args=-inline-threshold=2000\""), ".cargo/config.toml and GUEST_INLINING disagree");
     let dir = TempDir::new("st-bench-mapping");
     let rt = runtime(&dir).await;
-    let plugin = rt
-        .load(component("fixture-wb-mapping", &[]), Manifest::parse(&manifest("wb-mapping")).unwrap())
-        .await
-        .expect("load");
     let rt0 = runtime_keeping(&dir, 0).await;
-    let plugin0 = rt0
-        .load(component("fixture-wb-mapping", &[]), Manifest::parse(&manifest("wb-mapping")).unwrap())
-        .await
-        .expect("load");
+    let mut plugins = Vec::new();
+    for (_, rustflags) in GUEST_BUILDS {
+        let wasm = mapping_component(rustflags);
+        plugins.push(rt.load(wasm, Manifest::parse(&manifest("wb-mapping")).unwrap()).await.expect("load"));
+    }
+    let plugin0 =
+        rt0.load(mapping_component("-"), Manifest::parse(&manifest("wb-mapping")).unwrap()).await.expect("load");
     let payload = cards_payload(10_000);
+    let call = |rt: &Arc<Runtime>, plugin, settings: Vec<(String, String)>| {
+        let rt = rt.clone();
+        async move {
+            let ctx = CallContext { credentials: Vec::new(), settings };
+            let start = Instant::now();
+            let page = rt.list_products(plugin, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
+            (start.elapsed(), page.items.len())
+        }
+    };
     const RUNS: usize = 15;
-    let (mut native, mut wasm, mut wasm0) = (Vec::new(), Vec::new(), Vec::new());
+    let mut native = Vec::new();
+    let mut wasm = vec![Vec::new(); GUEST_BUILDS.len()];
+    let mut wasm0 = Vec::new();
     for _ in 0..RUNS {
-        // Side by side, alternating, so machine noise hits both.
+        // Side by side, alternating, so machine noise hits every build.
         let start = Instant::now();
         let (items, _) = wildberries_adapter::mapping::parse_products_page(payload.as_bytes(), 10_000).unwrap();
         std::hint::black_box(&items);
         native.push(start.elapsed());
         assert_eq!(items.len(), 10_000);
-
-        let ctx = CallContext { credentials: Vec::new(), settings: vec![("payload".into(), payload.clone())] };
-        let start = Instant::now();
-        let page = rt.list_products(&plugin, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
-        wasm.push(start.elapsed());
-        assert_eq!(page.items.len(), 10_000);
-
-        let ctx = CallContext { credentials: Vec::new(), settings: vec![("payload".into(), payload.clone())] };
-        let start = Instant::now();
-        let page = rt0.list_products(&plugin0, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
-        wasm0.push(start.elapsed());
-        assert_eq!(page.items.len(), 10_000);
+        for (times, plugin) in wasm.iter_mut().zip(&plugins) {
+            let (t, n) = call(&rt, plugin, vec![("payload".into(), payload.clone())]).await;
+            assert_eq!(n, 10_000);
+            times.push(t);
+        }
+        let (t, n) = call(&rt0, &plugin0, vec![("payload".into(), payload.clone())]).await;
+        assert_eq!(n, 10_000);
+        wasm0.push(t);
     }
-    wasm0.sort();
-    // Where the component's time goes: receiving the JSON only, and parsing + mapping without
+    // Where the product build's time goes: receiving the JSON only, and parsing + mapping without
     // returning the products.
     let mut split = Vec::new();
     for mode in ["noop", "map"] {
         let mut times = Vec::new();
         for _ in 0..RUNS {
             let settings = vec![("payload".into(), payload.clone()), ("mode".into(), mode.into())];
-            let start = Instant::now();
-            rt.list_products(
-                &plugin,
-                CallContext { credentials: Vec::new(), settings },
-                PageRequest { cursor: None, page_size: 10_000 },
-            )
-            .await
-            .unwrap();
-            times.push(start.elapsed());
+            times.push(call(&rt, &plugins[0], settings).await.0);
         }
         times.sort();
         split.push((mode, percentile(&times, 0.5)));
     }
+    // The control: native builds of the same code outside this process, with default flags and
+    // with the guest's inlining (which speeds native code up too).
+    let page = dir.0.join("cards.json");
+    std::fs::write(&page, &payload).unwrap();
+    let control =
+        [("", native_example(&page, "", RUNS)), (GUEST_INLINING, native_example(&page, GUEST_INLINING, RUNS))];
+
     native.sort();
-    wasm.sort();
-    let (n, w) = (percentile(&native, 0.5), percentile(&wasm, 0.5));
+    wasm0.sort();
+    wasm.iter_mut().for_each(|t| t.sort());
+    let n = percentile(&native, 0.5);
     println!(
         "\n## WB mapping of one 10,000-card page ({:.1} MiB of JSON), median of {RUNS}\n",
         payload.len() as f64 / 1048576.0
     );
-    println!("| build | median ms | min ms |");
-    println!("|---|---|---|");
-    println!("| native | {} | {} |", ms(n), ms(native[0]));
-    println!(
-        "| wasm component (incl. passing the JSON in and the 10,000 products out) | {} | {} |",
-        ms(w),
-        ms(wasm[0])
-    );
-    println!("| the same, nothing kept resident in the pool | {} | {} |", ms(percentile(&wasm0, 0.5)), ms(wasm0[0]));
-    for (mode, t) in split {
-        let what = if mode == "noop" {
-            "component: receive the JSON only"
-        } else {
-            "component: receive + parse + map, return nothing"
-        };
-        println!("| {what} | {} | |", ms(t));
+    println!("| build | median ms | min ms | / native |");
+    println!("|---|---|---|---|");
+    println!("| native (this bench's release build) | {} | {} | 1.00 |", ms(n), ms(native[0]));
+    let ratio = |t: Duration| t.as_secs_f64() / n.as_secs_f64();
+    for ((what, _), times) in GUEST_BUILDS.iter().zip(&wasm) {
+        let m = percentile(times, 0.5);
+        println!("| component, whole call: {what} | {} | {} | {:.2} |", ms(m), ms(times[0]), ratio(m));
     }
-    println!("\nratio wasm / native (median): {:.2}", w.as_secs_f64() / n.as_secs_f64());
+    let m0 = percentile(&wasm0, 0.5);
+    println!("| product build, nothing kept resident in the pool | {} | {} | {:.2} |", ms(m0), ms(wasm0[0]), ratio(m0));
+    for (mode, t) in split {
+        let what = if mode == "noop" { "receive the JSON only" } else { "receive + parse + map, return nothing" };
+        println!("| product build: {what} | {} | | |", ms(t));
+    }
+    for (flags, (median, min)) in &control {
+        let what = if flags.is_empty() { "default flags" } else { "the guest's inlining" };
+        println!("| control: native example binary, {what} | {} | {} | {:.2} |", ms(*median), ms(*min), ratio(*median));
+    }
+    let product = percentile(&wasm[0], 0.5);
+    println!("\nratio wasm / native (median): {:.2}", ratio(product));
+    println!(
+        "control, product build / native example with the same inlining: {:.2}",
+        product.as_secs_f64() / control[1].1.0.as_secs_f64()
+    );
 }
 
 async fn startup() {
@@ -242,9 +303,18 @@ async fn startup() {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // `BENCH_ONLY=cycle|mapping|startup` runs one part.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     rt.block_on(async {
-        per_call_cycle().await;
-        mapping_ratio().await;
-        startup().await;
+        if run("cycle") {
+            per_call_cycle().await;
+        }
+        if run("mapping") {
+            mapping_ratio().await;
+        }
+        if run("startup") {
+            startup().await;
+        }
     });
 }
