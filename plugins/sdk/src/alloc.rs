@@ -5,8 +5,9 @@
 //! small blocks (strings, vectors, map nodes) allocated and then all freed when the call returns.
 //! wasi-libc's dlmalloc walks its bins and coalesces neighbours on every one of those; glibc serves
 //! the same pattern natively from a per-thread cache of small blocks by size. [`SizeClassCache`]
-//! is that cache for the guest: blocks of up to [`MAX_SMALL`] bytes come in power-of-two classes,
-//! a freed block goes onto its class's free list and the next block of that class is popped from
+//! is that cache for the guest: blocks of up to [`MAX_SMALL`] bytes come in size classes (every
+//! 8 bytes up to 128, then four per doubling, so a block wastes at most a fifth of itself), a freed
+//! block goes onto its class's free list and the next block of that class is popped from
 //! it, and fresh blocks are cut from chunks taken from the C allocator (4 KiB first, doubling up to
 //! 64 KiB, so a call that allocates little does not grow memory for it). Larger blocks, and
 //! blocks with unusual alignment, go straight to the C allocator, which returns them whole.
@@ -34,10 +35,13 @@ use core::ptr::{self, null_mut};
 
 /// The largest block served from the size classes.
 pub(crate) const MAX_SMALL: usize = 2048;
-/// The smallest class (also the alignment every class block has).
+/// The smallest class, the step between classes up to [`LINEAR_MAX`], and the alignment every
+/// class block has (all class sizes are multiples of it).
 const MIN_CLASS: usize = 8;
-/// Classes 8, 16, … , 2048 bytes.
-const CLASSES: usize = (MAX_SMALL / MIN_CLASS).trailing_zeros() as usize + 1;
+/// Classes step by [`MIN_CLASS`] up to here (16 classes), then by a quarter of the power of two
+/// below (160, 192, 224, 256, 320, … , 2048: 16 more).
+const LINEAR_MAX: usize = 128;
+const CLASSES: usize = 32;
 /// Fresh class blocks are cut from chunks: the first this big, each next one twice the last…
 const FIRST_CHUNK: usize = 4 * 1024;
 /// … up to this size.
@@ -76,7 +80,23 @@ impl<Backing: GlobalAlloc> SizeClassCache<Backing> {
         if layout.size() > MAX_SMALL || layout.align() > MIN_CLASS {
             return None;
         }
-        Some((layout.size().max(MIN_CLASS).next_power_of_two() / MIN_CLASS).trailing_zeros() as usize)
+        let size = layout.size().max(1);
+        if size <= LINEAR_MAX {
+            return Some(size.div_ceil(MIN_CLASS) - 1);
+        }
+        // 2^p < size ≤ 2^(p+1), p ≥ 7: four classes of 2^(p-2) bytes each above 2^p.
+        let p = (usize::BITS - 1 - (size - 1).leading_zeros()) as usize;
+        let quarter = ((size - 1) >> (p - 2)) & 3;
+        Some(LINEAR_MAX / MIN_CLASS + 4 * (p - 7) + quarter)
+    }
+
+    /// The block size of a class.
+    const fn class_size(class: usize) -> usize {
+        if class < LINEAR_MAX / MIN_CLASS {
+            return (class + 1) * MIN_CLASS;
+        }
+        let (p, quarter) = (7 + (class - LINEAR_MAX / MIN_CLASS) / 4, (class - LINEAR_MAX / MIN_CLASS) % 4);
+        (1 << p) + (quarter + 1) * (1 << (p - 2))
     }
 
     /// A block of `class` from its free list, else cut from the current chunk (taking a new chunk
@@ -88,7 +108,7 @@ impl<Backing: GlobalAlloc> SizeClassCache<Backing> {
             self.free[class].set(unsafe { (*head).next });
             return head.cast();
         }
-        let size = MIN_CLASS << class;
+        let size = Self::class_size(class);
         let mut start = self.next.get();
         if (self.end.get() as usize) - (start as usize) < size {
             let chunk = self.chunk.get();
@@ -212,13 +232,24 @@ mod tests {
     }
 
     #[test]
-    fn sizes_map_to_power_of_two_classes_up_to_the_limit() {
+    fn every_size_gets_the_smallest_class_that_holds_it() {
         type C = SizeClassCache<System>;
         assert_eq!(C::class(layout(1, 1)), Some(0));
         assert_eq!(C::class(layout(8, 8)), Some(0));
         assert_eq!(C::class(layout(9, 1)), Some(1));
-        assert_eq!(C::class(layout(1000, 4)), Some(7));
+        assert_eq!(C::class(layout(128, 8)), Some(15));
+        assert_eq!(C::class(layout(129, 8)), Some(16));
         assert_eq!(C::class(layout(MAX_SMALL, 8)), Some(CLASSES - 1));
+        let sizes: Vec<usize> = (0..CLASSES).map(C::class_size).collect();
+        assert_eq!(sizes[14..22], [120, 128, 160, 192, 224, 256, 320, 384]);
+        assert_eq!(sizes[CLASSES - 1], MAX_SMALL);
+        for size in 1..=MAX_SMALL {
+            let class = C::class(layout(size, 1)).unwrap();
+            assert!(C::class_size(class) >= size, "{size} fits its class");
+            assert!(class == 0 || C::class_size(class - 1) < size, "{size}: no smaller class fits");
+            assert!(C::class_size(class) * 4 <= size * 5 + 4 * MIN_CLASS, "{size}: waste bounded");
+            assert_eq!(C::class_size(class) % MIN_CLASS, 0, "class sizes keep blocks aligned");
+        }
         assert_eq!(C::class(layout(MAX_SMALL + 1, 1)), None, "large blocks go to the backing allocator");
         assert_eq!(C::class(layout(32, 16)), None, "so do alignments above 8");
     }
