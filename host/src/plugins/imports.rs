@@ -80,11 +80,13 @@ impl WasiView for HostState {
 }
 
 /// `StoreLimits` (memory cap, one instance's worth of tables and memories, grow failures trap)
-/// that also remembers whether the memory cap was hit, so the failure can be named.
+/// that also remembers whether the memory cap was hit, so the failure can be named, and the
+/// largest memory the call had, so operators see how close adapters come to the cap.
 pub struct CallLimits {
     inner: StoreLimits,
     pub(crate) memory_bytes: usize,
     pub(crate) memory_exceeded: bool,
+    pub(crate) memory_peak: usize,
 }
 
 impl CallLimits {
@@ -96,7 +98,7 @@ impl CallLimits {
             .memories(16)
             .trap_on_grow_failure(true)
             .build();
-        Self { inner, memory_bytes, memory_exceeded: false }
+        Self { inner, memory_bytes, memory_exceeded: false, memory_peak: 0 }
     }
 }
 
@@ -105,7 +107,11 @@ impl ResourceLimiter for CallLimits {
         if desired > self.memory_bytes {
             self.memory_exceeded = true;
         }
-        self.inner.memory_growing(current, desired, maximum)
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_peak = self.memory_peak.max(desired);
+        }
+        Ok(allowed)
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {

@@ -76,6 +76,8 @@ pub struct PluginStats {
     pub http_requests: AtomicU64,
     pub http_denied: AtomicU64,
     pub http_micros: AtomicU64,
+    /// The largest linear memory any call of this version had, bytes.
+    pub memory_peak_bytes: AtomicU64,
 }
 
 impl PluginStats {
@@ -132,6 +134,9 @@ pub struct PluginSummary {
     pub failures: u64,
     pub http_requests: u64,
     pub http_denied: u64,
+    /// The largest linear memory any call of this version had, and the cap a call may reach.
+    pub memory_peak_bytes: u64,
+    pub memory_limit_bytes: u64,
 }
 
 impl LoadedPlugin {
@@ -147,6 +152,8 @@ impl LoadedPlugin {
             failures: self.stats.failures.load(Ordering::Relaxed),
             http_requests: self.stats.http_requests.load(Ordering::Relaxed),
             http_denied: self.stats.http_denied.load(Ordering::Relaxed),
+            memory_peak_bytes: self.stats.memory_peak_bytes.load(Ordering::Relaxed),
+            memory_limit_bytes: self.memory_bytes as u64,
         }
     }
 }
@@ -402,6 +409,9 @@ impl Runtime {
         // parked in host calls, where epochs do not fire.
         let outcome = tokio::time::timeout(plugin.timeout + engine::EPOCH_TICK * 5, run).await;
         let id = &plugin.id;
+        let peak = store.data().limits.memory_peak;
+        plugin.stats.memory_peak_bytes.fetch_max(peak as u64, Ordering::Relaxed);
+        self.metrics.plugin_memory_peak.with_label_values(&[&**id]).observe(peak as f64);
         flush_output(id, &store.data().stdout, "stdout");
         flush_output(id, &store.data().stderr, "stderr");
         match outcome {

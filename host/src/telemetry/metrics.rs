@@ -14,6 +14,7 @@
 //!
 //! Added: `stock_tracker_plugin_calls_total{plugin, outcome}`,
 //! `stock_tracker_plugin_call_duration_seconds{plugin}`, `stock_tracker_plugin_http_requests_total{plugin, outcome}`,
+//! `stock_tracker_plugin_memory_peak_bytes{plugin}` (a call's largest linear memory, 1 MiB … 512 MiB),
 //! `stock_tracker_ratelimit_decisions_total{scope, decision}`, `stock_tracker_ratelimit_fail_open_total`,
 //! `stock_tracker_ratelimit_backend_duration_seconds`, `stock_tracker_build_info{version}`, and
 //! the process collector (`process_*`).
@@ -43,6 +44,7 @@ pub struct Metrics {
     pub plugin_calls: IntCounterVec,
     pub plugin_call_duration: HistogramVec,
     pub plugin_http: IntCounterVec,
+    pub plugin_memory_peak: HistogramVec,
     pub ratelimit_decisions: IntCounterVec,
     pub ratelimit_fail_open: IntCounter,
     pub ratelimit_backend_duration: HistogramVec,
@@ -125,6 +127,13 @@ impl Metrics {
                 "stock_tracker_plugin_http_requests_total",
                 "Outbound HTTP from plugins",
                 &["plugin", "outcome"],
+            ),
+            plugin_memory_peak: histogram(
+                &r,
+                "stock_tracker_plugin_memory_peak_bytes",
+                "Largest linear memory of a plugin call",
+                &["plugin"],
+                prometheus::exponential_buckets((1 << 20) as f64, 2.0, 10).expect("valid buckets"),
             ),
             ratelimit_decisions: counter(
                 &r,

@@ -52,6 +52,13 @@ async fn series_are_labelled_by_route_template() {
     assert_eq!(line_value(&text, "stock_tracker_active_tenants "), Some(1.0));
     assert!(text.contains(r#"stock_tracker_plugin_calls_total{outcome="ok",plugin="wildberries"}"#), "plugin calls");
     assert!(text.contains(r#"stock_tracker_plugin_http_requests_total{outcome="ok",plugin="wildberries"}"#));
+    // Every call's largest memory, bucketed from 1 MiB: the WB calls of one small sync fit in 64.
+    let calls = line_value(&text, r#"stock_tracker_plugin_memory_peak_bytes_count{plugin="wildberries"}"#).unwrap();
+    assert!(calls >= 3.0, "one observation per call");
+    assert_eq!(
+        line_value(&text, r#"stock_tracker_plugin_memory_peak_bytes_bucket{plugin="wildberries",le="67108864"}"#),
+        Some(calls)
+    );
     assert!(
         text.contains(r#"stock_tracker_sync_duration_seconds_count{marketplace="wildberries",status="succeeded"} 1"#)
     );

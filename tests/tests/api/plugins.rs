@@ -87,6 +87,11 @@ stock_tracker_tests::both_backends! {
             if behaviour == "forbidden-host" {
                 assert!(summary.http_denied >= 1, "the denial is counted");
             }
+            assert_eq!(summary.memory_limit_bytes, 16 << 20, "the manifest's 16 MiB");
+            assert!(summary.memory_peak_bytes <= summary.memory_limit_bytes, "{behaviour}: no call grew past the cap");
+            if behaviour == "memory" {
+                assert!(summary.memory_peak_bytes > 8 << 20, "the bomb's growth up to the cap is seen");
+            }
         }
 
         // A flood of log lines is cut, not fatal.
@@ -145,6 +150,9 @@ stock_tracker_tests::both_backends! {
         assert_eq!(versioned["content_hash"].as_str().unwrap().len(), 64);
         assert!(versioned["calls"].as_u64().unwrap() >= 1);
         assert!(versioned["loaded_at"].as_str().is_some());
+        // How close the version's calls came to its memory cap (the manifest's, capped by config).
+        let (peak, limit) = (versioned["memory_peak_bytes"].as_u64().unwrap(), versioned["memory_limit_bytes"].as_u64().unwrap());
+        assert!(peak > 0 && peak <= limit, "peak {peak} within the limit {limit}");
     }
 }
 
