@@ -56,14 +56,14 @@ pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, 
 /// (the last row's `lastChangeDate`); an empty page ends the listing.
 pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String>) {
     let next = rows.last().map(|r| r.last_change_date.to_string());
-    let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
+    let mut merged = Merged::default();
     for row in rows {
-        let level = level_in(&mut merged, &sku(&row.supplier_article, &row.tech_size), &row.warehouse_name);
-        level.available += row.quantity;
-        level.in_transit_to_client += row.in_way_to_client;
-        level.in_transit_from_client += row.in_way_from_client;
+        let counts = merged.at(sku(&row.supplier_article, &row.tech_size), row.warehouse_name);
+        counts.available += row.quantity;
+        counts.to_client += row.in_way_to_client;
+        counts.from_client += row.in_way_from_client;
     }
-    (merged.into_values().collect(), next)
+    (merged.into_levels(), next)
 }
 
 /// Pseudo-rows of the warehouse-remains report (`locale=ru`): goods on their way to buyers,
@@ -81,47 +81,64 @@ pub const REMAINS_NO_WAREHOUSE: &str = "Склад WB";
 /// product's totals are exact, the split of in-transit goods between warehouses is not known.
 /// Warehouses at zero are absent from the report; the host zeroes what a full listing omits.
 pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Vec<StockLevel> {
-    let mut merged: BTreeMap<(String, String), StockLevel> = BTreeMap::new();
+    let mut merged = Merged::default();
     let mut in_transit: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for row in rows {
         let sku = sku(&row.vendor_code, &row.tech_size);
         for place in row.warehouses {
-            let transit = in_transit.entry(sku.clone()).or_default();
             match place.warehouse_name.as_ref() {
-                REMAINS_TO_CLIENT => transit.0 += place.quantity,
-                REMAINS_FROM_CLIENT => transit.1 += place.quantity,
+                REMAINS_TO_CLIENT => in_transit.entry(sku.clone()).or_default().0 += place.quantity,
+                REMAINS_FROM_CLIENT => in_transit.entry(sku.clone()).or_default().1 += place.quantity,
                 REMAINS_TOTAL => {}
-                warehouse => level_in(&mut merged, &sku, warehouse).available += place.quantity,
+                _ => merged.at(sku.clone(), place.warehouse_name).available += place.quantity,
             }
         }
     }
     for (sku, (to_client, from_client)) in in_transit.into_iter().filter(|(_, t)| *t != (0, 0)) {
         let fullest = merged
-            .range((sku.clone(), String::new())..)
+            .0
+            .range((sku.clone(), Cow::Borrowed(""))..)
             .take_while(|((s, _), _)| *s == sku)
-            .max_by_key(|(_, level)| level.available)
-            .map(|(key, _)| key.clone());
-        let warehouse = fullest.map_or_else(|| REMAINS_NO_WAREHOUSE.to_owned(), |(_, w)| w);
-        let level = level_in(&mut merged, &sku, &warehouse);
-        level.in_transit_to_client += to_client;
-        level.in_transit_from_client += from_client;
+            .max_by_key(|(_, counts)| counts.available)
+            .map(|((_, warehouse), _)| warehouse.clone());
+        let counts = merged.at(sku, fullest.unwrap_or(Cow::Borrowed(REMAINS_NO_WAREHOUSE)));
+        counts.to_client += to_client;
+        counts.from_client += from_client;
     }
-    merged.into_values().collect()
+    merged.into_levels()
 }
 
-/// The level of `sku` in `warehouse` among `merged`, created empty on first use.
-fn level_in<'m>(
-    merged: &'m mut BTreeMap<(String, String), StockLevel>,
-    sku: &str,
-    warehouse: &str,
-) -> &'m mut StockLevel {
-    merged.entry((sku.to_owned(), warehouse.to_owned())).or_insert_with(|| StockLevel {
-        sku: sku.to_owned(),
-        warehouse: warehouse.to_owned(),
-        available: 0,
-        in_transit_to_client: 0,
-        in_transit_from_client: 0,
-    })
+/// Counts per (SKU, warehouse) while rows are merged. Warehouse names stay borrowed from the
+/// body until the end, and each level's strings are made once: a big report (every row of the
+/// catalogue in one call) is what decides how much memory the adapter needs.
+#[derive(Default)]
+struct Merged<'a>(BTreeMap<(String, Cow<'a, str>), Counts>);
+
+#[derive(Default)]
+struct Counts {
+    available: i64,
+    to_client: i64,
+    from_client: i64,
+}
+
+impl<'a> Merged<'a> {
+    /// The counts of `sku` in `warehouse`, zero on first use.
+    fn at(&mut self, sku: String, warehouse: Cow<'a, str>) -> &mut Counts {
+        self.0.entry((sku, warehouse)).or_default()
+    }
+
+    /// One level per key, in (SKU, warehouse) order.
+    fn into_levels(self) -> Vec<StockLevel> {
+        let mut levels = Vec::with_capacity(self.0.len());
+        levels.extend(self.0.into_iter().map(|((sku, warehouse), counts)| StockLevel {
+            sku,
+            warehouse: warehouse.into_owned(),
+            available: counts.available,
+            in_transit_to_client: counts.to_client,
+            in_transit_from_client: counts.from_client,
+        }));
+        levels
+    }
 }
 
 /// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
