@@ -116,9 +116,11 @@ fn report_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterE
     if resp.status == 204 || resp.body.is_empty() {
         return Ok(StockPage { items: Vec::new(), next_cursor: None });
     }
-    // Borrowed parse: the report holds every product in one body.
-    let rows: Vec<api::RemainsRow<'_>> = parse(&resp, "stock report")?;
-    Ok(StockPage { items: mapping::remains_levels(rows), next_cursor: None })
+    // The report holds every row of the catalogue in one body: parse it borrowed, merge, and drop
+    // it before the levels' strings are made, so the two never take memory at once.
+    let merged = mapping::remains_levels(parse(&resp, "stock report")?);
+    drop(resp);
+    Ok(StockPage { items: merged.into_levels(), next_cursor: None })
 }
 
 /// The legacy statistics listing, paged by `lastChangeDate`.
@@ -127,9 +129,9 @@ fn statistics_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, Adap
     let path = format!("/api/v1/supplier/stocks?dateFrom={}", encode_query(&date_from));
     let resp = call(ctx, "GET", &url(ctx, api::STATISTICS_HOST, &path), None::<&()>)?;
     // Borrowed parse: a 60,000-row page is tens of MiB of JSON, and the guest's memory is capped.
-    let rows: Vec<api::StocksItem<'_>> = parse(&resp, "stocks")?;
-    let (items, next_cursor) = mapping::stocks_page(rows);
-    Ok(StockPage { items, next_cursor })
+    let (merged, next_cursor) = mapping::stocks_page(parse(&resp, "stocks")?);
+    drop(resp);
+    Ok(StockPage { items: merged.into_levels(), next_cursor })
 }
 
 /// A JSON body of `what`, or an upstream error naming it.

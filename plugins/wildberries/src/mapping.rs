@@ -53,17 +53,18 @@ pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, 
 }
 
 /// Stock levels of one statistics page, summed per (sku, warehouse), and the next `dateFrom`
-/// (the last row's `lastChangeDate`); an empty page ends the listing.
-pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Vec<StockLevel>, Option<String>) {
+/// (the last row's `lastChangeDate`); an empty page ends the listing. The levels are built once
+/// the rows are merged; see [`Merged`] for dropping the body in between.
+pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Merged, Option<String>) {
     let next = rows.last().map(|r| r.last_change_date.to_string());
-    let mut merged = Merged::default();
-    for row in rows {
-        let counts = merged.at(sku(&row.supplier_article, &row.tech_size), row.warehouse_name);
+    let mut merged = Merged::new(rows.iter().map(|r| r.warehouse_name.as_ref()));
+    for row in &rows {
+        let counts = merged.at(sku(&row.supplier_article, &row.tech_size), &row.warehouse_name);
         counts.available += row.quantity;
         counts.to_client += row.in_way_to_client;
         counts.from_client += row.in_way_from_client;
     }
-    (merged.into_levels(), next)
+    (merged, next)
 }
 
 /// Pseudo-rows of the warehouse-remains report (`locale=ru`): goods on their way to buyers,
@@ -80,39 +81,46 @@ pub const REMAINS_NO_WAREHOUSE: &str = "Склад WB";
 /// warehouse with the most stock (or on [`REMAINS_NO_WAREHOUSE`] when no shelf has any): the
 /// product's totals are exact, the split of in-transit goods between warehouses is not known.
 /// Warehouses at zero are absent from the report; the host zeroes what a full listing omits.
-pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Vec<StockLevel> {
-    let mut merged = Merged::default();
+pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Merged {
+    let is_place = |name: &str| ![REMAINS_TO_CLIENT, REMAINS_FROM_CLIENT, REMAINS_TOTAL].contains(&name);
+    let names = rows.iter().flat_map(|r| r.warehouses.iter().map(|p| p.warehouse_name.as_ref()));
+    let mut merged = Merged::new(names.filter(|n| is_place(n)).chain([REMAINS_NO_WAREHOUSE]));
     let mut in_transit: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for row in rows {
+    for row in &rows {
         let sku = sku(&row.vendor_code, &row.tech_size);
-        for place in row.warehouses {
+        for place in &row.warehouses {
             match place.warehouse_name.as_ref() {
                 REMAINS_TO_CLIENT => in_transit.entry(sku.clone()).or_default().0 += place.quantity,
                 REMAINS_FROM_CLIENT => in_transit.entry(sku.clone()).or_default().1 += place.quantity,
                 REMAINS_TOTAL => {}
-                _ => merged.at(sku.clone(), place.warehouse_name).available += place.quantity,
+                warehouse => merged.at(sku.clone(), warehouse).available += place.quantity,
             }
         }
     }
     for (sku, (to_client, from_client)) in in_transit.into_iter().filter(|(_, t)| *t != (0, 0)) {
         let fullest = merged
-            .0
-            .range((sku.clone(), Cow::Borrowed(""))..)
+            .counts
+            .range((sku.clone(), 0)..)
             .take_while(|((s, _), _)| *s == sku)
             .max_by_key(|(_, counts)| counts.available)
-            .map(|((_, warehouse), _)| warehouse.clone());
-        let counts = merged.at(sku, fullest.unwrap_or(Cow::Borrowed(REMAINS_NO_WAREHOUSE)));
+            .map(|((_, warehouse), _)| *warehouse);
+        let warehouse = fullest.unwrap_or(merged.index[REMAINS_NO_WAREHOUSE]);
+        let counts = merged.counts.entry((sku, warehouse)).or_default();
         counts.to_client += to_client;
         counts.from_client += from_client;
     }
-    merged.into_levels()
+    merged
 }
 
-/// Counts per (SKU, warehouse) while rows are merged. Warehouse names stay borrowed from the
-/// body until the end, and each level's strings are made once: a big report (every row of the
-/// catalogue in one call) is what decides how much memory the adapter needs.
-#[derive(Default)]
-struct Merged<'a>(BTreeMap<(String, Cow<'a, str>), Counts>);
+/// Counts per (SKU, warehouse) while rows are merged, owning no part of the response: a big
+/// report (every row of the catalogue in one call) decides how much memory the adapter needs, so
+/// the caller drops the body before [`Merged::into_levels`] makes each level's strings. Warehouses
+/// are numbered in name order, so levels come out ordered by (SKU, warehouse name).
+pub struct Merged {
+    names: Vec<String>,
+    index: BTreeMap<String, usize>,
+    counts: BTreeMap<(String, usize), Counts>,
+}
 
 #[derive(Default)]
 struct Counts {
@@ -121,18 +129,31 @@ struct Counts {
     from_client: i64,
 }
 
-impl<'a> Merged<'a> {
-    /// The counts of `sku` in `warehouse`, zero on first use.
-    fn at(&mut self, sku: String, warehouse: Cow<'a, str>) -> &mut Counts {
-        self.0.entry((sku, warehouse)).or_default()
+impl Merged {
+    /// Empty, for levels in the given warehouses (repeats allowed).
+    fn new<'n>(warehouses: impl Iterator<Item = &'n str>) -> Self {
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        for name in warehouses {
+            if !index.contains_key(name) {
+                index.insert(name.to_owned(), 0);
+            }
+        }
+        let names: Vec<String> = index.keys().cloned().collect();
+        index.values_mut().enumerate().for_each(|(i, n)| *n = i);
+        Self { names, index, counts: BTreeMap::new() }
     }
 
-    /// One level per key, in (SKU, warehouse) order.
-    fn into_levels(self) -> Vec<StockLevel> {
-        let mut levels = Vec::with_capacity(self.0.len());
-        levels.extend(self.0.into_iter().map(|((sku, warehouse), counts)| StockLevel {
+    /// The counts of `sku` in `warehouse` (one given to [`Merged::new`]), zero on first use.
+    fn at(&mut self, sku: String, warehouse: &str) -> &mut Counts {
+        self.counts.entry((sku, self.index[warehouse])).or_default()
+    }
+
+    /// One level per (SKU, warehouse).
+    pub fn into_levels(self) -> Vec<StockLevel> {
+        let mut levels = Vec::with_capacity(self.counts.len());
+        levels.extend(self.counts.into_iter().map(|((sku, warehouse), counts)| StockLevel {
             sku,
-            warehouse: warehouse.into_owned(),
+            warehouse: self.names[warehouse].clone(),
             available: counts.available,
             in_transit_to_client: counts.to_client,
             in_transit_from_client: counts.from_client,
@@ -223,7 +244,8 @@ mod tests {
 
     #[test]
     fn stock_rows_sum_per_sku_and_warehouse_and_page_by_last_change() {
-        let (levels, next) = stocks_page(serde_json::from_str(STOCKS).unwrap());
+        let (merged, next) = stocks_page(serde_json::from_str(STOCKS).unwrap());
+        let levels = merged.into_levels();
         assert_eq!(next.as_deref(), Some("2023-07-06T09:00:00"));
         assert_eq!(levels.len(), 2);
         let krasnodar = levels.iter().find(|l| l.warehouse == "Краснодар").unwrap();
@@ -251,7 +273,7 @@ mod tests {
 
     #[test]
     fn remains_rows_map_to_real_warehouses_with_transit_on_the_fullest() {
-        let levels = remains_levels(serde_json::from_str(REMAINS).unwrap());
+        let levels = remains_levels(serde_json::from_str(REMAINS).unwrap()).into_levels();
         let got: Vec<(&str, &str, i64, i64, i64)> = levels
             .iter()
             .map(|l| {
