@@ -42,7 +42,9 @@ impl From<HttpError> for AdapterError {
             HttpError::Denied(origin) => AdapterError::Unsupported(format!("host denied the request: {origin}")),
             HttpError::Timeout => AdapterError::Upstream("request timed out".into()),
             HttpError::Connection(e) => AdapterError::Upstream(format!("connection failed: {e}")),
-            HttpError::TooLarge => AdapterError::Upstream("response too large".into()),
+            HttpError::TooLarge => {
+                AdapterError::Upstream("response larger than the host allows (PLUGIN_MAX_RESPONSE_MB)".into())
+            }
             HttpError::InvalidRequest(e) => AdapterError::Internal(format!("invalid request: {e}")),
         }
     }
