@@ -116,9 +116,9 @@ fn report_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, AdapterE
     if resp.status == 204 || resp.body.is_empty() {
         return Ok(StockPage { items: Vec::new(), next_cursor: None });
     }
-    // The report holds every row of the catalogue in one body: parse it borrowed, merge, and drop
-    // it before the levels' strings are made, so the two never take memory at once.
-    let merged = mapping::remains_levels(parse(&resp, "stock report")?);
+    // The report holds every row of the catalogue in one body: its rows are merged as they are
+    // parsed (borrowed), and the body is dropped before the levels' strings are made.
+    let merged = mapping::remains_levels(&resp.body).map_err(|e| unexpected(&resp, "stock report", e))?;
     drop(resp);
     Ok(StockPage { items: merged.into_levels(), next_cursor: None })
 }
@@ -128,16 +128,21 @@ fn statistics_stocks(ctx: &Context, page: PageRequest) -> Result<StockPage, Adap
     let date_from = page.cursor.unwrap_or_else(|| STOCKS_FROM.to_owned());
     let path = format!("/api/v1/supplier/stocks?dateFrom={}", encode_query(&date_from));
     let resp = call(ctx, "GET", &url(ctx, api::STATISTICS_HOST, &path), None::<&()>)?;
-    // Borrowed parse: a 60,000-row page is tens of MiB of JSON, and the guest's memory is capped.
-    let (merged, next_cursor) = mapping::stocks_page(parse(&resp, "stocks")?);
+    // A 60,000-row page is tens of MiB of JSON and the guest's memory is capped: rows are parsed
+    // borrowed and merged one at a time, and the body is dropped before the levels are made.
+    let (merged, next_cursor) = mapping::stocks_page(&resp.body).map_err(|e| unexpected(&resp, "stocks", e))?;
     drop(resp);
     Ok(StockPage { items: merged.into_levels(), next_cursor })
 }
 
 /// A JSON body of `what`, or an upstream error naming it.
 fn parse<'a, T: serde::Deserialize<'a>>(resp: &'a Response, what: &str) -> Result<T, AdapterError> {
-    serde_json::from_slice(&resp.body)
-        .map_err(|e| AdapterError::Upstream(format!("unexpected {what} body (status {}): {e}", resp.status)))
+    serde_json::from_slice(&resp.body).map_err(|e| unexpected(resp, what, e))
+}
+
+/// The error for a body of `what` that is not what WB documents.
+fn unexpected(resp: &Response, what: &str, e: serde_json::Error) -> AdapterError {
+    AdapterError::Upstream(format!("unexpected {what} body (status {}): {e}", resp.status))
 }
 
 #[cfg(feature = "component")]

@@ -3,6 +3,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
 use stock_tracker_plugin_sdk::{AdapterError, Product, StockLevel};
 
@@ -52,19 +56,20 @@ pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, 
     (products, next)
 }
 
-/// Stock levels of one statistics page, summed per (sku, warehouse), and the next `dateFrom`
-/// (the last row's `lastChangeDate`); an empty page ends the listing. The levels are built once
-/// the rows are merged; see [`Merged`] for dropping the body in between.
-pub fn stocks_page(rows: Vec<StocksItem<'_>>) -> (Merged, Option<String>) {
-    let next = rows.last().map(|r| r.last_change_date.to_string());
-    let mut merged = Merged::new(rows.iter().map(|r| r.warehouse_name.as_ref()));
-    for row in &rows {
+/// Stock levels of one statistics page (a JSON array of rows), summed per (sku, warehouse), and
+/// the next `dateFrom` (the last row's `lastChangeDate`); an empty page ends the listing. Rows are
+/// merged as they are read; see [`Merged`] for the rest.
+pub fn stocks_page(body: &[u8]) -> serde_json::Result<(Merged, Option<String>)> {
+    let mut merged = Merged::default();
+    let mut last = None;
+    for_each_element(body, |row: StocksItem<'_>| {
         let counts = merged.at(sku(&row.supplier_article, &row.tech_size), &row.warehouse_name);
         counts.available += row.quantity;
         counts.to_client += row.in_way_to_client;
         counts.from_client += row.in_way_from_client;
-    }
-    (merged, next)
+        last = Some(row.last_change_date);
+    })?;
+    Ok((merged, last.map(Cow::into_owned)))
 }
 
 /// Pseudo-rows of the warehouse-remains report (`locale=ru`): goods on their way to buyers,
@@ -76,17 +81,16 @@ pub const REMAINS_TOTAL: &str = "Всего находится на склада
 /// its warehouses as a whole).
 pub const REMAINS_NO_WAREHOUSE: &str = "Склад WB";
 
-/// Stock levels from the warehouse-remains report: one per SKU and real warehouse. The report
-/// counts goods in transit per product, not per warehouse, so they are put on the product's
-/// warehouse with the most stock (or on [`REMAINS_NO_WAREHOUSE`] when no shelf has any): the
-/// product's totals are exact, the split of in-transit goods between warehouses is not known.
-/// Warehouses at zero are absent from the report; the host zeroes what a full listing omits.
-pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Merged {
-    let is_place = |name: &str| ![REMAINS_TO_CLIENT, REMAINS_FROM_CLIENT, REMAINS_TOTAL].contains(&name);
-    let names = rows.iter().flat_map(|r| r.warehouses.iter().map(|p| p.warehouse_name.as_ref()));
-    let mut merged = Merged::new(names.filter(|n| is_place(n)).chain([REMAINS_NO_WAREHOUSE]));
+/// Stock levels from the warehouse-remains report (a JSON array of rows): one per SKU and real
+/// warehouse. The report counts goods in transit per product, not per warehouse, so they are put
+/// on the product's warehouse with the most stock (ties: the last by name; or on
+/// [`REMAINS_NO_WAREHOUSE`] when no shelf has any): the product's totals are exact, the split of
+/// in-transit goods between warehouses is not known. Warehouses at zero are absent from the
+/// report; the host zeroes what a full listing omits.
+pub fn remains_levels(body: &[u8]) -> serde_json::Result<Merged> {
+    let mut merged = Merged::default();
     let mut in_transit: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for row in &rows {
+    for_each_element(body, |row: RemainsRow<'_>| {
         let sku = sku(&row.vendor_code, &row.tech_size);
         for place in &row.warehouses {
             match place.warehouse_name.as_ref() {
@@ -96,26 +100,47 @@ pub fn remains_levels(rows: Vec<RemainsRow<'_>>) -> Merged {
                 warehouse => merged.at(sku.clone(), warehouse).available += place.quantity,
             }
         }
-    }
+    })?;
     for (sku, (to_client, from_client)) in in_transit.into_iter().filter(|(_, t)| *t != (0, 0)) {
         let fullest = merged
             .counts
             .range((sku.clone(), 0)..)
             .take_while(|((s, _), _)| *s == sku)
-            .max_by_key(|(_, counts)| counts.available)
-            .map(|((_, warehouse), _)| *warehouse);
-        let warehouse = fullest.unwrap_or(merged.index[REMAINS_NO_WAREHOUSE]);
-        let counts = merged.counts.entry((sku, warehouse)).or_default();
+            .max_by(|(a, x), (b, y)| x.available.cmp(&y.available).then(merged.names[a.1].cmp(&merged.names[b.1])))
+            .map(|((_, warehouse), _)| merged.names[*warehouse].clone());
+        let counts = merged.at(sku, fullest.as_deref().unwrap_or(REMAINS_NO_WAREHOUSE));
         counts.to_client += to_client;
         counts.from_client += from_client;
     }
-    merged
+    Ok(merged)
+}
+
+/// Calls `each` with every element of the JSON array in `body`, parsed borrowed, one at a time:
+/// a big answer is merged as it is read, never held as rows.
+fn for_each_element<'de, T: Deserialize<'de>>(body: &'de [u8], each: impl FnMut(T)) -> serde_json::Result<()> {
+    struct Elements<F, T>(F, PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Elements<F, T> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(element) = seq.next_element()? {
+                (self.0)(element);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_seq(Elements(each, PhantomData))?;
+    de.end()
 }
 
 /// Counts per (SKU, warehouse) while rows are merged, owning no part of the response: a big
 /// report (every row of the catalogue in one call) decides how much memory the adapter needs, so
-/// the caller drops the body before [`Merged::into_levels`] makes each level's strings. Warehouses
-/// are numbered in name order, so levels come out ordered by (SKU, warehouse name).
+/// the caller drops the body before [`Merged::into_levels`] makes each level's strings.
+/// Warehouses are numbered as first seen.
+#[derive(Default)]
 pub struct Merged {
     names: Vec<String>,
     index: BTreeMap<String, usize>,
@@ -130,34 +155,37 @@ struct Counts {
 }
 
 impl Merged {
-    /// Empty, for levels in the given warehouses (repeats allowed).
-    fn new<'n>(warehouses: impl Iterator<Item = &'n str>) -> Self {
-        let mut index: BTreeMap<String, usize> = BTreeMap::new();
-        for name in warehouses {
-            if !index.contains_key(name) {
-                index.insert(name.to_owned(), 0);
-            }
-        }
-        let names: Vec<String> = index.keys().cloned().collect();
-        index.values_mut().enumerate().for_each(|(i, n)| *n = i);
-        Self { names, index, counts: BTreeMap::new() }
-    }
-
-    /// The counts of `sku` in `warehouse` (one given to [`Merged::new`]), zero on first use.
+    /// The counts of `sku` in `warehouse`, zero on first use.
     fn at(&mut self, sku: String, warehouse: &str) -> &mut Counts {
-        self.counts.entry((sku, self.index[warehouse])).or_default()
+        let number = match self.index.get(warehouse) {
+            Some(number) => *number,
+            None => {
+                self.names.push(warehouse.to_owned());
+                self.index.insert(warehouse.to_owned(), self.names.len() - 1);
+                self.names.len() - 1
+            }
+        };
+        self.counts.entry((sku, number)).or_default()
     }
 
-    /// One level per (SKU, warehouse).
+    /// One level per (SKU, warehouse), ordered by SKU, then warehouse name.
     pub fn into_levels(self) -> Vec<StockLevel> {
-        let mut levels = Vec::with_capacity(self.counts.len());
-        levels.extend(self.counts.into_iter().map(|((sku, warehouse), counts)| StockLevel {
-            sku,
-            warehouse: self.names[warehouse].clone(),
-            available: counts.available,
-            in_transit_to_client: counts.to_client,
-            in_transit_from_client: counts.from_client,
-        }));
+        let mut levels: Vec<StockLevel> = Vec::with_capacity(self.counts.len());
+        let mut group = 0;
+        for ((sku, warehouse), counts) in self.counts {
+            if levels.last().is_some_and(|l| l.sku != sku) {
+                levels[group..].sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
+                group = levels.len();
+            }
+            levels.push(StockLevel {
+                sku,
+                warehouse: self.names[warehouse].clone(),
+                available: counts.available,
+                in_transit_to_client: counts.to_client,
+                in_transit_from_client: counts.from_client,
+            });
+        }
+        levels[group..].sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
         levels
     }
 }
@@ -244,7 +272,7 @@ mod tests {
 
     #[test]
     fn stock_rows_sum_per_sku_and_warehouse_and_page_by_last_change() {
-        let (merged, next) = stocks_page(serde_json::from_str(STOCKS).unwrap());
+        let (merged, next) = stocks_page(STOCKS.as_bytes()).unwrap();
         let levels = merged.into_levels();
         assert_eq!(next.as_deref(), Some("2023-07-06T09:00:00"));
         assert_eq!(levels.len(), 2);
@@ -254,7 +282,8 @@ mod tests {
         let koledino = levels.iter().find(|l| l.warehouse == "Коледино").unwrap();
         assert_eq!(koledino.sku, "TSHIRT/M", "same SKU rule as the card sizes");
         assert_eq!(koledino.available, 0);
-        assert_eq!(stocks_page(Vec::new()).1, None, "[] ends the listing");
+        assert_eq!(stocks_page(b"[]").unwrap().1, None, "[] ends the listing");
+        assert!(stocks_page(b"{}").is_err() && stocks_page(b"[{}]").is_err(), "not rows: an error, not a panic");
     }
 
     // The spec's example row, plus a size with everything in transit and one at zero everywhere.
@@ -273,7 +302,7 @@ mod tests {
 
     #[test]
     fn remains_rows_map_to_real_warehouses_with_transit_on_the_fullest() {
-        let levels = remains_levels(serde_json::from_str(REMAINS).unwrap()).into_levels();
+        let levels = remains_levels(REMAINS.as_bytes()).unwrap().into_levels();
         let got: Vec<(&str, &str, i64, i64, i64)> = levels
             .iter()
             .map(|l| {
@@ -289,6 +318,21 @@ mod tests {
             ],
             "the total row is not a warehouse; a size at zero everywhere has no row"
         );
+    }
+
+    #[test]
+    fn transit_ties_go_to_the_last_warehouse_by_name_whatever_the_row_order() {
+        for [first, second] in [["Алексин", "Бор"], ["Бор", "Алексин"]] {
+            let body = format!(
+                r#"[{{"vendorCode":"X","techSize":"0","warehouses":[{{"warehouseName":"{first}","quantity":5}},
+                   {{"warehouseName":"{second}","quantity":5}},{{"warehouseName":"{REMAINS_TO_CLIENT}","quantity":3}}]}}]"#
+            );
+            let levels = remains_levels(body.as_bytes()).unwrap().into_levels();
+            let got: Vec<(&str, i64, i64)> =
+                levels.iter().map(|l| (l.warehouse.as_str(), l.available, l.in_transit_to_client)).collect();
+            assert_eq!(got, [("Алексин", 5, 0), ("Бор", 5, 3)], "rows in order {first}, {second}");
+        }
+        assert!(remains_levels(b"[{\"vendorCode\":1}]").is_err(), "a malformed report is an error");
     }
 
     #[test]
