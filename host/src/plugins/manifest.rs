@@ -92,7 +92,8 @@ mod tests {
         let m = Manifest::parse(include_str!("../../../plugins/wildberries/plugin.toml")).unwrap();
         assert_eq!(m.id, "wildberries");
         assert_eq!(m.wit, "0.1.0");
-        assert_eq!(m.limits.memory_mb, Some(64));
+        assert_eq!(m.limits.memory_mb, None, "memory is left to PLUGIN_MEMORY_MB");
+        assert_eq!(m.limits.timeout_ms, Some(10_000));
         assert_eq!(m.origins().len(), 3, "content, statistics, analytics");
     }
 

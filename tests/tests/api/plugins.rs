@@ -330,3 +330,24 @@ async fn a_reused_pool_slot_keeps_nothing_of_the_previous_call() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_setting_decides_the_wildberries_memory_cap() {
+    // The WB manifest leaves memory to the host, so PLUGIN_MEMORY_MB alone lets a large
+    // catalogue's stock report through; a manifest that names a cap keeps it below the setting.
+    let (wb_manifest, wb_component) = stock_tracker::plugins::bundled::BUNDLED
+        .iter()
+        .find(|(m, _)| Manifest::parse(m).unwrap().id == "wildberries")
+        .expect("the WB adapter is built in");
+    for memory_mb in [64, 256] {
+        let dir = stock_tracker_tests::TempDir::new("st-wb-memory");
+        let config = stock_tracker::plugins::PluginConfig { plugin_memory_mb: memory_mb, ..Default::default() };
+        let rt = Arc::new(
+            stock_tracker::plugins::runtime::Runtime::new(config, &dir.0.join("cache"), Arc::default()).unwrap(),
+        );
+        let wb = rt.load(wb_component.to_vec(), Manifest::parse(wb_manifest).unwrap()).await.unwrap();
+        assert_eq!(wb.summary().memory_limit_bytes, memory_mb << 20);
+        let capped = rt.load(component("fixture-misbehaving", &[]), Manifest::parse(&manifest("misbehaving")).unwrap());
+        assert_eq!(capped.await.unwrap().summary().memory_limit_bytes, 16 << 20, "its manifest's 16 MiB");
+    }
+}
