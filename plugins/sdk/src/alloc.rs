@@ -6,15 +6,16 @@
 //! wasi-libc's dlmalloc walks its bins and coalesces neighbours on every one of those; glibc serves
 //! the same pattern natively from a per-thread cache of small blocks by size. [`SizeClassCache`]
 //! is that cache for the guest: blocks of up to [`MAX_SMALL`] bytes come in size classes (every
-//! 8 bytes up to 128, then four per doubling, so a block wastes at most a fifth of itself), a freed
-//! block goes onto its class's free list and the next block of that class is popped from
-//! it, and fresh blocks are cut from chunks taken from the C allocator (4 KiB first, doubling up to
+//! 8 bytes up to 128, then four per doubling, so a block above 128 bytes is at most a quarter
+//! larger than asked), a freed block goes onto its class's free list and the next block of that
+//! class is popped from it, and fresh blocks are cut from chunks taken from the C allocator (4 KiB first, doubling up to
 //! 64 KiB, so a call that allocates little does not grow memory for it). Larger blocks, and
 //! blocks with unusual alignment, go straight to the C allocator, which returns them whole.
 //!
 //! Memory of freed small blocks is kept for later small blocks of the same class and not returned:
 //! an instance lives for one call (the host makes a fresh one each time), so this costs at most
-//! what the call's peak of small blocks was.
+//! the sum of each class's peak during the call (measured on the Wildberries report, whose memory
+//! grows with the catalogue: docs/BENCHMARKS.md).
 //!
 //! `cabi_realloc` (what the host calls to place arguments in guest memory) must use the same
 //! allocator as the Rust code that later frees those arguments. On `wasm32-wasip2`, wasi-libc
