@@ -25,7 +25,7 @@ use stock_tracker::plugins::manifest::Manifest;
 use stock_tracker::plugins::runtime::Runtime;
 use stock_tracker::{App, Config};
 use stock_tracker_tests::TempDir;
-use stock_tracker_tests::fixtures::{component, manifest};
+use stock_tracker_tests::fixtures::{component, manifest, nested_cargo, target_base};
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
@@ -121,39 +121,34 @@ async fn per_call_cycle() {
 /// The guest's extra inlining, as `.cargo/config.toml` sets it for `wasm32-wasip2`.
 const GUEST_INLINING: &str = "-C llvm-args=-inline-threshold=2000";
 
-/// Builds of the mapping component side by side: the product build, then with each of its two
-/// guest-side speed-ups taken back out (`RUSTFLAGS` replaces the config's flags).
-const GUEST_BUILDS: [(&str, &str); 4] = [
-    ("product build (SDK allocator, inline threshold 2000)", "-"),
-    (
-        "wasi-libc malloc in place of the SDK allocator",
-        "-C llvm-args=-inline-threshold=2000 --cfg stock_tracker_system_allocator",
-    ),
-    ("LLVM's default inlining", ""),
-    ("both taken out (the build before)", "--cfg stock_tracker_system_allocator"),
+/// Builds of the mapping component side by side, as (what, SDK allocator, guest inlining): the
+/// product build, then with each of its two guest-side speed-ups taken back out.
+const GUEST_BUILDS: [(&str, bool, bool); 4] = [
+    ("product build (SDK allocator, inline threshold 2000)", true, true),
+    ("wasi-libc malloc in place of the SDK allocator", false, true),
+    ("LLVM's default inlining", true, false),
+    ("both taken out (the build before)", false, false),
 ];
 
-fn mapping_component(rustflags: &str) -> Vec<u8> {
-    if rustflags == "-" {
-        component("fixture-wb-mapping", &[])
-    } else {
-        component("fixture-wb-mapping", &[("RUSTFLAGS", rustflags)])
+/// The mapping component: the product build as `.cargo/config.toml` makes it, or a variant whose
+/// `RUSTFLAGS` (which replace the config's) leave a speed-up out.
+fn mapping_component(sdk_allocator: bool, inlining: bool) -> Vec<u8> {
+    if sdk_allocator && inlining {
+        return component("fixture-wb-mapping", &[]);
     }
+    let flags = [(inlining, GUEST_INLINING), (!sdk_allocator, "--cfg stock_tracker_system_allocator")];
+    let rustflags: Vec<&str> = flags.iter().filter(|(on, _)| *on).map(|(_, flag)| *flag).collect();
+    component("fixture-wb-mapping", &[("RUSTFLAGS", &rustflags.join(" "))])
 }
 
 /// Builds `plugins/wildberries/examples/map_page.rs` (the native mapping, timed) with `rustflags`
 /// in its own target directory and returns the binary.
 fn native_example(rustflags: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let base =
-        std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let target = base.join(if rustflags.is_empty() { "bench-native-default" } else { "bench-native-guest-inlining" });
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
+    let target =
+        target_base().join(if rustflags.is_empty() { "bench-native-default" } else { "bench-native-guest-inlining" });
+    let out = nested_cargo(&target)
         .args(["build", "--quiet", "--release", "--locked", "-p", "wildberries-adapter", "--example", "map_page"])
-        .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", rustflags)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "map_page: {}", String::from_utf8_lossy(&out.stderr));
@@ -176,12 +171,12 @@ async fn mapping_ratio() {
     let rt = runtime(&dir).await;
     let rt0 = runtime_keeping(&dir, 0).await;
     let mut plugins = Vec::new();
-    for (_, rustflags) in GUEST_BUILDS {
-        let wasm = mapping_component(rustflags);
+    for (_, sdk_allocator, inlining) in GUEST_BUILDS {
+        let wasm = mapping_component(sdk_allocator, inlining);
         plugins.push(rt.load(wasm, Manifest::parse(&manifest("wb-mapping")).unwrap()).await.expect("load"));
     }
     let plugin0 =
-        rt0.load(mapping_component("-"), Manifest::parse(&manifest("wb-mapping")).unwrap()).await.expect("load");
+        rt0.load(mapping_component(true, true), Manifest::parse(&manifest("wb-mapping")).unwrap()).await.expect("load");
     let payload = cards_payload(10_000);
     let call = |rt: &Arc<Runtime>, plugin, settings: Vec<(String, String)>| {
         let rt = rt.clone();
@@ -246,7 +241,7 @@ async fn mapping_ratio() {
     println!("|---|---|---|---|");
     println!("| native (this bench's release build) | {} | {} | 1.00 |", ms(n), ms(native[0]));
     let ratio = |t: Duration| t.as_secs_f64() / n.as_secs_f64();
-    for ((what, _), times) in GUEST_BUILDS.iter().zip(&wasm) {
+    for ((what, ..), times) in GUEST_BUILDS.iter().zip(&wasm) {
         let m = percentile(times, 0.5);
         println!("| component, whole call: {what} | {} | {} | {:.2} |", ms(m), ms(times[0]), ratio(m));
     }

@@ -2,7 +2,7 @@
 //! first-party adapters), compiled for `wasm32-wasip2` on first use and cached per process.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -10,6 +10,23 @@ static BUILT: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_owned()
+}
+
+/// Where nested builds keep their target directories: `$CARGO_TARGET_DIR`, else the workspace's
+/// `target/`.
+pub fn target_base() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// `cargo`, run from the workspace root into `target_dir`, without the outer build's wrappers and
+/// compiler flags (so a nested build sees `.cargo/config.toml` as a fresh checkout would).
+pub fn nested_cargo(target_dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir);
+    for var in ["RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// The component of `package` built in release mode, with `env` set for the build (so one crate
@@ -21,17 +38,10 @@ pub fn component(package: &str, env: &[(&str, &str)]) -> Vec<u8> {
     if let Some(bytes) = built.get_or_insert_with(HashMap::new).get(&key) {
         return bytes.clone();
     }
-    let base =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     let suffix: String = variant.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let target_dir = base.join(format!("test-plugins{}{suffix}", if suffix.is_empty() { "" } else { "-" }));
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root())
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--locked", "-p", package])
-        .env("CARGO_TARGET_DIR", &target_dir);
-    for var in ["RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
-        cmd.env_remove(var);
-    }
+    let target_dir = target_base().join(format!("test-plugins{}{suffix}", if suffix.is_empty() { "" } else { "-" }));
+    let mut cmd = nested_cargo(&target_dir);
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--locked", "-p", package]);
     for (k, v) in env {
         cmd.env(k, v);
     }

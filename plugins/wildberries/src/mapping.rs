@@ -171,21 +171,17 @@ impl Merged {
     /// One level per (SKU, warehouse), ordered by SKU, then warehouse name.
     pub fn into_levels(self) -> Vec<StockLevel> {
         let mut levels: Vec<StockLevel> = Vec::with_capacity(self.counts.len());
-        let mut group = 0;
-        for ((sku, warehouse), counts) in self.counts {
-            if levels.last().is_some_and(|l| l.sku != sku) {
-                levels[group..].sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
-                group = levels.len();
-            }
-            levels.push(StockLevel {
-                sku,
-                warehouse: self.names[warehouse].clone(),
-                available: counts.available,
-                in_transit_to_client: counts.to_client,
-                in_transit_from_client: counts.from_client,
-            });
+        levels.extend(self.counts.into_iter().map(|((sku, warehouse), counts)| StockLevel {
+            sku,
+            warehouse: self.names[warehouse].clone(),
+            available: counts.available,
+            in_transit_to_client: counts.to_client,
+            in_transit_from_client: counts.from_client,
+        }));
+        // The map orders each SKU's warehouses as first seen; names order them for the host.
+        for group in levels.chunk_by_mut(|a, b| a.sku == b.sku) {
+            group.sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
         }
-        levels[group..].sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
         levels
     }
 }
