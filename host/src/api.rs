@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod connections;
+pub mod invitations;
 pub mod members;
 pub mod pagination;
 pub mod products;

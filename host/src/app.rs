@@ -9,7 +9,8 @@ use secrecy::ExposeSecret;
 
 use crate::auth::JwtKeys;
 use crate::config::{Config, ConfigError, CorsOrigins, DatabaseKind};
-use crate::crypto::Keyring;
+use crate::crypto::MasterKeys;
+use crate::crypto::keys::{Keys, MasterSource};
 use crate::plugins::Registry;
 use crate::plugins::runtime::Runtime;
 use crate::ratelimit::Limiter;
@@ -27,8 +28,8 @@ pub struct App {
     pub store: Store,
     /// Access-token signing and verification.
     pub jwt: JwtKeys,
-    /// Credential sealing keys.
-    pub keyring: Keyring,
+    /// Credential sealing keys (master keys from the configuration, data keys from the database).
+    pub keyring: Keys,
     /// Parsed `CORS_ORIGINS`.
     pub cors: CorsOrigins,
     /// Loaded marketplace adapters.
@@ -59,12 +60,11 @@ impl App {
         crate::plugins::egress::ensure_tls_provider();
         let cors = config.http.cors()?;
         config.sentry.validate()?;
+        config.plugins.base_url_tenants()?;
         let (url, kind) = config.database.resolve()?;
-        if kind == DatabaseKind::Sqlite {
-            std::fs::create_dir_all(&config.database.data_dir).map_err(|e| {
-                ConfigError::new("DATA_DIR", format!("cannot create {}: {e}", config.database.data_dir.display()))
-            })?;
-        }
+        // Plugins and their compiled cache live here on either backend; keys and the database
+        // too on the embedded default.
+        crate::config::files::private_dir("DATA_DIR", &config.database.data_dir)?;
         let secrets = config.secrets.resolve(&config.database.data_dir, kind)?;
         for name in &secrets.generated {
             tracing::warn!(
@@ -86,6 +86,14 @@ impl App {
         if interrupted > 0 {
             tracing::warn!(runs = interrupted, "marked {interrupted} interrupted sync run(s) as failed");
         }
+        let masters = match secrets.credentials_key_file {
+            Some(path) => MasterSource::File(path),
+            None => MasterSource::Fixed(Arc::new(MasterKeys::new(
+                &secrets.credentials_key,
+                &secrets.retired_credentials_keys,
+            ))),
+        };
+        let keyring = Keys::load(&store, masters).await.context("cannot load the credential keys")?;
         let metrics = Arc::new(Metrics::new());
         let plugins = load_plugins(&config, metrics.clone()).await?;
         let trusted_proxies = config.ratelimit.trusted()?;
@@ -96,7 +104,7 @@ impl App {
 
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
-            keyring: Keyring::new(&secrets.credentials_key, &secrets.retired_credentials_keys),
+            keyring,
             store,
             cors,
             plugins,

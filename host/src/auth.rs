@@ -6,10 +6,12 @@
 //! that names its tenant (`st_rt_<tenant>_<random>`); only its SHA-256 is stored (see
 //! [`crate::store::tokens`] for rotation and reuse detection).
 
+pub mod bearer;
 mod extract;
 pub mod jwt;
 pub mod password;
 pub mod refresh;
 
+pub use bearer::Bearer;
 pub use extract::{AuthUser, VerifiedClaims};
 pub use jwt::{ACCESS_TOKEN_TTL_SECS, AccessClaims, JwtKeys};

@@ -32,8 +32,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArgs),
-    /// Re-seal every stored marketplace credential under the current CREDENTIALS_KEY.
+    /// Make a new credential data key current and re-seal every stored credential under it
+    /// (safe while instances run; the old key stays, retired, until retire-credentials-keys).
     RotateCredentialsKey(ConfigArgs),
+    /// Delete retired credential keys no stored credential needs; refuses while any still does.
+    RetireCredentialsKeys(ConfigArgs),
 }
 
 /// `serve` flags.
@@ -59,6 +62,7 @@ pub enum Action {
     Serve { demo: bool },
     Migrate,
     RotateCredentialsKey,
+    RetireCredentialsKeys,
 }
 
 impl Cli {
@@ -69,6 +73,7 @@ impl Cli {
             Some(Command::Serve(a)) => (Action::Serve { demo: a.demo }, a.config),
             Some(Command::Migrate(a)) => (Action::Migrate, a.config),
             Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
+            Some(Command::RetireCredentialsKeys(a)) => (Action::RetireCredentialsKeys, a.config),
         }
     }
 }

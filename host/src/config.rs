@@ -8,13 +8,13 @@
 //! | `DATABASE_MAX_CONNECTIONS` | `--database-max-connections` | `10` | connection pool size |
 //! | `REDIS_URL` | `--redis-url` | unset | `redis://…`; checked by readiness, used by later features |
 //! | `JWT_SECRET` | `--jwt-secret` | generated (embedded) | HS256 key for access tokens, at least 32 bytes |
-//! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: seals marketplace credentials |
-//! | `CREDENTIALS_KEYS_RETIRED` | `--credentials-keys-retired` | unset | comma-separated older keys, accepted for opening only |
-//! | `OPERATOR_TOKEN` | `--operator-token` | unset (API off) | bearer token of the operator API |
+//! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: the master key that wraps the credential data keys |
+//! | `CREDENTIALS_KEYS_RETIRED` | `--credentials-keys-retired` | unset | comma-separated older master keys, for unwrapping only |
+//! | `OPERATOR_TOKEN` | `--operator-token` | unset (API off) | bearer token of the operator API, at least 32 characters |
 //! | `CORS_ORIGINS` | `--cors-origins` | unset (no CORS) | comma-separated origins, or `*` |
-//! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants, limits |
+//! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants (`PLUGIN_EXTRA_HOSTS`, `PLUGIN_BASE_URL_TENANTS`), limits |
 //! | `SYNC_*` | | see [`crate::sync`] | rate-limit wait budget, page size, stale runs |
-//! | `RATE_LIMIT_*`, `TRUSTED_PROXIES` | | see [`crate::ratelimit`] | request rate limits |
+//! | `RATE_LIMIT_*`, `TRUSTED_PROXIES` | | see [`crate::ratelimit`] | request rate limits (global, tenant, anonymous per IP) |
 //! | `SENTRY_*` | | see [`crate::telemetry::reporting`] | error and performance reporting (off by default) |
 //! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
 //! | `RUST_LOG` | | `info` | log filter (`tracing_subscriber::EnvFilter` syntax) |
@@ -27,6 +27,7 @@
 //! are never echoed, not even in that line.
 
 mod database;
+pub mod files;
 mod http;
 pub mod secrets;
 

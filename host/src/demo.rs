@@ -18,7 +18,7 @@ pub const DEMO_EMAIL: &str = "demo@stock-tracker.local";
 pub const DEMO_PASSWORD: &str = "demo-password";
 const CONNECTION_NAME: &str = "Demo Wildberries";
 
-/// Starts the fake marketplace and grants plugins its origin. Keep the result alive while serving.
+/// Starts the fake marketplace, grants plugins its origin and tenants `settings.base_url`. Keep the result alive while serving.
 pub async fn prepare(config: &mut Config) -> anyhow::Result<FakeWildberries> {
     let fake = FakeWildberries::start(FakeConfig {
         products: 300,
@@ -33,6 +33,9 @@ pub async fn prepare(config: &mut Config) -> anyhow::Result<FakeWildberries> {
         grants.push(',');
     }
     grants.push_str(&fake.origin());
+    // The demo connection reaches the fake through `settings.base_url`, which only the tenants
+    // the operator lists may set; a demo lists them all unless told otherwise.
+    config.plugins.plugin_base_url_tenants.get_or_insert_with(|| "*".into());
     Ok(fake)
 }
 
@@ -60,9 +63,13 @@ pub async fn seed(app: &Arc<App>, fake: &FakeWildberries) -> anyhow::Result<()> 
         }
         None => {
             let id = uuid::Uuid::now_v7();
-            let sealed = app.keyring.seal(tenant_id, id, &credentials);
-            app.store
-                .insert_connection(tenant_id, id, "wildberries", CONNECTION_NAME, &settings, &sealed)
+            app.keyring
+                .write_sealed(&app.store, tenant_id, id, &credentials, |sealed| {
+                    let (store, settings) = (&app.store, &settings);
+                    async move {
+                        store.insert_connection(tenant_id, id, "wildberries", CONNECTION_NAME, settings, &sealed).await
+                    }
+                })
                 .await?
                 .connection_id
         }

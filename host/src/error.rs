@@ -61,6 +61,11 @@ pub enum ApiError {
     /// Temporarily unavailable, e.g. the marketplace rate-limits us (503, `Retry-After`).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after: Option<u64> },
+    /// Over a rate limit or a failure throttle (429, `Retry-After`). Answered with the seed's
+    /// body, `{"error": "<Scope> rate limit exceeded", "reset_at", "scope"}`, not the envelope:
+    /// clients of the seed parse it.
+    #[error("{} rate limit exceeded", capitalise(scope))]
+    RateLimited { scope: &'static str, retry_after_secs: u64, reset_at: u64 },
     /// Anything else: logged with the request id, answered without detail.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -85,6 +90,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +105,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Conflict { code, .. } | Self::BadGateway { code, .. } | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
@@ -123,6 +130,12 @@ impl From<anyhow::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::RateLimited { scope, retry_after_secs, reset_at } = &self {
+            let body = json!({ "error": self.to_string(), "reset_at": reset_at, "scope": scope });
+            let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            return res;
+        }
         let request_id = REQUEST_ID.try_with(Clone::clone).ok();
         if let Self::Internal(err) = &self {
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = ?err, "internal error");
@@ -142,6 +155,11 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 fn envelope_response(

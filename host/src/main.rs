@@ -61,23 +61,31 @@ async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()
             Ok(())
         }
         Action::RotateCredentialsKey => {
-            let key_file = config.secrets.credentials_key.is_none();
             let app = App::build(config).await?;
-            let report = if key_file {
-                let path = app.config.database.data_dir.join("credentials.key");
-                rotation::rotate_key_file(&app.store, &path).await?.0
-            } else {
-                rotation::reseal_all(&app.store, &app.keyring).await?
-            };
+            let (key_id, report) = rotation::rotate(&app.store, &app.keyring).await?;
             println!(
-                "re-sealed {} connection(s) under key {}; {} changed meanwhile; {} unreadable",
-                report.resealed,
-                if key_file { "(new, in credentials.key)".to_owned() } else { app.keyring.current_key_id().to_owned() },
-                report.skipped,
-                report.unreadable
+                "credential data key {key_id} is now current; re-sealed {} connection(s), {} changed meanwhile, {} unreadable.\n\
+                 The previous key stays (retired) so running instances lose nothing; once they have all written \
+                 under the new key, run `stock-tracker retire-credentials-keys`.",
+                report.resealed, report.skipped, report.unreadable
             );
             if report.unreadable > 0 {
-                anyhow::bail!("{} connection(s) are sealed under a key that is not configured", report.unreadable);
+                anyhow::bail!("{} connection(s) are sealed under a key that is not available", report.unreadable);
+            }
+            Ok(())
+        }
+        Action::RetireCredentialsKeys => {
+            let app = App::build(config).await?;
+            let report = rotation::retire(&app.store, &app.keyring).await?;
+            println!(
+                "re-sealed {} connection(s); deleted {} retired data key(s); removed {} retired master key(s) from the key file",
+                report.reseal.resealed, report.deleted_data_keys, report.removed_master_keys
+            );
+            if !report.unneeded_master_keys.is_empty() {
+                println!(
+                    "no data key needs the retired master key(s) {} any more: CREDENTIALS_KEYS_RETIRED can be removed",
+                    report.unneeded_master_keys.join(", ")
+                );
             }
             Ok(())
         }

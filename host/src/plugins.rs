@@ -10,7 +10,9 @@
 //!   [`cache`]: compiled code on disk, keyed by content hash and engine compatibility.
 //! - [`manifest`]: the `plugin.toml` format.
 //!
-//! Configuration ([`PluginConfig`]): `PLUGINS_DIR`, `PLUGIN_CACHE_DIR`, `PLUGIN_EXTRA_HOSTS`,
+//! - [`settings`]: which connection settings a tenant may set.
+//!
+//! Configuration ([`PluginConfig`]): `PLUGINS_DIR`, `PLUGIN_CACHE_DIR`, `PLUGIN_EXTRA_HOSTS`, `PLUGIN_BASE_URL_TENANTS`,
 //! `PLUGIN_MEMORY_MB`, `PLUGIN_TIMEOUT_MS`, `PLUGIN_MAX_INSTANCES`, `PLUGIN_MAX_RESPONSE_MB`, `PLUGIN_KEEP_RESIDENT_MB`.
 
 pub mod bindings;
@@ -24,6 +26,7 @@ pub mod manifest;
 mod outcome;
 pub mod registry;
 pub mod runtime;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +48,12 @@ pub struct PluginConfig {
     /// Origins every plugin may call besides its manifest's, comma-separated (e.g. `http://127.0.0.1:9100`).
     #[arg(long, env = "PLUGIN_EXTRA_HOSTS", value_name = "PLUGIN_EXTRA_HOSTS")]
     pub plugin_extra_hosts: Option<String>,
+
+    /// Tenants whose connections may set `settings.base_url` (point their adapter at another
+    /// host, such as a fake or a sandbox): comma-separated tenant ids, or `*` for every tenant
+    /// (tests and the demo only). Unset: no tenant may.
+    #[arg(long, env = "PLUGIN_BASE_URL_TENANTS", value_name = "PLUGIN_BASE_URL_TENANTS")]
+    pub plugin_base_url_tenants: Option<String>,
 
     /// Memory cap per plugin call, MiB (a manifest may ask for less).
     #[arg(long, env = "PLUGIN_MEMORY_MB", value_name = "PLUGIN_MEMORY_MB", default_value_t = 64,
@@ -80,6 +89,7 @@ impl Default for PluginConfig {
             plugins_dir: None,
             plugin_cache_dir: None,
             plugin_extra_hosts: None,
+            plugin_base_url_tenants: None,
             plugin_memory_mb: 64,
             plugin_timeout_ms: 10_000,
             plugin_max_instances: 64,
@@ -104,6 +114,37 @@ impl PluginConfig {
                 })
             })
             .collect()
+    }
+
+    /// The parsed `PLUGIN_BASE_URL_TENANTS`: `None` for `*` (every tenant), else the listed ids.
+    pub fn base_url_tenants(&self) -> Result<Option<Vec<uuid::Uuid>>, crate::config::ConfigError> {
+        let raw = self.plugin_base_url_tenants.as_deref().unwrap_or_default().trim();
+        if raw == "*" {
+            return Ok(None);
+        }
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                uuid::Uuid::try_parse(s).map_err(|_| {
+                    crate::config::ConfigError::new(
+                        "PLUGIN_BASE_URL_TENANTS",
+                        format!("`{s}` is not a tenant id (or `*`)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// Whether `tenant_id`'s connections may set `settings.base_url` (checked at start-up, so a
+    /// bad value here means no).
+    pub fn base_url_allowed(&self, tenant_id: uuid::Uuid) -> bool {
+        match self.base_url_tenants() {
+            Ok(None) => true,
+            Ok(Some(ids)) => ids.contains(&tenant_id),
+            Err(_) => false,
+        }
     }
 
     /// Per-call deadline.

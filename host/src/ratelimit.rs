@@ -16,14 +16,17 @@
 //! it may admit up to `limit × (1 + 1/limit)`-ish more or fewer than an exact log would; the tests
 //! bound the burst across an edge.
 //!
-//! The request side (scopes per route, headers, 429, fail-open) is [`layer`]. Still to come
-//! (issue #4): metrics, Sentry. [`breaker`] stops waiting on a dead Redis.
+//! The request side (scopes per route, headers, 429, fail-open) is [`layer`]; unauthenticated
+//! requests also count against a per-IP scope of their own, before the global one. [`throttle`]
+//! budgets failed attempts at secrets (logins per account, operator tokens per IP). [`breaker`]
+//! stops waiting on a dead Redis.
 
 pub mod breaker;
 pub mod config;
 pub mod layer;
 pub mod memory;
 pub mod redis;
+pub mod throttle;
 
 pub use config::RateLimitConfig;
 pub use layer::{KeyBy, RouteLimit};
@@ -80,6 +83,15 @@ impl Limiter {
         match self {
             Self::Memory(m) => Ok(m.check(scopes)),
             Self::Redis(r) => r.check(scopes).await,
+        }
+    }
+
+    /// What [`Limiter::check`] would decide now, charging nothing (for failure throttles, which
+    /// look before an attempt and charge only a failed one).
+    pub async fn peek(&self, scopes: &[Scope]) -> Result<Decision, LimiterError> {
+        match self {
+            Self::Memory(m) => Ok(m.peek(scopes)),
+            Self::Redis(r) => r.peek(scopes).await,
         }
     }
 }

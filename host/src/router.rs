@@ -1,15 +1,16 @@
 //! The one route table: every route of the API, and the middleware stack around it.
 //!
 //! Everything lives under `/api/v1`. Health routes need no token; every other route except
-//! register, login, refresh and logout takes a bearer access token (the [`crate::auth::AuthUser`]
+//! register, login, refresh, logout and accepting an invitation takes a bearer access token (the [`crate::auth::AuthUser`]
 //! extractor in the handler's signature).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -18,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::MAX_BODY_BYTES;
-use crate::api::{admin, auth, connections, members, products, stocks, sync, sync_runs};
+use crate::api::{admin, auth, connections, invitations, members, products, stocks, sync, sync_runs};
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::ratelimit::RouteLimit;
@@ -58,7 +59,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/refresh", post(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
         .route("/auth/logout", post(auth::logout).layer(limit(None)))
         .route("/auth/me", get(auth::get_me).layer(limit(None)))
-        .route("/members", get(members::list_members).post(members::add_member).layer(limit(None)))
+        .route("/members", get(members::list_members).layer(limit(None)))
+        .route("/members/{id}", patch(members::update_member).delete(members::remove_member).layer(limit(None)))
+        .route(
+            "/invitations",
+            get(invitations::list_invitations).layer(limit(None)).post(
+                invitations::create_invitation.layer(limit(Some(RouteLimit::per_tenant("invitations", 30, 3600)))),
+            ),
+        )
+        .route("/invitations/{id}", delete(invitations::delete_invitation).layer(limit(None)))
+        .route(
+            "/invitations/accept",
+            post(invitations::accept_invitation).layer(limit(Some(RouteLimit::per_ip("accept", 10, 300)))),
+        )
         .route(
             "/connections",
             get(connections::list_connections).post(connections::create_connection).layer(limit(None)),
@@ -80,18 +93,25 @@ pub fn router(app: Arc<App>) -> Router {
             post(sync::start_sync).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))),
         )
         .route("/sync", post(sync::start_all_syncs).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
-        .route("/admin/plugins", get(admin::list_plugins))
+        .route("/admin/plugins", get(admin::list_plugins).layer(limit(Some(ADMIN_LIMIT))))
         .route(
             "/admin/plugins/{id}",
-            put(admin::put_plugin).delete(admin::delete_plugin).layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
+            put(admin::put_plugin)
+                .delete(admin::delete_plugin)
+                .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES))
+                .layer(limit(Some(ADMIN_LIMIT))),
         )
-        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin))
+        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))))
         // Counted and timed by route template (after routing, so the template is known).
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
 
     let routes = Router::new().route("/metrics", get(metrics::serve_metrics)).nest("/api/v1", api).fallback(unmatched);
     with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
 }
+
+/// Operator calls per client address (their bearer is no tenant token, so they also spend the
+/// anonymous per-IP budget; wrong tokens are throttled separately, see [`admin::Operator`]).
+const ADMIN_LIMIT: RouteLimit = RouteLimit::per_ip("admin", 30, 60);
 
 /// The outer middleware stack (see [`router`] for the order and the reasons), around any routes;
 /// public so the overhead benchmark measures exactly this stack.

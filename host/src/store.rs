@@ -11,6 +11,8 @@
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` and are embedded in the binary.
 
 pub mod connections;
+pub mod credential_keys;
+pub mod invitations;
 pub mod products;
 pub mod stocks;
 pub mod sync_runs;
@@ -42,6 +44,10 @@ pub enum StoreError {
     /// Stored bytes that do not decode (a sealed value that does not open, a bad enum).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Credentials were sealed under a data key that is no longer current (a rotation happened
+    /// meanwhile): nothing was written; reload the keys and seal again.
+    #[error("the credential key was rotated meanwhile")]
+    KeyNotCurrent,
 }
 
 /// The connection pool of whichever backend is configured.
@@ -77,7 +83,12 @@ impl Store {
     pub async fn connect(url: &SecretString, kind: DatabaseKind, max_connections: u32) -> Result<Self, sqlx::Error> {
         let pool = match kind {
             DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url.expose_secret())?
+                let options = SqliteConnectOptions::from_str(url.expose_secret())?;
+                // Password hashes live in it: 0600 before SQLite creates it with the umask's mode.
+                crate::config::files::private_database(options.get_filename()).map_err(|e| {
+                    sqlx::Error::Configuration(format!("{}: {e}", options.get_filename().display()).into())
+                })?;
+                let options = options
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)

@@ -83,6 +83,10 @@ pub enum SyncError {
     Credentials(String),
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("the connection was deleted during the sync")]
+    ConnectionDeleted,
+    #[error("connection settings: {0}")]
+    Settings(String),
 }
 
 impl SyncError {
@@ -91,7 +95,7 @@ impl SyncError {
     pub fn is_ours(&self) -> bool {
         match self {
             Self::Plugin(CallError::Adapter(e)) => matches!(e, AdapterError::Internal(_)),
-            Self::RateLimitedTooLong(_) => false,
+            Self::RateLimitedTooLong(_) | Self::ConnectionDeleted | Self::Settings(_) => false,
             Self::Plugin(_)
             | Self::NoAdapter(_)
             | Self::CursorLoop(_)
@@ -119,7 +123,11 @@ pub async fn start(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid) -> Resu
 
 /// Runs a queued run to its end and records the outcome. Never panics on a failed sync.
 /// The run is one Sentry transaction (`sync <marketplace>`) on a hub of its own.
-pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> SyncRun {
+///
+/// Returns the recorded run, or `None` when it no longer exists: deleting a connection deletes
+/// its runs, so a run whose connection is deleted mid-way ends `failed` (logged and counted as
+/// [`SyncError::ConnectionDeleted`]) with no row left to record it in.
+pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> Option<SyncRun> {
     let started = Instant::now();
     let marketplace = app
         .store
@@ -133,7 +141,10 @@ pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_i
         app.store.update_sync_run(tenant_id, run_id, SyncStatus::Running, (0, 0, 0), None).await?;
         run(app, tenant_id, connection_id, run_id, &mut progress).await
     };
-    let outcome = transaction.bind(outcome).await;
+    let mut outcome = transaction.bind(outcome).await;
+    if outcome.is_err() && matches!(app.store.connection(tenant_id, connection_id).await, Err(StoreError::NotFound)) {
+        outcome = Err(SyncError::ConnectionDeleted);
+    }
     let (status, error) = match &outcome {
         Ok(()) => (SyncStatus::Succeeded, None),
         Err(err) => (SyncStatus::Failed, Some(err.to_string())),
@@ -157,10 +168,11 @@ pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_i
     }
     transaction.finish(outcome.as_ref().err().map(|e| (e as &(dyn std::error::Error + 'static), e.is_ours())));
     match app.store.update_sync_run(tenant_id, run_id, status, counts, error.as_deref()).await {
-        Ok(run) => run,
+        Ok(run) => Some(run),
+        Err(StoreError::NotFound) => None,
         Err(err) => {
             tracing::error!(sync_run.id = %run_id, error = %err, "cannot record the outcome of sync {run_id}");
-            app.store.sync_run(tenant_id, run_id).await.unwrap_or_else(|_| panic!("sync run {run_id} vanished"))
+            app.store.sync_run(tenant_id, run_id).await.ok()
         }
     }
 }
@@ -187,8 +199,15 @@ async fn run(
     progress: &mut Progress,
 ) -> Result<(), SyncError> {
     let connection = app.store.connection(tenant_id, connection_id).await?;
-    let ctx = call_context(app, &connection)?;
     let marketplace = connection.marketplace.clone();
+    // Settings stored before a grant was withdrawn (or before the adapter stopped reading a key)
+    // stop the run with the reason, rather than reach a host the operator no longer allows.
+    if let serde_json::Value::Object(settings) = &connection.settings.0 {
+        let plugin = current_adapter(app, &marketplace)?;
+        crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, tenant_id, settings)
+            .map_err(|e| SyncError::Settings(e.to_string()))?;
+    }
+    let ctx = call_context(app, &connection).await?;
     let page_size = app.config.sync.sync_page_size;
     let phase_started = crate::store::now();
 
@@ -344,8 +363,9 @@ where
 }
 
 /// The adapter's view of a connection: opened credentials and settings as strings.
-pub fn call_context(app: &App, connection: &ConnectionRecord) -> Result<CallContext, SyncError> {
+pub async fn call_context(app: &App, connection: &ConnectionRecord) -> Result<CallContext, SyncError> {
     let credentials = crate::api::connections::open_credentials(app, connection)
+        .await
         .map_err(|_| SyncError::Credentials("sealed under a key that is not configured, or tampered".into()))?;
     Ok(CallContext { credentials: credentials.into_iter().collect(), settings: settings_pairs(&connection.settings.0) })
 }

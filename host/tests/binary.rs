@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 34] = [
+const VARIABLES: [&str; 37] = [
     "RATE_LIMIT_ENABLED",
+    "RATE_LIMIT_ANON",
+    "RATE_LIMIT_ANON_WINDOW",
     "RATE_LIMIT_GLOBAL",
     "RATE_LIMIT_GLOBAL_WINDOW",
     "RATE_LIMIT_TENANT",
@@ -31,6 +33,7 @@ const VARIABLES: [&str; 34] = [
     "PLUGINS_DIR",
     "PLUGIN_CACHE_DIR",
     "PLUGIN_EXTRA_HOSTS",
+    "PLUGIN_BASE_URL_TENANTS",
     "PLUGIN_MEMORY_MB",
     "PLUGIN_TIMEOUT_MS",
     "PLUGIN_MAX_INSTANCES",
@@ -84,7 +87,9 @@ fn help_lists_every_flag_and_variable() {
 #[test]
 fn bad_values_stop_startup_with_one_line_naming_the_variable() {
     let dir = temp_dir();
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 10] = [
+        ("OPERATOR_TOKEN", "hunter2-operator", "OPERATOR_TOKEN: too short"),
+        ("PLUGIN_BASE_URL_TENANTS", "hunter2-tenant", "PLUGIN_BASE_URL_TENANTS: `hunter2-tenant` is not a tenant id"),
         ("BIND_ADDR", "not-an-address", "BIND_ADDR"),
         ("DATABASE_URL", "mysql://root:hunter2@db/x", "DATABASE_URL: unsupported scheme"),
         ("JWT_SECRET", "hunter2-short", "JWT_SECRET: too short"),
@@ -102,6 +107,9 @@ fn bad_values_stop_startup_with_one_line_naming_the_variable() {
         assert_eq!(lines.len(), 1, "{var}: expected one line, got:\n{stderr}");
         assert!(lines[0].contains(expected), "{var}: {stderr}");
         for secret in ["hunter2", "aHVudGVyMg"] {
+            if var == "PLUGIN_BASE_URL_TENANTS" {
+                continue; // a tenant id is no secret, and naming the bad one helps
+            }
             assert!(!stderr.contains(secret), "{var}: the value was echoed: {stderr}");
         }
     }
@@ -163,6 +171,7 @@ async fn serve_stop_serve_keeps_data(mut env: Vec<(&str, String)>) {
     // The connection is verified through the Wildberries adapter, against a local fake.
     let fake = fake_wildberries::FakeWildberries::start(Default::default()).await.unwrap();
     env.push(("PLUGIN_EXTRA_HOSTS", fake.origin()));
+    env.push(("PLUGIN_BASE_URL_TENANTS", "*".into()));
     let login = json!({ "email": "operator@example.com", "password": "correct horse battery" });
 
     let server = Server::start(&dir, &env);

@@ -121,7 +121,7 @@ impl Drop for TempDir {
 /// Fixed test secrets for PostgreSQL (where they are required).
 pub const TEST_JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
 /// The operator token test apps accept on `/api/v1/admin`.
-pub const TEST_OPERATOR_TOKEN: &str = "test-operator-token";
+pub const TEST_OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
 /// A base64 32-byte key.
 pub const TEST_CREDENTIALS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -161,6 +161,20 @@ pub struct TestTenant {
     pub password: String,
     pub access_token: String,
     pub refresh_token: String,
+}
+
+impl TestTenant {
+    /// The session a register, login or invitation-accept answer holds.
+    pub fn from_session(body: &Value, email: &str, password: String) -> Self {
+        TestTenant {
+            tenant_id: body["tenant"]["tenant_id"].as_str().unwrap().parse().unwrap(),
+            user_id: body["user"]["user_id"].as_str().unwrap().parse().unwrap(),
+            email: email.to_owned(),
+            password,
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
 }
 
 impl TestApp {
@@ -206,6 +220,9 @@ impl TestApp {
         fake: Arc<FakeWildberries>,
     ) -> Self {
         config.plugins.plugin_extra_hosts.get_or_insert_with(|| fake.origin());
+        // Test connections reach the fake through `settings.base_url`; the tests of that grant
+        // itself set their own list.
+        config.plugins.plugin_base_url_tenants.get_or_insert_with(|| "*".into());
         config.secrets.operator_token.get_or_insert_with(|| TEST_OPERATOR_TOKEN.into());
         config.plugins.plugin_max_instances = 16;
         config
@@ -277,6 +294,30 @@ impl TestApp {
         self.send(req.expect("request builds")).await
     }
 
+    /// A JSON request from the client address `ip`, with a raw `Authorization` value (any
+    /// scheme, any case).
+    pub async fn call_from(
+        &self,
+        ip: &str,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        let mut req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request builds");
+        let peer: std::net::SocketAddr = format!("{ip}:40000").parse().expect("an IP address");
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        self.send(req).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
         self.call(Method::GET, path, Some(token), None).await
     }
@@ -296,14 +337,25 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "register {email}: {:?}", res.body);
-        TestTenant {
-            tenant_id: res.body["tenant"]["tenant_id"].as_str().unwrap().parse().unwrap(),
-            user_id: res.body["user"]["user_id"].as_str().unwrap().parse().unwrap(),
-            email: email.to_owned(),
-            password,
-            access_token: res.body["access_token"].as_str().unwrap().to_owned(),
-            refresh_token: res.body["refresh_token"].as_str().unwrap().to_owned(),
-        }
+        TestTenant::from_session(&res.body, email, password)
+    }
+
+    /// Invites `email` into `by`'s tenant with `role`; returns the invitation token.
+    pub async fn invite(&self, by: &TestTenant, email: &str, role: &str) -> String {
+        let res =
+            self.post("/api/v1/invitations", Some(&by.access_token), json!({ "email": email, "role": role })).await;
+        assert_eq!(res.status, StatusCode::CREATED, "invite {email}: {:?}", res.body);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites a new person into `by`'s tenant and accepts as them (a new account with the
+    /// password `correct horse battery`); returns their session in that tenant.
+    pub async fn join(&self, by: &TestTenant, email: &str, role: &str) -> TestTenant {
+        let token = self.invite(by, email, role).await;
+        let password = "correct horse battery".to_owned();
+        let res = self.post("/api/v1/invitations/accept", None, json!({ "token": token, "password": password })).await;
+        assert_eq!(res.status, StatusCode::OK, "accept {email}: {:?}", res.body);
+        TestTenant::from_session(&res.body, email, password)
     }
 
     /// Creates a connection through the API; returns its id.

@@ -115,3 +115,21 @@ async fn scopes_are_independent_and_refusals_charge_nothing() {
         assert_eq!(other.scopes[1].remaining, 2, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peeking_charges_nothing_and_sees_what_checks_spent() {
+    for (name, limiter) in limiters().await {
+        let s = scope("login_account", 3, Duration::from_secs(60));
+        for _ in 0..10 {
+            let d = limiter.peek(std::slice::from_ref(&s)).await.unwrap();
+            assert!(d.allowed, "{name}");
+            assert_eq!(d.scopes[0].remaining, 2, "{name}: looking spends nothing");
+        }
+        for _ in 0..3 {
+            assert!(limiter.check(std::slice::from_ref(&s)).await.unwrap().allowed, "{name}");
+        }
+        let d = limiter.peek(std::slice::from_ref(&s)).await.unwrap();
+        assert!(!d.allowed, "{name}: three failures fill a budget of three");
+        assert!(d.retry_after > Duration::ZERO, "{name}");
+    }
+}

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Multipart, Path};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -22,8 +21,10 @@ use super::Json;
 use crate::App;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::plugins::manifest::Manifest;
+use crate::plugins::manifest::{Manifest, valid_id};
 use crate::plugins::registry::Installed;
+use crate::ratelimit::layer::{client_ip, client_key};
+use crate::ratelimit::throttle::OPERATOR_PER_IP;
 
 /// Largest accepted upload (manifest and component together).
 pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
@@ -41,18 +42,31 @@ impl FromRequestParts<Arc<App>> for Operator {
             .secrets
             .operator_token()
             .ok_or(ApiError::Forbidden("the operator API is disabled: set OPERATOR_TOKEN to enable it"))?;
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("missing operator bearer token"))?;
+        let client = client_ip(&parts.extensions, &parts.headers, &app.trusted_proxies)
+            .map_or_else(|| "unknown".to_owned(), client_key);
+        OPERATOR_PER_IP.admit(app, &client).await?;
+        let presented = crate::auth::Bearer::from_headers(&parts.headers).token().unwrap_or_default();
         // Compare digests, so the comparison time says nothing about the token.
-        if Sha256::digest(presented.trim().as_bytes()) == Sha256::digest(expected.expose_secret().trim().as_bytes()) {
-            Ok(Operator)
-        } else {
-            Err(ApiError::Unauthorized("invalid operator token"))
+        if Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose_secret().trim().as_bytes()) {
+            return Ok(Operator);
         }
+        OPERATOR_PER_IP.failed(app, &client).await?;
+        tracing::warn!(client = %client, "operator API: wrong or missing operator token");
+        Err(ApiError::Unauthorized("missing or invalid operator token"))
+    }
+}
+
+/// A plugin id from the path, checked by the manifest's rule before anything else sees it:
+/// `..%2F..%2Fx` and absolute paths are a 404, like any id that is not loaded.
+#[derive(Debug)]
+pub struct PluginId(pub String);
+
+impl FromRequestParts<Arc<App>> for PluginId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, app).await.map_err(|_| ApiError::NotFound)?;
+        if valid_id(&id) { Ok(Self(id)) } else { Err(ApiError::NotFound) }
     }
 }
 
@@ -75,7 +89,7 @@ pub async fn list_plugins(axum::extract::State(app): AppState, _: Operator) -> J
 pub async fn put_plugin(
     axum::extract::State(app): AppState,
     _: Operator,
-    Path(id): Path<String>,
+    PluginId(id): PluginId,
     mut multipart: Multipart,
 ) -> Result<Json<Value>, ApiError> {
     let (mut manifest_text, mut component) = (None, None);
@@ -112,7 +126,7 @@ pub async fn put_plugin(
 pub async fn rollback_plugin(
     axum::extract::State(app): AppState,
     _: Operator,
-    Path(id): Path<String>,
+    PluginId(id): PluginId,
 ) -> Result<Json<Value>, ApiError> {
     if app.plugins.get(&id).is_none() {
         return Err(ApiError::NotFound);
@@ -129,7 +143,7 @@ pub async fn rollback_plugin(
 pub async fn delete_plugin(
     axum::extract::State(app): AppState,
     _: Operator,
-    Path(id): Path<String>,
+    PluginId(id): PluginId,
 ) -> Result<StatusCode, ApiError> {
     if !app.plugins.remove(&id).await {
         return Err(ApiError::NotFound);

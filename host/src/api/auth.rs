@@ -10,6 +10,7 @@ use super::Json;
 use crate::app::AppState;
 use crate::auth::{AuthUser, password, refresh};
 use crate::error::ApiError;
+use crate::ratelimit::throttle::LOGIN_PER_ACCOUNT;
 use crate::store::StoreError;
 use crate::store::tenants::{Membership, Role};
 use crate::store::tokens::Rotation;
@@ -76,11 +77,16 @@ pub async fn login(
     axum::extract::State(app): AppState,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    // Shape errors are fine to report; whether the account exists is not.
+    // Shape errors are fine to report; whether the account exists is not. Failures are budgeted
+    // per email as well as per IP (the route's limit), known or not, so a guesser spread over
+    // many addresses still gets LOGIN_PER_ACCOUNT tries per window and learns nothing from it.
     let email = body.email.trim().to_lowercase();
+    let account = account_key(&email);
+    LOGIN_PER_ACCOUNT.admit(&app, &account).await?;
     let user = app.store.find_user_by_email(&email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     if !password::verify(body.password, stored_hash).await {
+        LOGIN_PER_ACCOUNT.failed(&app, &account).await?;
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     }
     let user = user.ok_or(ApiError::Unauthorized(BAD_LOGIN))?;
@@ -151,7 +157,14 @@ pub async fn get_me(axum::extract::State(app): AppState, user: AuthUser) -> Resu
     })))
 }
 
-async fn start_session(app: &crate::App, m: &Membership) -> Result<TokenPair, ApiError> {
+/// The throttle key of an email: a digest, so no address is kept in the limiter's store.
+fn account_key(email: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(email.as_bytes())[..16])
+}
+
+/// Starts a session (a new refresh-token family) for a membership.
+pub(crate) async fn start_session(app: &crate::App, m: &Membership) -> Result<TokenPair, ApiError> {
     let (refresh_token, hash) = refresh::generate(m.tenant_id);
     let expires = Utc::now() + Duration::days(refresh::REFRESH_TOKEN_TTL_DAYS);
     app.store.insert_refresh_token(m.tenant_id, m.user_id, &hash, expires).await?;
@@ -159,7 +172,8 @@ async fn start_session(app: &crate::App, m: &Membership) -> Result<TokenPair, Ap
     Ok(TokenPair { access_token, refresh_token, token_type: "bearer", expires_in })
 }
 
-fn session_body(m: &Membership, tokens: TokenPair) -> Value {
+/// What register, login and accepting an invitation answer.
+pub(crate) fn session_body(m: &Membership, tokens: TokenPair) -> Value {
     json!({
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,

@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::crypto::Sealed;
 use crate::error::ApiError;
+use crate::plugins::LoadedPlugin;
 use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
 use crate::store::connections::{ConnectionChanges, ConnectionRecord};
 
@@ -80,22 +81,32 @@ pub async fn create_connection(
     }
     let name = check_name(&body.name)?;
     let plaintext = check_credentials(&body.credentials)?;
-    let settings = Value::Object(body.settings.unwrap_or_default());
-    verify(&app, &body.marketplace, &body.credentials.0, &settings).await?;
+    let plugin = adapter(&app, &body.marketplace)?;
+    let settings = body.settings.unwrap_or_default();
+    crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, user.tenant_id, &settings)?;
+    let settings = Value::Object(settings);
+    verify(&app, &plugin, &body.credentials.0, &settings).await?;
     let connection_id = Uuid::now_v7();
-    let sealed = app.keyring.seal(user.tenant_id, connection_id, &plaintext);
     let record = app
-        .store
-        .insert_connection(user.tenant_id, connection_id, &body.marketplace, &name, &settings, &sealed)
+        .keyring
+        .write_sealed(&app.store, user.tenant_id, connection_id, &plaintext, |sealed| {
+            let (app, marketplace, name, settings) = (&app, &body.marketplace, &name, &settings);
+            async move {
+                app.store.insert_connection(user.tenant_id, connection_id, marketplace, name, settings, &sealed).await
+            }
+        })
         .await?;
     tracing::info!(tenant.id = %user.tenant_id, connection.id = %connection_id, marketplace = %body.marketplace, "connection {connection_id} created");
-    Ok((StatusCode::CREATED, Json(view(&app, &record)?)))
+    Ok((StatusCode::CREATED, Json(view(&app, &record).await)))
 }
 
 /// `GET /api/v1/connections`
 pub async fn list_connections(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
     let records = app.store.list_connections(user.tenant_id).await?;
-    let items = records.iter().map(|r| view(&app, r)).collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::with_capacity(records.len());
+    for record in &records {
+        items.push(view(&app, record).await);
+    }
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -106,7 +117,7 @@ pub async fn get_connection(
     PathId(id): PathId,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let record = app.store.connection(user.tenant_id, id).await?;
-    Ok(Json(view(&app, &record)?))
+    Ok(Json(view(&app, &record).await))
 }
 
 /// `PATCH /api/v1/connections/{id}`
@@ -120,24 +131,36 @@ pub async fn update_connection(
     // Look the connection up first, so another tenant's id is a 404 before any validation runs.
     let current = app.store.connection(user.tenant_id, id).await?;
     if body.credentials.is_some() || body.settings.is_some() {
+        let plugin = adapter(&app, &current.marketplace)?;
+        if let Some(settings) = &body.settings {
+            crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, user.tenant_id, settings)?;
+        }
         let credentials = match &body.credentials {
             Some(c) => c.0.clone(),
-            None => open_credentials(&app, &current)?,
+            None => open_credentials(&app, &current).await?,
         };
         let settings = body.settings.clone().map(Value::Object).unwrap_or_else(|| current.settings.0.clone());
-        verify(&app, &current.marketplace, &credentials, &settings).await?;
+        verify(&app, &plugin, &credentials, &settings).await?;
     }
-    let changes = ConnectionChanges {
-        name: body.name.as_deref().map(check_name).transpose()?,
-        settings: body.settings.map(Value::Object),
-        credentials: body
-            .credentials
-            .as_ref()
-            .map(|c| check_credentials(c).map(|p| app.keyring.seal(user.tenant_id, id, &p)))
-            .transpose()?,
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let settings = body.settings.map(Value::Object);
+    let record = match body.credentials.as_ref().map(check_credentials).transpose()? {
+        Some(plaintext) => {
+            app.keyring
+                .write_sealed(&app.store, user.tenant_id, id, &plaintext, |sealed| {
+                    let changes =
+                        ConnectionChanges { name: name.clone(), settings: settings.clone(), credentials: Some(sealed) };
+                    let store = &app.store;
+                    async move { store.update_connection(user.tenant_id, id, changes).await }
+                })
+                .await?
+        }
+        None => {
+            let changes = ConnectionChanges { name, settings, credentials: None };
+            app.store.update_connection(user.tenant_id, id, changes).await?
+        }
     };
-    let record = app.store.update_connection(user.tenant_id, id, changes).await?;
-    Ok(Json(view(&app, &record)?))
+    Ok(Json(view(&app, &record).await))
 }
 
 /// `DELETE /api/v1/connections/{id}`: removes it with its products, stock and history.
@@ -152,30 +175,38 @@ pub async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The adapter loaded for `marketplace`.
+fn adapter(app: &crate::App, marketplace: &str) -> Result<std::sync::Arc<LoadedPlugin>, ApiError> {
+    app.plugins.for_marketplace(marketplace).ok_or_else(|| {
+        ApiError::invalid("marketplace", format!("no adapter for `{marketplace}` is loaded on this server"))
+    })
+}
+
 /// Checks credentials and settings with the marketplace through its adapter.
 async fn verify(
     app: &crate::App,
-    marketplace: &str,
+    plugin: &std::sync::Arc<LoadedPlugin>,
     credentials: &BTreeMap<String, String>,
     settings: &Value,
 ) -> Result<(), ApiError> {
-    let plugin = app.plugins.for_marketplace(marketplace).ok_or_else(|| {
-        ApiError::invalid("marketplace", format!("no adapter for `{marketplace}` is loaded on this server"))
-    })?;
     let ctx = CallContext {
         credentials: credentials.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         settings: crate::sync::settings_pairs(settings),
     };
-    app.plugins.runtime().verify_credentials(&plugin, ctx).await?;
+    app.plugins.runtime().verify_credentials(plugin, ctx).await?;
     Ok(())
 }
 
 /// Opens a connection's credentials (for adapters). The result must not be logged or returned.
-pub fn open_credentials(app: &crate::App, record: &ConnectionRecord) -> Result<BTreeMap<String, String>, ApiError> {
+pub async fn open_credentials(
+    app: &crate::App,
+    record: &ConnectionRecord,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let sealed: Sealed = record.sealed();
     let plaintext = app
         .keyring
-        .open(record.tenant_id, record.connection_id, &sealed)
+        .open(&app.store, record.tenant_id, record.connection_id, &sealed)
+        .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id)))?;
     serde_json::from_slice(&plaintext).map_err(|_| {
         ApiError::Internal(anyhow::anyhow!("connection {}: credentials are not a JSON object", record.connection_id))
@@ -184,15 +215,15 @@ pub fn open_credentials(app: &crate::App, record: &ConnectionRecord) -> Result<B
 
 /// The served form. Credentials that no longer open (a key removed too early) show no fields
 /// rather than failing the whole list; the cause is logged.
-fn view(app: &crate::App, record: &ConnectionRecord) -> Result<ConnectionView, ApiError> {
-    let credential_fields = match open_credentials(app, record) {
+async fn view(app: &crate::App, record: &ConnectionRecord) -> ConnectionView {
+    let credential_fields = match open_credentials(app, record).await {
         Ok(credentials) => credentials.into_keys().collect(),
         Err(err) => {
             tracing::error!(tenant.id = %record.tenant_id, connection.id = %record.connection_id, error = %err_detail(&err), "credentials do not open");
             Vec::new()
         }
     };
-    Ok(ConnectionView {
+    ConnectionView {
         connection_id: record.connection_id,
         marketplace: record.marketplace.clone(),
         name: record.name.clone(),
@@ -200,7 +231,7 @@ fn view(app: &crate::App, record: &ConnectionRecord) -> Result<ConnectionView, A
         credential_fields,
         created_at: record.created_at,
         updated_at: record.updated_at,
-    })
+    }
 }
 
 fn err_detail(err: &ApiError) -> String {

@@ -1,25 +1,25 @@
-//! `/api/v1/members`: who belongs to the tenant.
+//! `/api/v1/members`: who belongs to the tenant. People join through invitations
+//! ([`super::invitations`]); here owners and admins list members, change roles and remove them.
+//!
+//! Owners grant `admin` or `member`, admins only `member`; nobody makes or unmakes an owner here,
+//! and nobody changes their own role. Anyone but an owner may remove themselves (leave).
 
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Json;
-use super::auth::{check_password, may_grant, normalize_email};
+use super::auth::may_grant;
+use super::{Json, PathId};
 use crate::app::AppState;
-use crate::auth::{AuthUser, password};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::store::StoreError;
 use crate::store::tenants::{Membership, Role};
 
-/// `POST /members` body. `password` is needed only when no account has this email yet.
+/// `PATCH /members/{user_id}` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AddMemberRequest {
-    pub email: String,
+pub struct UpdateMemberRequest {
     pub role: Role,
-    #[serde(default)]
-    pub password: Option<String>,
 }
 
 /// `GET /api/v1/members`
@@ -28,31 +28,47 @@ pub async fn list_members(axum::extract::State(app): AppState, user: AuthUser) -
     Ok(Json(json!({ "items": members.iter().map(member_view).collect::<Vec<_>>() })))
 }
 
-/// `POST /api/v1/members`: owners and admins add a member (owners may also add admins).
-pub async fn add_member(
+/// `PATCH /api/v1/members/{user_id}`: changes a member's role.
+pub async fn update_member(
     axum::extract::State(app): AppState,
     user: AuthUser,
-    Json(body): Json<AddMemberRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    PathId(member_id): PathId,
+    Json(body): Json<UpdateMemberRequest>,
+) -> Result<Json<Value>, ApiError> {
     user.require_manager()?;
-    if !may_grant(user.role, body.role) {
+    let target = app.store.membership(user.tenant_id, member_id).await?;
+    if member_id == user.user_id {
+        return Err(ApiError::Forbidden("you cannot change your own role"));
+    }
+    if !may_grant(user.role, target.role) || !may_grant(user.role, body.role) {
         return Err(ApiError::Forbidden("your role cannot grant that role"));
     }
-    let email = normalize_email(&body.email)?;
-    let hash = match body.password {
-        Some(p) => {
-            check_password(&p)?;
-            Some(password::hash(p).await?)
-        }
-        None => None,
-    };
-    let member =
-        app.store.add_member(user.tenant_id, &email, hash.as_deref(), body.role).await.map_err(|e| match e {
-            StoreError::NotFound => ApiError::invalid("password", "required: no account has this email yet"),
-            other => other.into(),
-        })?;
-    tracing::info!(tenant.id = %user.tenant_id, member.id = %member.user_id, role = member.role.as_str(), "member added");
-    Ok((StatusCode::CREATED, Json(member_view(&member))))
+    let member = app.store.set_member_role(user.tenant_id, member_id, body.role).await?;
+    tracing::info!(tenant.id = %user.tenant_id, member.id = %member_id, role = body.role.as_str(), "member {member_id} now {}", body.role.as_str());
+    Ok(Json(member_view(&member)))
+}
+
+/// `DELETE /api/v1/members/{user_id}`: removes a member (their sessions in this tenant end; the
+/// account stays). Access tokens already issued keep working until they expire (15 minutes).
+pub async fn remove_member(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(member_id): PathId,
+) -> Result<StatusCode, ApiError> {
+    let leaving = member_id == user.user_id;
+    if !leaving {
+        user.require_manager()?;
+    }
+    let target = app.store.membership(user.tenant_id, member_id).await?;
+    if target.role == Role::Owner {
+        return Err(ApiError::Forbidden("the owner cannot be removed"));
+    }
+    if !leaving && !may_grant(user.role, target.role) {
+        return Err(ApiError::Forbidden("your role cannot remove that member"));
+    }
+    app.store.remove_member(user.tenant_id, member_id).await?;
+    tracing::info!(tenant.id = %user.tenant_id, member.id = %member_id, "member {member_id} removed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn member_view(m: &Membership) -> Value {

@@ -1,4 +1,5 @@
 //! `/api/v1/connections/{id}/sync` and `/api/v1/sync`: start syncs (they run in the background).
+//! Owners and admins only: a sync spends the seller's marketplace API quota, and members read.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ pub async fn start_sync(
     user: AuthUser,
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<SyncRun>), ApiError> {
+    user.require_manager()?;
     let (run, _) = crate::sync::start(&app, user.tenant_id, id).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
@@ -25,6 +27,7 @@ pub async fn start_all_syncs(
     axum::extract::State(app): AppState,
     user: AuthUser,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    user.require_manager()?;
     let mut runs = Vec::new();
     for connection in app.store.list_connections(user.tenant_id).await? {
         runs.push(crate::sync::start(&app, user.tenant_id, connection.connection_id).await?.0);

@@ -18,6 +18,10 @@ use super::{ConfigError, DatabaseKind};
 /// Minimum length of `JWT_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
+/// Minimum length of `OPERATOR_TOKEN`, in characters: guessing must stay hopeless even at the
+/// throttle's pace (`openssl rand -base64 32` gives 44).
+pub const MIN_OPERATOR_TOKEN_LEN: usize = 32;
+
 /// Secrets as given on the command line or in the environment (never printed).
 #[derive(Clone, Default, clap::Args)]
 pub struct SecretsConfig {
@@ -83,6 +87,17 @@ pub struct ResolvedSecrets {
 impl SecretsConfig {
     /// Validates the given secrets, generating missing ones into `data_dir` for the embedded default.
     pub fn resolve(&self, data_dir: &Path, kind: DatabaseKind) -> Result<ResolvedSecrets, ConfigError> {
+        if let Some(token) = self.operator_token() {
+            let len = token.expose_secret().trim().chars().count();
+            if len < MIN_OPERATOR_TOKEN_LEN {
+                return Err(ConfigError::new(
+                    "OPERATOR_TOKEN",
+                    format!(
+                        "too short: {len} characters, at least {MIN_OPERATOR_TOKEN_LEN} needed (try `openssl rand -base64 32`)"
+                    ),
+                ));
+            }
+        }
         let mut generated = Vec::new();
         let jwt_secret = match &self.jwt_secret {
             Some(s) => s.expose_secret().as_bytes().to_vec(),
@@ -256,6 +271,10 @@ mod tests {
         let err = bad_key.resolve(&dir, DatabaseKind::Sqlite).unwrap_err().to_string();
         assert!(err.starts_with("CREDENTIALS_KEY: decodes to 12 bytes"), "{err}");
         assert!(!err.contains("c2VjcmV0"));
+        let weak_operator = SecretsConfig { operator_token: Some("letmein-letmein".into()), ..Default::default() };
+        let err = weak_operator.resolve(&dir, DatabaseKind::Sqlite).unwrap_err().to_string();
+        assert!(err.starts_with("OPERATOR_TOKEN: too short: 15 characters, at least 32"), "{err}");
+        assert!(!err.contains("letmein"));
     }
 
     fn tempdir() -> PathBuf {

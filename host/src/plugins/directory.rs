@@ -12,7 +12,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use super::Registry;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, valid_id};
 use super::runtime::LoadError;
 
 /// Quiet time after the last change before a changed plugin is reloaded.
@@ -20,6 +20,9 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Reads `<dir>/<id>.wasm` and `<dir>/<id>.toml`.
 pub async fn read(dir: &Path, id: &str) -> Result<(Vec<u8>, Manifest), LoadError> {
+    if !valid_id(id) {
+        return Err(LoadError(format!("`{id}` is not a plugin id (a-z, 0-9, `-`, `_`)")));
+    }
     let manifest_path = dir.join(format!("{id}.toml"));
     let wasm_path = dir.join(format!("{id}.wasm"));
     let text = tokio::fs::read_to_string(&manifest_path)
@@ -47,6 +50,7 @@ pub fn ids_in(dir: &Path) -> BTreeSet<String> {
             let path = e.path();
             (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(str::to_owned))?
         })
+        .filter(|id| valid_id(id))
         .collect()
 }
 
@@ -67,8 +71,11 @@ pub async fn persist(dir: &Path, manifest: &Manifest, wasm: &[u8]) -> std::io::R
     write_atomic(&dir.join(format!("{}.toml", manifest.id)), text.as_bytes()).await
 }
 
-/// Removes a plugin's files.
+/// Removes a plugin's files (nothing for a string that is not a plugin id).
 pub async fn forget(dir: &Path, id: &str) {
+    if !valid_id(id) {
+        return;
+    }
     for ext in ["toml", "wasm"] {
         let _ = tokio::fs::remove_file(dir.join(format!("{id}.{ext}"))).await;
     }

@@ -6,6 +6,7 @@
 //! version = "0.1.0"
 //! wit = "0.1.0"
 //! allowed_hosts = ["https://content-api.wildberries.ru"]
+//! settings = ["stocks_source"]
 //! [limits]
 //! memory_mb = 64
 //! timeout_ms = 10000
@@ -28,8 +29,20 @@ pub struct Manifest {
     /// Origins (`https://host[:port]`) the plugin may call.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Connection settings the adapter reads (besides `base_url`, which the host governs); a
+    /// connection may set no others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
     #[serde(default)]
     pub limits: ManifestLimits,
+}
+
+/// The plugin id rule: 1-64 of `a-z`, `0-9`, `-`, `_`. Every id that meets the file system
+/// (`<id>.wasm`, `<id>.toml`) passes this first, so no id can name a path.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Per-call limits asked for by the plugin; the host caps them with its own maximums.
@@ -54,10 +67,7 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        let id_ok = !self.id.is_empty()
-            && self.id.len() <= 64
-            && self.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !id_ok {
+        if !valid_id(&self.id) {
             return Err(ManifestError(format!("id `{}` must be 1-64 characters of a-z, 0-9, `-` or `_`", self.id)));
         }
         if self.version.trim().is_empty() {
@@ -70,6 +80,11 @@ impl Manifest {
                     "allowed_hosts: `{host}` is not https; plain http origins can only be granted by the operator (PLUGIN_EXTRA_HOSTS)"
                 )));
             }
+        }
+        if let Some(bad) = self.settings.iter().find(|s| !valid_id(s) || s.as_str() == super::settings::BASE_URL) {
+            return Err(ManifestError(format!(
+                "settings: `{bad}` must be 1-64 characters of a-z, 0-9, `-` or `_`, and not base_url"
+            )));
         }
         if self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0) {
             return Err(ManifestError("limits must be positive".into()));
@@ -95,6 +110,16 @@ mod tests {
         assert_eq!(m.limits.memory_mb, None, "memory is left to PLUGIN_MEMORY_MB");
         assert_eq!(m.limits.timeout_ms, Some(10_000));
         assert_eq!(m.origins().len(), 3, "content, statistics, analytics");
+        assert_eq!(m.settings, ["stocks_source"]);
+    }
+
+    #[test]
+    fn ids_never_name_a_path() {
+        for bad in ["", "..", "../x", "..%2F..%2Fx", "/etc/passwd", "a/b", "a\\b", ".hidden", "x.toml", "A", "é"] {
+            assert!(!valid_id(bad), "{bad:?}");
+        }
+        assert!(valid_id("wildberries"));
+        assert!(valid_id("yandex_market-2"));
     }
 
     #[test]

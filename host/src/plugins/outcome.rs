@@ -3,25 +3,28 @@
 
 use super::CallError;
 use super::bindings::stock_tracker::marketplace::types::AdapterError;
+use super::runtime::shown;
 use crate::error::ApiError;
 
 impl From<CallError> for ApiError {
     fn from(err: CallError) -> Self {
         match err {
-            CallError::Adapter(AdapterError::InvalidCredentials(detail)) => {
-                ApiError::invalid("credentials", format!("the marketplace refused these credentials: {detail}"))
-            }
+            CallError::Adapter(AdapterError::InvalidCredentials(detail)) => ApiError::invalid(
+                "credentials",
+                format!("the marketplace refused these credentials: {}", shown(&detail)),
+            ),
             CallError::Adapter(AdapterError::RateLimited(secs)) => ApiError::Unavailable {
                 code: "marketplace_rate_limited",
                 message: format!("the marketplace asks to wait {secs} s; try again then"),
                 retry_after: Some(secs),
             },
             CallError::Adapter(AdapterError::Unsupported(m)) => {
-                ApiError::invalid("settings", format!("unsupported: {m}"))
+                ApiError::invalid("settings", format!("unsupported: {}", shown(&m)))
             }
-            CallError::Adapter(AdapterError::Upstream(m)) => {
-                ApiError::BadGateway { code: "marketplace_error", message: format!("the marketplace failed: {m}") }
-            }
+            CallError::Adapter(AdapterError::Upstream(m)) => ApiError::BadGateway {
+                code: "marketplace_error",
+                message: format!("the marketplace failed: {}", shown(&m)),
+            },
             other => ApiError::BadGateway {
                 code: "adapter_failed",
                 message: format!("the marketplace adapter failed: {other}"),

@@ -152,16 +152,18 @@ impl Registry {
         Ok(previous)
     }
 
-    /// Unloads a plugin (and removes its files); calls in flight finish. Returns whether it was
-    /// loaded.
+    /// Unloads a loaded plugin and removes its files; calls in flight finish. Returns whether it
+    /// was loaded: the files of an id that is not loaded are never touched.
     pub async fn remove(&self, id: &str) -> bool {
         let _guard = self.loading.lock().await;
         let mut slots = BTreeMap::clone(&self.slots.load());
-        let removed = slots.remove(id).is_some();
+        if slots.remove(id).is_none() {
+            return false;
+        }
         self.slots.store(Arc::new(slots));
         if let Some(dir) = &self.dir {
             directory::forget(dir, id).await;
         }
-        removed
+        true
     }
 }

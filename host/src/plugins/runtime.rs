@@ -52,15 +52,45 @@ impl CallError {
     }
 }
 
-/// An adapter's refusal in words.
+/// An adapter's refusal in words, as tenants see it (in API errors and sync runs): the adapter's
+/// text passes through [`shown`].
 pub fn describe(err: &AdapterError) -> String {
     match err {
-        AdapterError::InvalidCredentials(m) => format!("invalid credentials: {m}"),
+        AdapterError::InvalidCredentials(m) => format!("invalid credentials: {}", shown(m)),
         AdapterError::RateLimited(s) => format!("rate limited by the marketplace for {s} s"),
-        AdapterError::Upstream(m) => format!("marketplace error: {m}"),
-        AdapterError::Unsupported(m) => format!("unsupported: {m}"),
-        AdapterError::Internal(m) => format!("adapter error: {m}"),
+        AdapterError::Upstream(m) => format!("marketplace error: {}", shown(m)),
+        AdapterError::Unsupported(m) => format!("unsupported: {}", shown(m)),
+        AdapterError::Internal(m) => format!("adapter error: {}", shown(m)),
     }
+}
+
+/// Longest adapter or upstream text shown to a tenant, in characters.
+pub const MAX_SHOWN_CHARS: usize = 300;
+
+/// An adapter's (often upstream's) text made fit to show a tenant: control characters and runs of
+/// whitespace become one space, and it is cut at [`MAX_SHOWN_CHARS`] with `…`. Upstream bodies
+/// can be whole HTML pages or echo request data; this keeps the gist and nothing more.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS + 4));
+    let mut chars = 0;
+    let mut space = false;
+    for c in text.trim().chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+            continue;
+        }
+        if chars + usize::from(space) >= MAX_SHOWN_CHARS {
+            out.push('…');
+            return out;
+        }
+        if std::mem::take(&mut space) {
+            out.push(' ');
+            chars += 1;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
 }
 
 /// Why a version was not loaded. The message is shown to the operator.
@@ -448,5 +478,20 @@ fn flush_output(id: &str, pipe: &wasmtime_wasi::p2::pipe::MemoryOutputPipe, stre
     }
     for line in String::from_utf8_lossy(&bytes).lines().take(200) {
         tracing::info!(plugin.id = id, stream, "[plugin {id} {stream}] {}", truncate(line, 4096));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_text_is_cut_and_flattened() {
+        assert_eq!(shown("  bad\r\n\ttoken \u{1b}[31m "), "bad token [31m");
+        let page = format!("<html>{}</html>", "x".repeat(5000));
+        let cut = shown(&page);
+        assert_eq!(cut.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(shown(&"y".repeat(MAX_SHOWN_CHARS)), "y".repeat(MAX_SHOWN_CHARS));
     }
 }

@@ -31,6 +31,16 @@ pub struct RateLimitConfig {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_limit_tenant_window: u64,
 
+    /// Unauthenticated requests per window per client IP (IPv6: per /64), checked before the
+    /// global limit so that no one address can use the budget every tenant shares.
+    #[arg(long, env = "RATE_LIMIT_ANON", value_name = "RATE_LIMIT_ANON", default_value_t = 60)]
+    pub rate_limit_anon: u64,
+
+    /// Window of the unauthenticated per-IP limit, seconds.
+    #[arg(long, env = "RATE_LIMIT_ANON_WINDOW", value_name = "RATE_LIMIT_ANON_WINDOW", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_limit_anon_window: u64,
+
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs. Unset: the socket's peer.
     #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
@@ -44,6 +54,8 @@ impl Default for RateLimitConfig {
             rate_limit_global_window: 60,
             rate_limit_tenant: 100,
             rate_limit_tenant_window: 60,
+            rate_limit_anon: 60,
+            rate_limit_anon_window: 60,
             trusted_proxies: None,
         }
     }
@@ -64,6 +76,10 @@ impl RateLimitConfig {
 
     pub fn global_window(&self) -> Duration {
         Duration::from_secs(self.rate_limit_global_window)
+    }
+
+    pub fn anon_window(&self) -> Duration {
+        Duration::from_secs(self.rate_limit_anon_window)
     }
 
     pub fn tenant_window(&self) -> Duration {

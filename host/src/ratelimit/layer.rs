@@ -15,11 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{Decision, Scope};
 use crate::App;
@@ -74,18 +72,27 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
     if !config.rate_limit_enabled {
         return next.run(req).await;
     }
-    let claims = bearer(req.headers()).and_then(|t| app.jwt.verify(t));
+    let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
     let tenant = claims.as_ref().map(|c| c.tid.to_string());
     if let Some(c) = &claims {
         // Verified once: the handler's `AuthUser` extractor takes these instead of verifying again.
         req.extensions_mut().insert(crate::auth::VerifiedClaims(c.clone()));
     }
-    let mut scopes = vec![Scope {
+    let client = client_ip(req.extensions(), req.headers(), &app.trusted_proxies).map(client_key);
+    let mut scopes = Vec::with_capacity(3);
+    if claims.is_none() {
+        // Unauthenticated traffic (401s included) first spends a budget of its own per client, so
+        // no one address can drain the global budget that every tenant shares.
+        if let Some(key) = client.clone() {
+            scopes.push(Scope { name: "anonymous", key, limit: config.rate_limit_anon, window: config.anon_window() });
+        }
+    }
+    scopes.push(Scope {
         name: "global",
         key: "all".into(),
         limit: config.rate_limit_global,
         window: config.global_window(),
-    }];
+    });
     if let Some(tenant) = &tenant {
         scopes.push(Scope {
             name: "tenant",
@@ -95,11 +102,10 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
         });
     }
     if let Some(route) = route {
-        let ip = || client_ip(&req, &app.trusted_proxies).map(|ip| ip.to_string());
         let key = match route.key_by {
-            KeyBy::Ip => ip(),
-            KeyBy::Tenant => claims.as_ref().map(|c| c.tid.to_string()).or_else(ip),
-            KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or_else(ip),
+            KeyBy::Ip => client,
+            KeyBy::Tenant => claims.as_ref().map(|c| c.tid.to_string()).or(client),
+            KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or(client),
             KeyBy::Custom(f) => f(&req),
         };
         if let Some(key) = key {
@@ -156,18 +162,12 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
     }
     if !decision.allowed {
         let i = decision.refused_by.unwrap_or(0);
-        let retry = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        let scope_name = scopes[i].name;
-        let mut res = (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(json!({
-                "error": format!("{} rate limit exceeded", capitalise(scope_name)),
-                "reset_at": epoch_secs(decision.scopes[i].reset_after),
-                "scope": scope_name,
-            })),
-        )
-            .into_response();
-        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry));
+        let mut res = ApiError::RateLimited {
+            scope: scopes[i].name,
+            retry_after_secs: retry_secs(decision.retry_after),
+            reset_at: epoch_secs(decision.scopes[i].reset_after),
+        }
+        .into_response();
         set_headers(res.headers_mut(), &scopes, &decision, Some(i), tenant.as_deref());
         return res;
     }
@@ -181,24 +181,35 @@ fn scope_label(name: &'static str) -> &'static str {
     name
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
-}
-
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
 /// `X-Forwarded-For` hop that is not one.
-pub fn client_ip(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+pub fn client_ip(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default();
     forwarded
         .split(',')
         .rev()
         .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
         .find(|ip| !trusted.contains(ip))
         .or(Some(peer))
+}
+
+/// The key a client address is counted under: the address itself for IPv4, its /64 network
+/// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free to rotate).
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 fn set_headers(headers: &mut HeaderMap, scopes: &[Scope], d: &Decision, refused: Option<usize>, tenant: Option<&str>) {
@@ -232,11 +243,28 @@ const X_RATELIMIT_TENANT: HeaderName = HeaderName::from_static("x-ratelimit-tena
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-fn epoch_secs(after: Duration) -> u64 {
+pub(crate) fn epoch_secs(after: Duration) -> u64 {
     (SystemTime::now() + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
 }
 
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+/// Whole seconds to wait, at least one.
+pub(crate) fn retry_secs(after: Duration) -> u64 {
+    after.as_secs_f64().ceil().max(1.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_ne!(client_key(a), client_key(other));
+        assert_eq!(client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
 }

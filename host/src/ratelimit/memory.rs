@@ -38,6 +38,15 @@ impl MemoryLimiter {
 
     /// Decides at `now_ms` (tests drive the clock).
     pub fn check_at(&self, scopes: &[Scope], now_ms: u64) -> Decision {
+        self.decide_at(scopes, now_ms, true)
+    }
+
+    /// What [`MemoryLimiter::check`] would decide, charging nothing.
+    pub fn peek(&self, scopes: &[Scope]) -> Decision {
+        self.decide_at(scopes, self.now_ms(), false)
+    }
+
+    fn decide_at(&self, scopes: &[Scope], now_ms: u64, charge: bool) -> Decision {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (map, sweep_at, last_sweep) = &mut *guard;
         let mut states = Vec::with_capacity(scopes.len());
@@ -63,7 +72,7 @@ impl MemoryLimiter {
             });
             windows.push((key, window, window_ms));
         }
-        if refused_by.is_none() {
+        if refused_by.is_none() && charge {
             for (key, mut window, window_ms) in windows {
                 window.current += 1;
                 map.insert(key, Entry { window, window_ms });
@@ -142,6 +151,18 @@ mod tests {
         // The global scope was charged once, not eleven times.
         let d = limiter.check_at(&[scope("global", "all", 100)], 0);
         assert_eq!(d.scopes[0].remaining, 100 - 2);
+    }
+
+    #[test]
+    fn peeking_charges_nothing() {
+        let limiter = MemoryLimiter::default();
+        let s = [scope("failures", "a", 2)];
+        for _ in 0..10 {
+            assert!(limiter.peek(&s).allowed);
+        }
+        limiter.check(&s);
+        limiter.check(&s);
+        assert!(!limiter.peek(&s).allowed, "two charges fill a limit of two");
     }
 
     #[test]

@@ -11,16 +11,17 @@ use fred::types::scripts::Script;
 
 use super::{Decision, LimiterError, Scope, ScopeState};
 
-/// ARGV: n, then per scope: limit, window_ms. KEYS: one per scope.
+/// ARGV: n, charge (0: only look), then per scope: limit, window_ms. KEYS: one per scope.
 /// Returns: allowed (0/1), refused index (-1), retry ms, then per scope: remaining, reset ms.
 const SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = tonumber(ARGV[1])
+local charge = ARGV[2] == '1'
 local state = {}
 local refused, retry = -1, 0
 for i = 1, n do
-  local limit = tonumber(ARGV[2 * i]); local window = tonumber(ARGV[2 * i + 1])
+  local limit = tonumber(ARGV[2 * i + 1]); local window = tonumber(ARGV[2 * i + 2])
   local idx = math.floor(now / window)
   local v = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
   local w = tonumber(v[1]) or idx; local c = tonumber(v[2]) or 0; local p = tonumber(v[3]) or 0
@@ -41,7 +42,7 @@ local out = {refused < 0 and 1 or 0, refused, retry}
 for i = 1, n do
   local s = state[i]
   local remaining = math.max(0, math.floor(s[4] - s[7] - 1))
-  if refused < 0 then
+  if refused < 0 and charge then
     redis.call('HSET', KEYS[i], 'w', s[1], 'c', s[2] + 1, 'p', s[3])
     redis.call('PEXPIRE', KEYS[i], s[5] * 2)
   elseif refused == i - 1 then
@@ -70,8 +71,17 @@ impl RedisLimiter {
     }
 
     pub async fn check(&self, scopes: &[Scope]) -> Result<Decision, LimiterError> {
+        self.decide(scopes, true).await
+    }
+
+    /// What [`RedisLimiter::check`] would decide, charging nothing.
+    pub async fn peek(&self, scopes: &[Scope]) -> Result<Decision, LimiterError> {
+        self.decide(scopes, false).await
+    }
+
+    async fn decide(&self, scopes: &[Scope], charge: bool) -> Result<Decision, LimiterError> {
         let keys: Vec<String> = scopes.iter().map(Self::key).collect();
-        let mut args: Vec<i64> = vec![scopes.len() as i64];
+        let mut args: Vec<i64> = vec![scopes.len() as i64, i64::from(charge)];
         for s in scopes {
             args.push(s.limit as i64);
             args.push((s.window.as_millis() as i64).max(1));

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::credential_keys::current_key_guard;
 use super::{Store, StoreError, conflict_on_unique, now, on_pool};
 use crate::crypto::Sealed;
 
@@ -44,7 +45,8 @@ const NAME_TAKEN: &str = "a connection with this name already exists";
 
 impl Store {
     /// Stores a new connection. `connection_id` is chosen by the caller, because the sealed
-    /// credentials are bound to it.
+    /// credentials are bound to it. [`StoreError::KeyNotCurrent`] when `credentials` are sealed
+    /// under a data key that is no longer current (nothing is written).
     pub async fn insert_connection(
         &self,
         tenant_id: Uuid,
@@ -55,13 +57,20 @@ impl Store {
         credentials: &Sealed,
     ) -> Result<ConnectionRecord, StoreError> {
         let at = now();
-        let sql = "INSERT INTO marketplace_connection (tenant_id, connection_id, marketplace, name, settings, \
-                   credentials_key_id, credentials_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
-        on_pool!(self.pool(), p => sqlx::query(sql)
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO marketplace_connection (tenant_id, connection_id, marketplace, name, settings, \
+             credentials_key_id, credentials_sealed, created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 WHERE {}",
+            current_key_guard(self.kind(), "$6")
+        ));
+        let n = on_pool!(self.pool(), p => sqlx::query(sql)
             .bind(tenant_id).bind(connection_id).bind(marketplace).bind(name).bind(Json(settings))
             .bind(&credentials.key_id).bind(&credentials.blob).bind(at)
             .execute(p).await
             .map_err(|e| conflict_on_unique(e, "name_taken", NAME_TAKEN))?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::KeyNotCurrent);
+        }
         self.connection(tenant_id, connection_id).await
     }
 
@@ -82,7 +91,9 @@ impl Store {
         Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_all(p).await?))
     }
 
-    /// Applies `changes` to one connection.
+    /// Applies `changes` to one connection. Credentials are written only when they change, and
+    /// then only under the current data key ([`StoreError::KeyNotCurrent`] otherwise), so an edit
+    /// never writes back a sealing a key rotation has replaced meanwhile.
     pub async fn update_connection(
         &self,
         tenant_id: Uuid,
@@ -90,18 +101,25 @@ impl Store {
         changes: ConnectionChanges,
     ) -> Result<ConnectionRecord, StoreError> {
         let current = self.connection(tenant_id, connection_id).await?;
-        let sealed = changes.credentials.unwrap_or_else(|| current.sealed());
         let name = changes.name.unwrap_or(current.name);
         let settings = changes.settings.unwrap_or(current.settings.0);
-        let sql = "UPDATE marketplace_connection SET name = $3, settings = $4, credentials_key_id = $5, \
-                   credentials_sealed = $6, updated_at = $7 WHERE tenant_id = $1 AND connection_id = $2";
+        let (key_id, blob) = changes.credentials.map(|s| (s.key_id, s.blob)).unzip();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE marketplace_connection SET name = $3, settings = $4, \
+             credentials_key_id = COALESCE($5, credentials_key_id), \
+             credentials_sealed = COALESCE($6, credentials_sealed), updated_at = $7 \
+             WHERE tenant_id = $1 AND connection_id = $2 AND ($5 IS NULL OR {})",
+            current_key_guard(self.kind(), "$5")
+        ));
         let n = on_pool!(self.pool(), p => sqlx::query(sql)
             .bind(tenant_id).bind(connection_id).bind(&name).bind(Json(&settings))
-            .bind(&sealed.key_id).bind(&sealed.blob).bind(now())
+            .bind(&key_id).bind(&blob).bind(now())
             .execute(p).await
             .map_err(|e| conflict_on_unique(e, "name_taken", NAME_TAKEN))?.rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound);
+            // Gone meanwhile, or sealed under a key rotated away.
+            self.connection(tenant_id, connection_id).await?;
+            return Err(StoreError::KeyNotCurrent);
         }
         self.connection(tenant_id, connection_id).await
     }
@@ -125,8 +143,9 @@ impl Store {
         Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(key_id).fetch_all(p).await?))
     }
 
-    /// Replaces sealed credentials if they are still the ones read (`expected_key_id`), so a
-    /// concurrent credential change is never overwritten. Returns whether the row changed.
+    /// Replaces sealed credentials if they are still the ones read (`expected`), so a concurrent
+    /// credential change is never overwritten, and only under the current data key. Returns
+    /// whether the row changed.
     pub async fn reseal_connection(
         &self,
         tenant_id: Uuid,
@@ -134,8 +153,11 @@ impl Store {
         expected: &Sealed,
         resealed: &Sealed,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE marketplace_connection SET credentials_key_id = $5, credentials_sealed = $6 \
-                   WHERE tenant_id = $1 AND connection_id = $2 AND credentials_key_id = $3 AND credentials_sealed = $4";
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE marketplace_connection SET credentials_key_id = $5, credentials_sealed = $6 \
+             WHERE tenant_id = $1 AND connection_id = $2 AND credentials_key_id = $3 AND credentials_sealed = $4 AND {}",
+            current_key_guard(self.kind(), "$5")
+        ));
         let n = on_pool!(self.pool(), p => sqlx::query(sql)
             .bind(tenant_id).bind(connection_id).bind(&expected.key_id).bind(&expected.blob)
             .bind(&resealed.key_id).bind(&resealed.blob)

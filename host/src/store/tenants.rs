@@ -14,7 +14,7 @@ pub enum Role {
     Owner,
     /// May manage members and connections.
     Admin,
-    /// May read and sync.
+    /// May read (not sync, not change anything).
     Member,
 }
 
@@ -38,7 +38,7 @@ impl Role {
         }
     }
 
-    /// Owners and admins manage the tenant (members, connections).
+    /// Owners and admins manage the tenant (members, invitations, connections, syncs).
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
@@ -157,41 +157,5 @@ impl Store {
         let rows: Vec<MembershipRow> =
             on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_all(p).await?);
         rows.into_iter().map(Membership::try_from).collect()
-    }
-
-    /// Adds a member: links the existing user with this email, or creates one with
-    /// `new_password_hash` (which must then be given).
-    pub async fn add_member(
-        &self,
-        tenant_id: Uuid,
-        email: &str,
-        new_password_hash: Option<&str>,
-        role: Role,
-    ) -> Result<Membership, StoreError> {
-        let at = now();
-        let user_id = on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
-            let existing: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM user_account WHERE email = $1")
-                .bind(email).fetch_optional(&mut *tx).await?;
-            let user_id = match (existing, new_password_hash) {
-                (Some(id), _) => id,
-                (None, Some(hash)) => {
-                    let id = Uuid::now_v7();
-                    sqlx::query("INSERT INTO user_account (user_id, email, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-                        .bind(id).bind(email).bind(hash).bind(at)
-                        .execute(&mut *tx).await
-                        .map_err(|e| conflict_on_unique(e, "email_taken", EMAIL_TAKEN))?;
-                    id
-                }
-                (None, None) => return Err(StoreError::NotFound),
-            };
-            sqlx::query("INSERT INTO membership (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(tenant_id).bind(user_id).bind(role.as_str()).bind(at)
-                .execute(&mut *tx).await
-                .map_err(|e| conflict_on_unique(e, "already_member", "this user is already a member of the tenant"))?;
-            tx.commit().await?;
-            user_id
-        });
-        self.membership(tenant_id, user_id).await
     }
 }

@@ -1,5 +1,7 @@
-//! Credentials at rest: sealed, bound to their row, and readable across a key rotation.
+//! Credentials at rest: sealed, bound to their row, and never lost to a key rotation, even one
+//! that happens while other instances run, sync and create connections.
 
+use fake_wildberries::Endpoint;
 use stock_tracker::api::connections::open_credentials;
 use stock_tracker::crypto::rotation;
 use stock_tracker::on_pool;
@@ -12,17 +14,29 @@ async fn stored_row(app: &TestApp, tenant_id: Uuid, connection_id: Uuid) -> (Str
     on_pool!(app.app.store.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_one(p).await.unwrap())
 }
 
+/// `(key_id, state)` of every data key.
+async fn data_keys(app: &TestApp) -> Vec<(String, String)> {
+    let sql = "SELECT key_id, state FROM credential_key ORDER BY created_at, key_id";
+    on_pool!(app.app.store.pool(), p => sqlx::query_as(sql).fetch_all(p).await.unwrap())
+}
+
+/// The credential `token` of a connection as `app` opens it.
+async fn token_of(app: &TestApp, tenant_id: Uuid, connection_id: Uuid) -> String {
+    let record = app.app.store.connection(tenant_id, connection_id).await.unwrap();
+    open_credentials(&app.app, &record).await.expect("credentials open")["token"].clone()
+}
+
 both_backends! {
     async fn stored_row_holds_no_plaintext(app) {
         let t = app.register("sealed@example.com").await;
         let id = app.create_connection(&t, "WB", "plain-text-marker-0123456789").await;
         let (key_id, blob) = stored_row(&app, t.tenant_id, id).await;
-        assert_eq!(key_id, app.app.keyring.current_key_id());
+        assert_eq!(key_id, app.app.keyring.current().current_key_id());
         assert!(!blob.windows(12).any(|w| w == b"plain-text-m"), "plaintext in the stored ciphertext");
         assert!(!blob.windows(5).any(|w| w == b"token"), "field name in the stored ciphertext");
-        let record = app.app.store.connection(t.tenant_id, id).await.unwrap();
-        let opened = open_credentials(&app.app, &record).unwrap();
-        assert_eq!(opened["token"], "plain-text-marker-0123456789");
+        assert_eq!(token_of(&app, t.tenant_id, id).await, "plain-text-marker-0123456789");
+        // The data key is stored wrapped, never in the clear.
+        assert_eq!(data_keys(&app).await, [(key_id, "current".to_owned())]);
     }
 
     async fn ciphertext_moved_to_another_row_does_not_open(app) {
@@ -33,7 +47,7 @@ both_backends! {
         let sql = "UPDATE marketplace_connection SET credentials_sealed = $3 WHERE tenant_id = $1 AND connection_id = $2";
         on_pool!(app.app.store.pool(), p => sqlx::query(sql).bind(t.tenant_id).bind(b).bind(&blob_a).execute(p).await.unwrap().rows_affected());
         let record_b = app.app.store.connection(t.tenant_id, b).await.unwrap();
-        assert!(open_credentials(&app.app, &record_b).is_err(), "A's ciphertext opened as B's");
+        assert!(open_credentials(&app.app, &record_b).await.is_err(), "A's ciphertext opened as B's");
         // The API still answers (without fields) instead of failing or leaking.
         let res = app.get(&format!("/api/v1/connections/{b}"), &t.access_token).await;
         assert_eq!(res.status, StatusCode::OK);
@@ -41,75 +55,138 @@ both_backends! {
         assert!(!res.body.to_string().contains("token-of-a"));
     }
 
-    async fn key_rotation_keeps_every_connection_readable(app) {
+    async fn rotation_while_another_instance_syncs_and_writes_loses_nothing(app) {
         let t = app.register("rotation@example.com").await;
         let mut ids = Vec::new();
         for i in 0..3 {
-            ids.push(app.create_connection(&t, &format!("C{i}"), &format!("secret-{i}")).await);
+            ids.push((app.create_connection(&t, &format!("C{i}"), &format!("secret-{i}")).await, format!("secret-{i}")));
         }
-        let old_key_id = app.app.keyring.current_key_id().to_owned();
-        let old_key = base64_of(&app, &old_key_id);
-        let new_key = stock_tracker::config::secrets::generate_key_text();
+        let old_key = app.app.keyring.current().current_key_id().to_owned();
+        // A second instance on the same database (and data directory): it runs the commands.
+        let operator = app.restart(|_| {}).await;
 
-        // Mid-rotation: new key current, old key retired.
-        let rotating = app.restart(|c| {
-            c.secrets.credentials_key = Some(new_key.clone().into());
-            c.secrets.credentials_keys_retired = Some(old_key.clone().into());
-        }).await;
-        let report = rotation::reseal_all(&rotating.app.store, &rotating.app.keyring).await.unwrap();
-        assert_eq!((report.resealed, report.skipped, report.unreadable), (3, 0, 0));
-        let report = rotation::reseal_all(&rotating.app.store, &rotating.app.keyring).await.unwrap();
-        assert_eq!(report.resealed, 0, "a second run has nothing left to do");
+        // This instance starts a sync that will still be running when the key changes.
+        app.fake.rate_limit_next(Endpoint::Stocks, 1, 2);
+        let run = app.post(&format!("/api/v1/connections/{}/sync", ids[0].0), Some(&t.access_token), json!({})).await;
+        assert_eq!(run.status, StatusCode::ACCEPTED);
+        let (new_key, report) = rotation::rotate(&operator.app.store, &operator.app.keyring).await.unwrap();
+        assert_ne!(new_key, old_key);
+        assert_eq!((report.resealed, report.unreadable), (3, 0));
+        assert_eq!(app.app.keyring.current().current_key_id(), old_key, "this instance has not looked yet");
 
-        // After: only the new key is configured, and everything still opens.
-        let after = app.restart(|c| {
-            c.secrets.credentials_key = Some(new_key.clone().into());
-            c.secrets.credentials_keys_retired = None;
-        }).await;
-        for (i, id) in ids.iter().enumerate() {
-            let (key_id, _) = stored_row(&after, t.tenant_id, *id).await;
-            assert_ne!(key_id, old_key_id);
-            let record = after.app.store.connection(t.tenant_id, *id).await.unwrap();
-            assert_eq!(open_credentials(&after.app, &record).unwrap()["token"], format!("secret-{i}"));
+        // Mid-rotation, this instance (still holding the old key as current) creates a connection
+        // and changes another's credentials: the database refuses the old key, the instance
+        // reloads and seals under the new one.
+        let created = app.create_connection(&t, "created mid-rotation", "secret-mid").await;
+        assert_eq!(stored_row(&app, t.tenant_id, created).await.0, new_key);
+        assert_eq!(app.app.keyring.current().current_key_id(), new_key, "picked up without a restart");
+        ids.push((created, "secret-mid".into()));
+        app.fake.add_token("secret-1-changed");
+        let res = app.call(Method::PATCH, &format!("/api/v1/connections/{}", ids[1].0), Some(&t.access_token),
+            Some(json!({ "credentials": { "token": "secret-1-changed" } }))).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        ids[1].1 = "secret-1-changed".into();
+        let run = finished_run(&app, &t.access_token, run.body["sync_run_id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "the sync across the rotation: {run:?}");
+
+        // The retired key goes only by the explicit step, and only once nothing needs it.
+        assert_eq!(data_keys(&app).await.len(), 2);
+        let report = rotation::retire(&operator.app.store, &operator.app.keyring).await.unwrap();
+        assert_eq!(report.deleted_data_keys, 1);
+        assert_eq!(data_keys(&app).await, [(new_key.clone(), "current".to_owned())]);
+        if app.backend == stock_tracker_tests::Backend::Sqlite {
+            let file = std::fs::read_to_string(app.data_dir.0.join("credentials.key")).unwrap();
+            assert_eq!(file.lines().count(), 1, "the key file's retired master key is gone too");
+            assert_eq!(report.removed_master_keys, 1);
         }
+
+        // Every instance, and a fresh one, opens everything.
+        let fresh = app.restart(|_| {}).await;
+        for instance in [&app, &operator, &fresh] {
+            for (id, secret) in &ids {
+                assert_eq!(stored_row(instance, t.tenant_id, *id).await.0, new_key);
+                assert_eq!(&token_of(instance, t.tenant_id, *id).await, secret);
+            }
+        }
+    }
+
+    async fn retiring_refuses_while_a_row_still_needs_the_key(app) {
+        let t = app.register("refuse@example.com").await;
+        let id = app.create_connection(&t, "WB", "needed-secret").await;
+        let old_key = app.app.keyring.current().current_key_id().to_owned();
+        // A row left under the old key that cannot be re-sealed (its bytes do not open), as if
+        // written by an instance that sealed under it: retiring must keep that key.
+        let (_, blob) = stored_row(&app, t.tenant_id, id).await;
+        rotation::rotate(&app.app.store, &app.app.keyring).await.unwrap();
+        let mut broken = blob.clone();
+        *broken.last_mut().unwrap() ^= 1;
+        let sql = "UPDATE marketplace_connection SET credentials_key_id = $3, credentials_sealed = $4 WHERE tenant_id = $1 AND connection_id = $2";
+        on_pool!(app.app.store.pool(), p => sqlx::query(sql).bind(t.tenant_id).bind(id).bind(&old_key).bind(&broken).execute(p).await.unwrap().rows_affected());
+        let err = rotation::retire(&app.app.store, &app.app.keyring).await.unwrap_err().to_string();
+        assert!(err.contains("1 connection(s) are still sealed under a retired key"), "{err}");
+        assert!(data_keys(&app).await.iter().any(|(k, state)| *k == old_key && state == "retired"), "the old key stays");
+        // Put the real bytes back: now it re-seals and the key can go.
+        on_pool!(app.app.store.pool(), p => sqlx::query(sql).bind(t.tenant_id).bind(id).bind(&old_key).bind(&blob).execute(p).await.unwrap().rows_affected());
+        let report = rotation::retire(&app.app.store, &app.app.keyring).await.unwrap();
+        assert_eq!((report.reseal.resealed, report.deleted_data_keys), (1, 1));
+        assert_eq!(token_of(&app, t.tenant_id, id).await, "needed-secret");
     }
 }
 
-/// The base64 text of the key with this id, from wherever this app's key came from.
-fn base64_of(app: &TestApp, key_id: &str) -> String {
-    let candidates = match &app.config.secrets.credentials_key {
-        Some(k) => vec![secrecy::ExposeSecret::expose_secret(k).to_owned()],
-        None => std::fs::read_to_string(app.data_dir.0.join("credentials.key"))
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-    };
-    candidates
-        .into_iter()
-        .find(|k| {
-            let key = stock_tracker::config::secrets::parse_key("CREDENTIALS_KEY", k).unwrap();
-            stock_tracker::crypto::key_id(secrecy::ExposeSecret::expose_secret(&key)) == key_id
+/// With keys from the environment (PostgreSQL requires them), a new master key is the
+/// operator's: every instance gets it with the old one retired, rotate re-wraps the data keys
+/// under it, and retire says when the old one can go.
+#[tokio::test]
+async fn master_key_rotation_from_the_environment() {
+    let Some(app) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    let t = app.register("master@example.com").await;
+    let id = app.create_connection(&t, "WB", "master-secret").await;
+    let old_master = stock_tracker_tests::TEST_CREDENTIALS_KEY.to_owned();
+    let new_master = stock_tracker::config::secrets::generate_key_text();
+    let both = app
+        .restart(|c| {
+            c.secrets.credentials_key = Some(new_master.clone().into());
+            c.secrets.credentials_keys_retired = Some(old_master.clone().into());
         })
-        .expect("the key of this id")
+        .await;
+    rotation::rotate(&both.app.store, &both.app.keyring).await.unwrap();
+    let report = rotation::retire(&both.app.store, &both.app.keyring).await.unwrap();
+    assert_eq!(report.unneeded_master_keys.len(), 1, "{report:?}");
+    let only_new = app
+        .restart(|c| {
+            c.secrets.credentials_key = Some(new_master.clone().into());
+            c.secrets.credentials_keys_retired = None;
+        })
+        .await;
+    assert_eq!(token_of(&only_new, t.tenant_id, id).await, "master-secret");
+}
+
+/// A master key that does not open the current data key stops start-up with a clear error,
+/// instead of serving connections that can never be opened.
+#[tokio::test]
+async fn a_wrong_master_key_is_refused_at_start() {
+    let Some(app) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    let mut config = app.config.clone();
+    config.secrets.credentials_key = Some(stock_tracker::config::secrets::generate_key_text().into());
+    let err = stock_tracker::App::build(config).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("CREDENTIALS_KEY") && text.contains("does not open it"), "{text}");
 }
 
 #[tokio::test]
-async fn embedded_key_file_rotation_replaces_the_key_and_keeps_data() {
+async fn embedded_rotation_with_the_service_running_needs_no_restart() {
     let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
     let t = app.register("keyfile@example.com").await;
     let id = app.create_connection(&t, "WB", "file-secret").await;
     let path = app.data_dir.0.join("credentials.key");
-    let before = std::fs::read_to_string(&path).unwrap();
-
-    let (report, keyring) = rotation::rotate_key_file(&app.app.store, &path).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    let operator = app.restart(|_| {}).await;
+    let (new_key, report) = rotation::rotate(&operator.app.store, &operator.app.keyring).await.unwrap();
     assert_eq!(report.resealed, 1);
-    let after = std::fs::read_to_string(&path).unwrap();
-    assert_ne!(before, after);
-    assert_eq!(after.lines().count(), 1, "old key removed once everything is re-sealed");
-    assert_eq!(keyring.current_key_id(), stored_row(&app, t.tenant_id, id).await.0);
-
-    let restarted = app.restart(|_| {}).await;
-    let record = restarted.app.store.connection(t.tenant_id, id).await.unwrap();
-    assert_eq!(open_credentials(&restarted.app, &record).unwrap()["token"], "file-secret");
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2, "new master in front, old one kept");
+    // The running instance opens the re-sealed row (new data key, under the new master) at once.
+    assert_eq!(token_of(&app, t.tenant_id, id).await, "file-secret");
+    assert_eq!(app.app.keyring.current().current_key_id(), new_key);
+    let listed = app.get(&format!("/api/v1/connections/{id}"), &t.access_token).await;
+    assert_eq!(listed.body["credential_fields"], json!(["token"]));
 }

@@ -6,6 +6,7 @@ mod connections;
 mod credentials;
 mod errors;
 mod health;
+mod invitations;
 mod isolation;
 mod members;
 mod metrics;
@@ -13,13 +14,16 @@ mod plugins;
 mod products;
 mod prometheus;
 mod ratelimit;
+mod security;
 mod stocks;
 mod sync;
 mod sync_runs;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 use stock_tracker_tests::{TestApp, TestTenant, both_backends};
+
 use uuid::Uuid;
 
 /// Seeds `n` products (sku `SKU-0000` …) with stock in `warehouses` for a new connection of
@@ -59,6 +63,20 @@ async fn seed_catalogue(
         .collect();
     app.app.store.record_stock_levels(tenant.tenant_id, &observed, None).await.unwrap();
     (connection_id, ids)
+}
+
+/// Polls a run until it finishes; fails the test after 60 s.
+async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
+        assert_eq!(res.status, StatusCode::OK);
+        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
+            return res.body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "run {run_id} did not finish: {:?}", res.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Follows `next_cursor` from `first_path` to the end, returning every item.

@@ -1,56 +1,87 @@
-//! `/api/v1/members`: roles decide who may add whom.
+//! `/api/v1/members`: roles decide who may change whom; nobody adds accounts here any more.
 
 use super::*;
 
 both_backends! {
-    async fn owner_adds_members_and_roles_are_enforced(app) {
+    async fn members_are_listed_and_roles_are_enforced(app) {
         let owner = app.register("boss@example.com").await;
+        let clerk = app.join(&owner, "Clerk@Example.com", "member").await;
+        assert_eq!(clerk.tenant_id, owner.tenant_id);
+
+        // Accounts are no longer made by admins: the old route is gone.
         let res = app.post("/api/v1/members", Some(&owner.access_token),
-            json!({ "email": "Clerk@Example.com", "role": "member", "password": "clerk password" })).await;
-        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
-        assert_eq!(res.body["email"], "clerk@example.com");
+            json!({ "email": "x@example.com", "role": "member", "password": "chosen by the tenant" })).await;
+        assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
 
-        let login = app.post("/api/v1/auth/login", None, json!({ "email": "clerk@example.com", "password": "clerk password" })).await;
-        assert_eq!(login.status, StatusCode::OK);
-        assert_eq!(login.body["role"], "member");
-        let clerk = login.body["access_token"].as_str().unwrap().to_owned();
-
-        // A member reads but does not manage.
-        assert_eq!(app.get("/api/v1/members", &clerk).await.body["items"].as_array().unwrap().len(), 2);
-        let res = app.post("/api/v1/members", Some(&clerk), json!({ "email": "x@example.com", "role": "member", "password": "long enough" })).await;
+        // A member reads but does not manage, connect or sync.
+        let list = app.get("/api/v1/members", &clerk.access_token).await;
+        assert_eq!(list.body["items"].as_array().unwrap().len(), 2);
+        assert!(list.body["items"].as_array().unwrap().iter().any(|m| m["email"] == "clerk@example.com"));
+        let res = app.post("/api/v1/invitations", Some(&clerk.access_token), json!({ "email": "y@example.com", "role": "member" })).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
-        let res = app.post("/api/v1/connections", Some(&clerk),
+        let res = app.post("/api/v1/connections", Some(&clerk.access_token),
             json!({ "marketplace": "wildberries", "name": "n", "credentials": { "token": "t" } })).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
+        let connection = app.create_connection(&owner, "WB", "members-token").await;
+        let res = app.post(&format!("/api/v1/connections/{connection}/sync"), Some(&clerk.access_token), json!({})).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "members only read: {:?}", res.body);
+        let res = app.post("/api/v1/sync", Some(&clerk.access_token), json!({})).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", owner.user_id), Some(&clerk.access_token),
+            Some(json!({ "role": "member" }))).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
 
-        // An admin adds members but not admins; nobody adds owners.
-        app.post("/api/v1/members", Some(&owner.access_token),
-            json!({ "email": "admin@example.com", "role": "admin", "password": "admin password" })).await;
-        let admin = app.post("/api/v1/auth/login", None, json!({ "email": "admin@example.com", "password": "admin password" })).await;
+        // The owner promotes the clerk; an admin manages members but not admins or the owner.
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", clerk.user_id), Some(&owner.access_token),
+            Some(json!({ "role": "admin" }))).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        assert_eq!(res.body["role"], "admin");
+        let admin = app.post("/api/v1/auth/login", None, json!({ "email": clerk.email, "password": clerk.password })).await;
+        assert_eq!(admin.body["role"], "admin");
         let admin = admin.body["access_token"].as_str().unwrap().to_owned();
-        let res = app.post("/api/v1/members", Some(&admin), json!({ "email": "a2@example.com", "role": "admin", "password": "long enough" })).await;
+        let res = app.post("/api/v1/invitations", Some(&admin), json!({ "email": "a2@example.com", "role": "admin" })).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "an admin cannot invite above itself");
+        let helper = app.join(&owner, "helper@example.com", "member").await;
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", helper.user_id), Some(&admin),
+            Some(json!({ "role": "admin" }))).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
-        let res = app.post("/api/v1/members", Some(&admin), json!({ "email": "m2@example.com", "role": "member", "password": "long enough" })).await;
-        assert_eq!(res.status, StatusCode::CREATED);
-        let res = app.post("/api/v1/members", Some(&owner.access_token), json!({ "email": "o2@example.com", "role": "owner", "password": "long enough" })).await;
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", owner.user_id), Some(&admin),
+            Some(json!({ "role": "member" }))).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
-
-        let res = app.post("/api/v1/members", Some(&owner.access_token), json!({ "email": "clerk@example.com", "role": "member" })).await;
-        assert_eq!(res.status, StatusCode::CONFLICT);
-        assert_eq!(res.error_code(), Some("already_member"));
-        let res = app.post("/api/v1/members", Some(&owner.access_token), json!({ "email": "new@example.com", "role": "member" })).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(res.body["error"]["field"], "password");
-        let res = app.post("/api/v1/members", Some(&owner.access_token), json!({ "email": "new@example.com", "role": "boss" })).await;
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", helper.user_id), Some(&owner.access_token),
+            Some(json!({ "role": "owner" }))).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "nobody makes an owner");
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", helper.user_id), Some(&owner.access_token),
+            Some(json!({ "role": "boss" }))).await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(res.body["error"]["field"], "role");
+        let res = app.call(Method::PATCH, &format!("/api/v1/members/{}", Uuid::now_v7()), Some(&owner.access_token),
+            Some(json!({ "role": "member" }))).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+        // Removal: the admin removes a member, whose refresh token then stops working.
+        let res = app.call(Method::DELETE, &format!("/api/v1/members/{}", helper.user_id), Some(&admin), None).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+        let res = app.post("/api/v1/auth/refresh", None, json!({ "refresh_token": helper.refresh_token })).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        let res = app.post("/api/v1/auth/login", None,
+            json!({ "email": helper.email, "password": helper.password, "tenant_id": owner.tenant_id })).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "no longer a member");
+        let res = app.call(Method::DELETE, &format!("/api/v1/members/{}", owner.user_id), Some(&owner.access_token), None).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "the owner cannot be removed");
+        // Anyone else may leave.
+        let res = app.call(Method::DELETE, &format!("/api/v1/members/{}", clerk.user_id), Some(&admin), None).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+        assert_eq!(app.get("/api/v1/members", &owner.access_token).await.body["items"].as_array().unwrap().len(), 1);
     }
 
     async fn a_user_in_two_tenants_picks_one_at_login(app) {
         let a = app.register("a-owner@example.com").await;
         let b = app.register("b-owner@example.com").await;
-        let res = app.post("/api/v1/members", Some(&b.access_token), json!({ "email": "a-owner@example.com", "role": "member" })).await;
-        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+        let token = app.invite(&b, "a-owner@example.com", "member").await;
+        let res = app.post("/api/v1/invitations/accept", Some(&a.access_token), json!({ "token": token })).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        assert_eq!(res.body["tenant"]["tenant_id"], b.tenant_id.to_string());
 
         let default = app.post("/api/v1/auth/login", None, json!({ "email": a.email, "password": a.password })).await;
         assert_eq!(default.body["tenant"]["tenant_id"], a.tenant_id.to_string(), "oldest membership by default");

@@ -1,12 +1,8 @@
 //! Rate limits through the API: per-route limits declared in the route table, the tenant limit,
 //! headers, 429 answers, and fail-open / fail-closed when the limiter cannot decide.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
 use stock_tracker_tests::TestResponse;
 
 use super::*;
@@ -19,16 +15,7 @@ async fn from_ip(
     token: Option<&str>,
     body: Option<Value>,
 ) -> TestResponse {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let mut req = match body {
-        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    req.extensions_mut().insert(ConnectInfo(format!("{ip}:40000").parse::<SocketAddr>().unwrap()));
-    app.send(req).await
+    app.call_from(ip, method, path, token.map(|t| format!("Bearer {t}")).as_deref(), body).await
 }
 
 async fn limited(tenant_limit: u64) -> TestApp {

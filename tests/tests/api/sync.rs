@@ -2,27 +2,12 @@
 //! on both databases.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use fake_wildberries::{Endpoint, FakeConfig};
 use stock_tracker::on_pool;
 use stock_tracker_tests::{Backend, TestTenant};
 
 use super::*;
-
-/// Polls a run until it finishes; fails the test after 60 s.
-async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
-        assert_eq!(res.status, StatusCode::OK);
-        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
-            return res.body;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "run {run_id} did not finish: {:?}", res.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn sync_once(app: &TestApp, t: &TestTenant, connection_id: Uuid) -> Value {
     let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;

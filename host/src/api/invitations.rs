@@ -1,0 +1,164 @@
+//! `/api/v1/invitations`: how people join a tenant. Accounts belong to people, not tenants: an
+//! owner or admin invites an email with a role, and the person behind it accepts with the token,
+//! either creating their own account (their own password) or, signed in, adding the membership
+//! to the account they have. No tenant ever sets, learns or tests another account's password.
+//!
+//! The token is answered once, to the inviter, who delivers it (Stock Tracker sends no email).
+//! It is stored hashed, works once, and expires after [`INVITATION_TTL_DAYS`] days. Nothing the
+//! invitations and members routes answer depends on whether an email has an account anywhere;
+//! only accepting (which needs the token) tells a new account from an existing one.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::{check_password, may_grant, normalize_email, session_body, start_session};
+use super::{Json, PathId};
+use crate::app::AppState;
+use crate::auth::refresh::INVITATION;
+use crate::auth::{AuthUser, password};
+use crate::error::ApiError;
+use crate::store::invitations::{Invitation, Invitee};
+use crate::store::tenants::Role;
+
+/// How long an invitation stays valid.
+pub const INVITATION_TTL_DAYS: i64 = 7;
+
+/// `POST /invitations` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitationRequest {
+    pub email: String,
+    pub role: Role,
+}
+
+/// `POST /invitations/accept` body. `password` makes a new account; without it the request must
+/// carry the bearer token of the invited account.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    pub token: String,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AcceptInvitationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptInvitationRequest").finish_non_exhaustive()
+    }
+}
+
+/// An invitation as listed (no token: it was shown once, at creation).
+#[derive(Debug, Serialize)]
+pub struct InvitationView {
+    pub invitation_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+    pub expired: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Invitation> for InvitationView {
+    fn from(i: &Invitation) -> Self {
+        InvitationView {
+            invitation_id: i.invitation_id,
+            email: i.email.clone(),
+            role: i.role,
+            invited_by: i.invited_by,
+            expires_at: i.expires_at,
+            expired: i.expires_at <= Utc::now(),
+            created_at: i.created_at,
+        }
+    }
+}
+
+const INVALID_TOKEN: &str = "invalid, expired or already used invitation";
+
+/// `POST /api/v1/invitations`: 201 with the token, shown this once.
+pub async fn create_invitation(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    Json(body): Json<CreateInvitationRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    user.require_manager()?;
+    if !may_grant(user.role, body.role) {
+        return Err(ApiError::Forbidden("your role cannot grant that role"));
+    }
+    let email = normalize_email(&body.email)?;
+    let (token, hash) = INVITATION.generate(user.tenant_id);
+    let expires_at = crate::store::now() + chrono::Duration::days(INVITATION_TTL_DAYS);
+    let invitation =
+        app.store.create_invitation(user.tenant_id, &email, body.role, &hash, user.user_id, expires_at).await?;
+    tracing::info!(tenant.id = %user.tenant_id, invitation.id = %invitation.invitation_id, role = body.role.as_str(),
+        "invitation {} created", invitation.invitation_id);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "invitation_id": invitation.invitation_id,
+            "email": invitation.email,
+            "role": invitation.role,
+            "expires_at": invitation.expires_at,
+            "token": token,
+        })),
+    ))
+}
+
+/// `GET /api/v1/invitations`: open invitations (owners and admins).
+pub async fn list_invitations(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
+    user.require_manager()?;
+    let items: Vec<InvitationView> = app.store.list_invitations(user.tenant_id).await?.iter().map(Into::into).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `DELETE /api/v1/invitations/{id}`: withdraws an open invitation; its token stops working.
+pub async fn delete_invitation(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    user.require_manager()?;
+    app.store.delete_invitation(user.tenant_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/invitations/accept`: joins the tenant; answers like login, in that tenant.
+pub async fn accept_invitation(
+    axum::extract::State(app): AppState,
+    user: Option<AuthUser>,
+    Json(body): Json<AcceptInvitationRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (tenant_id, hash) = INVITATION.parse(body.token.trim()).ok_or(ApiError::invalid("token", INVALID_TOKEN))?;
+    let membership = match (user, body.password) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "password",
+                "signed in, the invitation joins your account as it is: send no password",
+            ));
+        }
+        (Some(user), None) => {
+            app.store.accept_invitation(tenant_id, &hash, Invitee::Existing { user_id: user.user_id }).await
+        }
+        (None, Some(password)) => {
+            check_password(&password)?;
+            let password_hash = password::hash(password).await?;
+            app.store.accept_invitation(tenant_id, &hash, Invitee::NewAccount { password_hash: &password_hash }).await
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "password",
+                "required to create your account; to join with an existing account, send its bearer token instead",
+            ));
+        }
+    }
+    .map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::invalid("token", INVALID_TOKEN),
+        other => other.into(),
+    })?;
+    tracing::info!(tenant.id = %tenant_id, user.id = %membership.user_id, role = membership.role.as_str(), "invitation accepted");
+    let tokens = start_session(&app, &membership).await?;
+    Ok(Json(session_body(&membership, tokens)))
+}
