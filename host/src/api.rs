@@ -9,6 +9,7 @@ pub mod auth;
 pub mod connections;
 pub mod invitations;
 pub mod members;
+pub mod openapi;
 pub mod pagination;
 pub mod products;
 pub mod stocks;

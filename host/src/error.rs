@@ -15,7 +15,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -131,7 +130,7 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::RateLimited { scope, retry_after_secs, reset_at } = &self {
-            let body = json!({ "error": self.to_string(), "reset_at": reset_at, "scope": scope });
+            let body = RateLimitedBody { error: self.to_string(), reset_at: *reset_at, scope: (*scope).to_owned() };
             let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             return res;
@@ -162,6 +161,38 @@ fn capitalise(s: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
+/// The error envelope: every 4xx and 5xx answer but 429.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_field`, `not_found`.
+    pub code: String,
+    /// Safe to show; never holds internals.
+    pub message: String,
+    /// The field at fault, dotted for nested fields (`credentials.token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Matches the `X-Request-Id` header and the server's log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The seed's 429 body (kept for its clients; the one answer outside the envelope).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RateLimitedBody {
+    /// `<Scope> rate limit exceeded`.
+    pub error: String,
+    /// When the refusing window ends, epoch seconds.
+    pub reset_at: u64,
+    /// Which limit refused: `anonymous`, `global`, `tenant`, a route's own, or a failure budget.
+    pub scope: String,
+}
+
 fn envelope_response(
     status: StatusCode,
     code: &str,
@@ -169,14 +200,13 @@ fn envelope_response(
     field: Option<&str>,
     request_id: Option<&str>,
 ) -> Response {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(field) = field {
-        error["field"] = field.into();
-    }
-    if let Some(id) = request_id {
-        error["request_id"] = id.into();
-    }
-    (status, axum::Json(json!({ "error": error }))).into_response()
+    let error = ErrorDetail {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        field: field.map(str::to_owned),
+        request_id: request_id.map(str::to_owned),
+    };
+    (status, axum::Json(ErrorBody { error })).into_response()
 }
 
 /// A UUIDv7 from the thread's RNG: `Uuid::now_v7` would ask the kernel for random bytes (a

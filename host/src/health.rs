@@ -13,25 +13,85 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 use fred::prelude::ClientLike;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
 /// Upper bound for one dependency check (well under a probe's default 1 s timeout).
 pub const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// `GET /health/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy`.
+    pub status: &'static str,
+    pub timestamp: DateTime<Utc>,
+    /// Always `stock-tracker`.
+    pub service: &'static str,
+}
+
+/// `GET /health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// Always `alive`.
+    pub status: &'static str,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// `GET /health/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`, `degraded` (Redis failing) or `not_ready` (the database failing: 503).
+    pub status: &'static str,
+    pub timestamp: DateTime<Utc>,
+    pub checks: Checks,
+}
+
+/// Each dependency's check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    pub database: Check,
+    /// Present when `REDIS_URL` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
+}
+
+/// One dependency's check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    pub response_time_ms: f64,
+    /// Why it failed: `check failed` or `timed out` (details are in the log only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
 /// `GET /api/v1/health/`
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "healthy", "timestamp": chrono::Utc::now(), "service": "stock-tracker" }))
+#[utoipa::path(get, path = "/health/", tag = "health", responses((status = 200, description = "The process answers", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "healthy", timestamp: Utc::now(), service: "stock-tracker" })
+}
+
+/// `GET /api/v1/health`: the same as `/health/`.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "The process answers", body = Health)))]
+pub async fn health_alias() -> Json<Health> {
+    health().await
 }
 
 /// `GET /api/v1/health/live`
-pub async fn live() -> Json<Value> {
-    Json(json!({ "status": "alive", "timestamp": chrono::Utc::now() }))
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive (no I/O)", body = Live)))]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "alive", timestamp: Utc::now() })
 }
 
 /// `GET /api/v1/health/ready`
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "Ready, or degraded (Redis failing)", body = Ready),
+              (status = 503, description = "Not ready: the database is failing", body = Ready)))]
 pub async fn ready(axum::extract::State(app): AppState) -> impl IntoResponse {
     let database = timed(async { app.store.ping().await.map_err(|e| e.to_string()) });
     let redis = async {
@@ -43,32 +103,30 @@ pub async fn ready(axum::extract::State(app): AppState) -> impl IntoResponse {
         }
     };
     let (database, redis) = tokio::join!(database, redis);
-
-    let database_ok = database.0;
-    let redis_ok = redis.as_ref().is_none_or(|r| r.0);
-    let mut checks = json!({ "database": database.1 });
-    if let Some((_, report)) = redis {
-        checks["redis"] = report;
-    }
+    let database_ok = database.status == HEALTHY;
+    let redis_ok = redis.as_ref().is_none_or(|r| r.status == HEALTHY);
     let (status, code) = match (database_ok, redis_ok) {
         (false, _) => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
         (true, false) => ("degraded", StatusCode::OK),
         (true, true) => ("ready", StatusCode::OK),
     };
-    (code, Json(json!({ "status": status, "timestamp": chrono::Utc::now(), "checks": checks })))
+    (code, Json(Ready { status, timestamp: Utc::now(), checks: Checks { database, redis } }))
 }
 
-/// Runs one check under [`CHECK_TIMEOUT`]; returns whether it passed and its report.
-async fn timed(check: impl Future<Output = Result<(), String>>) -> (bool, Value) {
+const HEALTHY: &str = "healthy";
+
+/// Runs one check under [`CHECK_TIMEOUT`].
+async fn timed(check: impl Future<Output = Result<(), String>>) -> Check {
     let start = Instant::now();
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
     let response_time_ms = (start.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-    match outcome {
-        Ok(Ok(())) => (true, json!({ "status": "healthy", "response_time_ms": response_time_ms })),
+    let (status, error) = match outcome {
+        Ok(Ok(())) => (HEALTHY, None),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check failed");
-            (false, json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "check failed" }))
+            ("unhealthy", Some("check failed"))
         }
-        Err(_) => (false, json!({ "status": "unhealthy", "response_time_ms": response_time_ms, "error": "timed out" })),
-    }
+        Err(_) => ("unhealthy", Some("timed out")),
+    };
+    Check { status, response_time_ms, error }
 }

@@ -1,16 +1,16 @@
 //! The one route table: every route of the API, and the middleware stack around it.
 //!
-//! Everything lives under `/api/v1`. Health routes need no token; every other route except
-//! register, login, refresh, logout and accepting an invitation takes a bearer access token (the [`crate::auth::AuthUser`]
-//! extractor in the handler's signature).
+//! Everything lives under `/api/v1`. Health routes and the OpenAPI document need no token; every
+//! other route except register, login, refresh, logout and accepting an invitation takes a bearer
+//! access token (the [`crate::auth::AuthUser`] extractor in the handler's signature). Each handler
+//! declares its path and method with `#[utoipa::path]`; `routes!` serves it and records it in the
+//! OpenAPI document ([`crate::api::openapi`]), so the table and the document cannot disagree.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -18,7 +18,12 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+
 use crate::api::MAX_BODY_BYTES;
+use crate::api::openapi::{self, ApiDoc};
 use crate::api::{admin, auth, connections, invitations, members, products, stocks, sync, sync_runs};
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
@@ -49,63 +54,56 @@ pub fn router(app: Arc<App>) -> Router {
     // Rate limits: every tenant route counts against the global and tenant limits; some also have
     // their own, declared here beside the route and decided in the same call.
     let limit = |route: Option<RouteLimit>| axum::middleware::from_fn_with_state((app.clone(), route), rate_limit);
-    let api = Router::new()
-        .route("/health", get(health::health))
-        .route("/health/", get(health::health))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/auth/register", post(auth::register).layer(limit(Some(RouteLimit::per_ip("register", 10, 3600)))))
-        .route("/auth/login", post(auth::login).layer(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed()))))
-        .route("/auth/refresh", post(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
-        .route("/auth/logout", post(auth::logout).layer(limit(None)))
-        .route("/auth/me", get(auth::get_me).layer(limit(None)))
-        .route("/members", get(members::list_members).layer(limit(None)))
-        .route("/members/{id}", patch(members::update_member).delete(members::remove_member).layer(limit(None)))
-        .route(
-            "/invitations",
-            get(invitations::list_invitations).layer(limit(None)).post(
-                invitations::create_invitation.layer(limit(Some(RouteLimit::per_tenant("invitations", 30, 3600)))),
-            ),
-        )
-        .route("/invitations/{id}", delete(invitations::delete_invitation).layer(limit(None)))
-        .route(
-            "/invitations/accept",
-            post(invitations::accept_invitation).layer(limit(Some(RouteLimit::per_ip("accept", 10, 300)))),
-        )
-        .route(
-            "/connections",
-            get(connections::list_connections).post(connections::create_connection).layer(limit(None)),
-        )
-        .route(
-            "/connections/{id}",
-            get(connections::get_connection)
-                .patch(connections::update_connection)
-                .delete(connections::delete_connection)
+    // Each handler's `#[utoipa::path]` gives its path and method; `routes!` serves it and records
+    // its operation in the OpenAPI document in the same step.
+    let api = OpenApiRouter::new()
+        .routes(routes!(health::health_alias))
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(openapi::get_openapi))
+        .routes(routes!(auth::register).layer(limit(Some(RouteLimit::per_ip("register", 10, 3600)))))
+        .routes(routes!(auth::login).layer(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed()))))
+        .routes(routes!(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
+        .routes(routes!(auth::logout).layer(limit(None)))
+        .routes(routes!(auth::get_me).layer(limit(None)))
+        .routes(routes!(invitations::list_invitations).layer(limit(None)))
+        .routes(routes!(invitations::create_invitation).layer(limit(Some(RouteLimit::per_tenant(
+            "invitations",
+            30,
+            3600,
+        )))))
+        .routes(routes!(invitations::delete_invitation).layer(limit(None)))
+        .routes(routes!(invitations::accept_invitation).layer(limit(Some(RouteLimit::per_ip("accept", 10, 300)))))
+        .routes(routes!(members::list_members).layer(limit(None)))
+        .routes(routes!(members::update_member, members::remove_member).layer(limit(None)))
+        .routes(routes!(connections::list_connections, connections::create_connection).layer(limit(None)))
+        .routes(
+            routes!(connections::get_connection, connections::update_connection, connections::delete_connection)
                 .layer(limit(None)),
         )
-        .route("/products", get(products::list_products).layer(limit(None)))
-        .route("/products/{id}", get(products::get_product).layer(limit(None)))
-        .route("/stocks", get(stocks::list_stocks).layer(limit(None)))
-        .route("/sync-runs", get(sync_runs::list_sync_runs).layer(limit(None)))
-        .route("/sync-runs/{id}", get(sync_runs::get_sync_run).layer(limit(None)))
-        .route(
-            "/connections/{id}/sync",
-            post(sync::start_sync).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))),
-        )
-        .route("/sync", post(sync::start_all_syncs).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
-        .route("/admin/plugins", get(admin::list_plugins).layer(limit(Some(ADMIN_LIMIT))))
-        .route(
-            "/admin/plugins/{id}",
-            put(admin::put_plugin)
-                .delete(admin::delete_plugin)
+        .routes(routes!(products::list_products).layer(limit(None)))
+        .routes(routes!(products::get_product).layer(limit(None)))
+        .routes(routes!(stocks::list_stocks).layer(limit(None)))
+        .routes(routes!(sync_runs::list_sync_runs).layer(limit(None)))
+        .routes(routes!(sync_runs::get_sync_run).layer(limit(None)))
+        .routes(routes!(sync::start_sync).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
+        .routes(routes!(sync::start_all_syncs).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
+        .routes(routes!(admin::list_plugins).layer(limit(Some(ADMIN_LIMIT))))
+        .routes(
+            routes!(admin::put_plugin, admin::delete_plugin)
                 .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES))
                 .layer(limit(Some(ADMIN_LIMIT))),
         )
-        .route("/admin/plugins/{id}/rollback", post(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))))
+        .routes(routes!(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))))
         // Counted and timed by route template (after routing, so the template is known).
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
 
-    let routes = Router::new().route("/metrics", get(metrics::serve_metrics)).nest("/api/v1", api).fallback(unmatched);
+    let (routes, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(metrics::serve_metrics))
+        .nest("/api/v1", api)
+        .split_for_parts();
+    let routes = routes.fallback(unmatched).layer(axum::Extension(openapi::Served::new(document)));
     with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
 }
 

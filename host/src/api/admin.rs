@@ -14,15 +14,18 @@ use axum::extract::{FromRequestParts, Multipart, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use super::Json;
+use super::pagination::Page;
 use crate::App;
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::plugins::manifest::{Manifest, valid_id};
 use crate::plugins::registry::Installed;
+use crate::plugins::runtime::PluginSummary;
 use crate::ratelimit::layer::{client_ip, client_key};
 use crate::ratelimit::throttle::OPERATOR_PER_IP;
 
@@ -70,28 +73,55 @@ impl FromRequestParts<Arc<App>> for PluginId {
     }
 }
 
+/// A loaded plugin: the serving version, and the one kept for rollback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginView {
+    #[serde(flatten)]
+    pub current: PluginSummary,
+    pub previous: Option<PluginSummary>,
+}
+
+/// The version an upload left serving.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadedPlugin {
+    #[serde(flatten)]
+    pub summary: PluginSummary,
+    /// False when the upload was the version already serving.
+    pub changed: bool,
+}
+
+/// `PUT /admin/plugins/{id}` body (multipart/form-data).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // describes the multipart form for the document; parts are read one by one
+pub struct PluginUpload {
+    /// The manifest, TOML.
+    manifest: String,
+    /// The component, `.wasm` (up to 64 MiB with the manifest).
+    #[schema(value_type = String, format = Binary)]
+    component: Vec<u8>,
+}
+
 /// `GET /api/v1/admin/plugins`
-pub async fn list_plugins(axum::extract::State(app): AppState, _: Operator) -> Json<Value> {
-    let items: Vec<Value> = app
-        .plugins
-        .list()
-        .into_iter()
-        .map(|(current, previous)| {
-            let mut v = serde_json::to_value(current).expect("summaries serialize");
-            v["previous"] = serde_json::to_value(previous).expect("summaries serialize");
-            v
-        })
-        .collect();
-    Json(json!({ "items": items }))
+#[utoipa::path(get, path = "/admin/plugins", tag = "admin", security(("operator" = [])),
+    responses((status = 200, description = "Every loaded plugin (never paged)", body = Page<PluginView>),
+              (status = 403, description = "The operator API is off (no OPERATOR_TOKEN)", body = ErrorBody)))]
+pub async fn list_plugins(axum::extract::State(app): AppState, _: Operator) -> Json<Page<PluginView>> {
+    let items = app.plugins.list().into_iter().map(|(current, previous)| PluginView { current, previous }).collect();
+    Json(Page::all(items))
 }
 
 /// `PUT /api/v1/admin/plugins/{id}`
+#[utoipa::path(put, path = "/admin/plugins/{id}", tag = "admin", security(("operator" = [])),
+    params(("id" = String, Path, description = "The plugin id (a-z, 0-9, `-`, `_`)")),
+    request_body(content = PluginUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Loaded and serving (or already serving)", body = UploadedPlugin),
+              (status = 403, description = "The operator API is off (no OPERATOR_TOKEN)", body = ErrorBody)))]
 pub async fn put_plugin(
     axum::extract::State(app): AppState,
     _: Operator,
     PluginId(id): PluginId,
     mut multipart: Multipart,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UploadedPlugin>, ApiError> {
     let (mut manifest_text, mut component) = (None, None);
     while let Some(field) =
         multipart.next_field().await.map_err(|e| ApiError::invalid("body", format!("bad multipart body: {e}")))?
@@ -117,17 +147,20 @@ pub async fn put_plugin(
         return Err(rejected(format!("the manifest's id `{}` does not match the URL's `{id}`", manifest.id)));
     }
     let (outcome, loaded) = app.plugins.upload(component, manifest).await.map_err(|e| rejected(e.0))?;
-    let mut body = serde_json::to_value(loaded.summary()).expect("summaries serialize");
-    body["changed"] = (outcome == Installed::Swapped).into();
-    Ok(Json(body))
+    Ok(Json(UploadedPlugin { summary: loaded.summary(), changed: outcome == Installed::Swapped }))
 }
 
 /// `POST /api/v1/admin/plugins/{id}/rollback`
+#[utoipa::path(post, path = "/admin/plugins/{id}/rollback", tag = "admin", security(("operator" = [])),
+    params(("id" = String, Path, description = "The plugin id")),
+    responses((status = 200, description = "The previous version serves again", body = PluginSummary),
+              (status = 403, description = "The operator API is off (no OPERATOR_TOKEN)", body = ErrorBody),
+              (status = 409, description = "`no_previous_version`", body = ErrorBody)))]
 pub async fn rollback_plugin(
     axum::extract::State(app): AppState,
     _: Operator,
     PluginId(id): PluginId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginSummary>, ApiError> {
     if app.plugins.get(&id).is_none() {
         return Err(ApiError::NotFound);
     }
@@ -136,10 +169,14 @@ pub async fn rollback_plugin(
         .rollback(&id)
         .await
         .map_err(|e| ApiError::Conflict { code: "no_previous_version", message: e.0 })?;
-    Ok(Json(serde_json::to_value(restored.summary()).expect("summaries serialize")))
+    Ok(Json(restored.summary()))
 }
 
 /// `DELETE /api/v1/admin/plugins/{id}`
+#[utoipa::path(delete, path = "/admin/plugins/{id}", tag = "admin", security(("operator" = [])),
+    params(("id" = String, Path, description = "The plugin id")),
+    responses((status = 204, description = "Unloaded; its files removed"),
+              (status = 403, description = "The operator API is off (no OPERATOR_TOKEN)", body = ErrorBody)))]
 pub async fn delete_plugin(
     axum::extract::State(app): AppState,
     _: Operator,

@@ -3,20 +3,20 @@
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Json;
 use crate::app::AppState;
 use crate::auth::{AuthUser, password, refresh};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ratelimit::throttle::LOGIN_PER_ACCOUNT;
 use crate::store::StoreError;
 use crate::store::tenants::{Membership, Role};
 use crate::store::tokens::Rotation;
 
 /// `POST /auth/register` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -25,7 +25,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -36,29 +36,78 @@ pub struct LoginRequest {
 }
 
 /// `POST /auth/refresh` and `POST /auth/logout` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// Tokens handed out by register, login and refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
+    /// A JWT for `Authorization: Bearer …`, valid `expires_in` seconds.
     pub access_token: String,
+    /// Opaque (`st_rt_…`); works once, for 30 days.
     pub refresh_token: String,
+    /// Always `bearer`.
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: i64,
 }
 
+/// A session: the tokens, who, in which tenant, with which role.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+    pub user: UserRef,
+    pub tenant: TenantRef,
+    pub role: Role,
+}
+
+/// A user, as sessions name it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserRef {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+/// A tenant, as sessions name it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantRef {
+    pub tenant_id: Uuid,
+    pub name: String,
+}
+
+/// One of the caller's memberships.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipRef {
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+/// `GET /auth/me`: the caller and every tenant they belong to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: Uuid,
+    pub email: String,
+    /// The tenant this token acts in.
+    pub tenant: TenantRef,
+    pub role: Role,
+    pub memberships: Vec<MembershipRef>,
+}
+
 const BAD_LOGIN: &str = "invalid email or password";
 
 /// `POST /api/v1/auth/register`: a new tenant with its owner, logged in.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, description = "The tenant and its owner, logged in", body = Session),
+              (status = 409, description = "`email_taken`", body = ErrorBody)))]
 pub async fn register(
     axum::extract::State(app): AppState,
     Json(body): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Session>), ApiError> {
     let email = normalize_email(&body.email)?;
     check_password(&body.password)?;
     let company_name = body.company_name.trim();
@@ -73,10 +122,15 @@ pub async fn register(
 }
 
 /// `POST /api/v1/auth/login`
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "Logged in", body = Session),
+              (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
+              (status = 403, description = "Not a member of that tenant, or of none", body = ErrorBody),
+              (status = 503, description = "The rate limiter cannot decide (login fails closed)", body = ErrorBody)))]
 pub async fn login(
     axum::extract::State(app): AppState,
     Json(body): Json<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Session>, ApiError> {
     // Shape errors are fine to report; whether the account exists is not. Failures are budgeted
     // per email as well as per IP (the route's limit), known or not, so a guesser spread over
     // many addresses still gets LOGIN_PER_ACCOUNT tries per window and learns nothing from it.
@@ -103,6 +157,9 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/refresh`: spends the refresh token and returns a new pair.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, description = "A new pair; the presented token is spent", body = TokenPair),
+              (status = 401, description = "Unknown, expired, revoked or reused token", body = ErrorBody)))]
 pub async fn refresh(
     axum::extract::State(app): AppState,
     Json(body): Json<RefreshRequest>,
@@ -129,6 +186,8 @@ pub async fn refresh(
 }
 
 /// `POST /api/v1/auth/logout`: revokes the refresh token's whole family. Always 204.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "Revoked (or nothing to revoke)")))]
 pub async fn logout(
     axum::extract::State(app): AppState,
     Json(body): Json<RefreshRequest>,
@@ -140,21 +199,24 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/auth/me`
-pub async fn get_me(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = Me)))]
+pub async fn get_me(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Me>, ApiError> {
     let memberships = app.store.memberships_of_user(user.user_id).await?;
     let current = memberships
         .iter()
         .find(|m| m.tenant_id == user.tenant_id)
         .ok_or(ApiError::Unauthorized("this membership no longer exists"))?;
-    Ok(Json(json!({
-        "user_id": user.user_id,
-        "email": current.email,
-        "tenant": { "tenant_id": current.tenant_id, "name": current.tenant_name },
-        "role": current.role,
-        "memberships": memberships.iter().map(|m| json!({
-            "tenant_id": m.tenant_id, "name": m.tenant_name, "role": m.role,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Me {
+        user_id: user.user_id,
+        email: current.email.clone(),
+        tenant: TenantRef { tenant_id: current.tenant_id, name: current.tenant_name.clone() },
+        role: current.role,
+        memberships: memberships
+            .iter()
+            .map(|m| MembershipRef { tenant_id: m.tenant_id, name: m.tenant_name.clone(), role: m.role })
+            .collect(),
+    }))
 }
 
 /// The throttle key of an email: a digest, so no address is kept in the limiter's store.
@@ -173,16 +235,13 @@ pub(crate) async fn start_session(app: &crate::App, m: &Membership) -> Result<To
 }
 
 /// What register, login and accepting an invitation answer.
-pub(crate) fn session_body(m: &Membership, tokens: TokenPair) -> Value {
-    json!({
-        "access_token": tokens.access_token,
-        "refresh_token": tokens.refresh_token,
-        "token_type": tokens.token_type,
-        "expires_in": tokens.expires_in,
-        "user": { "user_id": m.user_id, "email": m.email },
-        "tenant": { "tenant_id": m.tenant_id, "name": m.tenant_name },
-        "role": m.role,
-    })
+pub(crate) fn session_body(m: &Membership, tokens: TokenPair) -> Session {
+    Session {
+        tokens,
+        user: UserRef { user_id: m.user_id, email: m.email.clone() },
+        tenant: TenantRef { tenant_id: m.tenant_id, name: m.tenant_name.clone() },
+        role: m.role,
+    }
 }
 
 /// Trims and lower-cases an email, checking its shape (not deliverability).

@@ -7,13 +7,15 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::pagination::Page;
 use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::crypto::Sealed;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::plugins::LoadedPlugin;
 use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
 use crate::store::connections::{ConnectionChanges, ConnectionRecord};
@@ -34,34 +36,43 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// `POST /connections` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
+    /// `wildberries`, `ozon` or `yandex_market`.
     pub marketplace: String,
+    /// 1 to 100 characters, unique in the tenant.
     pub name: String,
+    /// The adapter's credential fields, e.g. `{"token": "…"}`; sealed at rest, never returned.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub credentials: Credentials,
+    /// At most 8 KiB; only keys the adapter declares, plus `base_url` where the operator allows.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Map<String, Value>>,
 }
 
 /// `PATCH /connections/{id}` body: any subset.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectionRequest {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub credentials: Option<Credentials>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Map<String, Value>>,
 }
 
 /// A connection as served.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
     pub connection_id: Uuid,
     pub marketplace: String,
     pub name: String,
+    #[schema(value_type = Object)]
     pub settings: Value,
     /// Names of the stored credential fields (the values are never returned).
     pub credential_fields: Vec<String>,
@@ -70,6 +81,13 @@ pub struct ConnectionView {
 }
 
 /// `POST /api/v1/connections`
+#[utoipa::path(post, path = "/connections", tag = "connections", security(("bearer" = [])),
+    request_body = CreateConnectionRequest,
+    responses((status = 201, description = "Created; the marketplace accepted the credentials", body = ConnectionView),
+              (status = 403, description = "Owners and admins only", body = ErrorBody),
+              (status = 409, description = "`name_taken`", body = ErrorBody),
+              (status = 502, description = "The marketplace or its adapter failed", body = ErrorBody),
+              (status = 503, description = "The marketplace asks to wait (`Retry-After`)", body = ErrorBody)))]
 pub async fn create_connection(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -101,16 +119,24 @@ pub async fn create_connection(
 }
 
 /// `GET /api/v1/connections`
-pub async fn list_connections(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/connections", tag = "connections", security(("bearer" = [])),
+    responses((status = 200, description = "Every connection, oldest first (never paged)", body = Page<ConnectionView>)))]
+pub async fn list_connections(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+) -> Result<Json<Page<ConnectionView>>, ApiError> {
     let records = app.store.list_connections(user.tenant_id).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in &records {
         items.push(view(&app, record).await);
     }
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(Page::all(items)))
 }
 
 /// `GET /api/v1/connections/{id}`
+#[utoipa::path(get, path = "/connections/{id}", tag = "connections", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The connection id")),
+    responses((status = 200, description = "The connection", body = ConnectionView)))]
 pub async fn get_connection(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -121,6 +147,13 @@ pub async fn get_connection(
 }
 
 /// `PATCH /api/v1/connections/{id}`
+#[utoipa::path(patch, path = "/connections/{id}", tag = "connections", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The connection id")), request_body = UpdateConnectionRequest,
+    responses((status = 200, description = "Changed; new credentials or settings were checked first", body = ConnectionView),
+              (status = 403, description = "Owners and admins only", body = ErrorBody),
+              (status = 409, description = "`name_taken`", body = ErrorBody),
+              (status = 502, description = "The marketplace or its adapter failed", body = ErrorBody),
+              (status = 503, description = "The marketplace asks to wait (`Retry-After`)", body = ErrorBody)))]
 pub async fn update_connection(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -164,6 +197,10 @@ pub async fn update_connection(
 }
 
 /// `DELETE /api/v1/connections/{id}`: removes it with its products, stock and history.
+#[utoipa::path(delete, path = "/connections/{id}", tag = "connections", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The connection id")),
+    responses((status = 204, description = "Removed with its products, stock, history and runs"),
+              (status = 403, description = "Owners and admins only", body = ErrorBody)))]
 pub async fn delete_connection(
     axum::extract::State(app): AppState,
     user: AuthUser,

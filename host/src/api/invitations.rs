@@ -11,15 +11,16 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auth::{check_password, may_grant, normalize_email, session_body, start_session};
+use super::auth::{Session, check_password, may_grant, normalize_email, session_body, start_session};
+use super::pagination::Page;
 use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::refresh::INVITATION;
 use crate::auth::{AuthUser, password};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::invitations::{Invitation, Invitee};
 use crate::store::tenants::Role;
 
@@ -27,7 +28,7 @@ use crate::store::tenants::Role;
 pub const INVITATION_TTL_DAYS: i64 = 7;
 
 /// `POST /invitations` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitationRequest {
     pub email: String,
@@ -36,10 +37,12 @@ pub struct CreateInvitationRequest {
 
 /// `POST /invitations/accept` body. `password` makes a new account; without it the request must
 /// carry the bearer token of the invited account.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {
+    /// The invitation token (`st_inv_…`).
     pub token: String,
+    /// For a new account: its password (8 characters to 1024 bytes). Omit when signed in.
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -51,7 +54,7 @@ impl std::fmt::Debug for AcceptInvitationRequest {
 }
 
 /// An invitation as listed (no token: it was shown once, at creation).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationView {
     pub invitation_id: Uuid,
     pub email: String,
@@ -76,14 +79,30 @@ impl From<&Invitation> for InvitationView {
     }
 }
 
+/// A new invitation, with its token: the only time the token is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedInvitation {
+    pub invitation_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    /// Hand it to the invitee; it works once.
+    pub token: String,
+}
+
 const INVALID_TOKEN: &str = "invalid, expired or already used invitation";
 
 /// `POST /api/v1/invitations`: 201 with the token, shown this once.
+#[utoipa::path(post, path = "/invitations", tag = "invitations", security(("bearer" = [])),
+    request_body = CreateInvitationRequest,
+    responses((status = 201, description = "The invitation and its token", body = CreatedInvitation),
+              (status = 403, description = "Members cannot invite; admins cannot invite admins", body = ErrorBody),
+              (status = 409, description = "`already_member` or `already_invited`", body = ErrorBody)))]
 pub async fn create_invitation(
     axum::extract::State(app): AppState,
     user: AuthUser,
     Json(body): Json<CreateInvitationRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedInvitation>), ApiError> {
     user.require_manager()?;
     if !may_grant(user.role, body.role) {
         return Err(ApiError::Forbidden("your role cannot grant that role"));
@@ -97,24 +116,33 @@ pub async fn create_invitation(
         "invitation {} created", invitation.invitation_id);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "invitation_id": invitation.invitation_id,
-            "email": invitation.email,
-            "role": invitation.role,
-            "expires_at": invitation.expires_at,
-            "token": token,
-        })),
+        Json(CreatedInvitation {
+            invitation_id: invitation.invitation_id,
+            email: invitation.email,
+            role: invitation.role,
+            expires_at: invitation.expires_at,
+            token,
+        }),
     ))
 }
 
 /// `GET /api/v1/invitations`: open invitations (owners and admins).
-pub async fn list_invitations(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/invitations", tag = "invitations", security(("bearer" = [])),
+    responses((status = 200, description = "Open invitations, oldest first (never paged)", body = Page<InvitationView>),
+              (status = 403, description = "Members cannot see invitations", body = ErrorBody)))]
+pub async fn list_invitations(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+) -> Result<Json<Page<InvitationView>>, ApiError> {
     user.require_manager()?;
-    let items: Vec<InvitationView> = app.store.list_invitations(user.tenant_id).await?.iter().map(Into::into).collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Page::all(app.store.list_invitations(user.tenant_id).await?.iter().map(Into::into).collect())))
 }
 
 /// `DELETE /api/v1/invitations/{id}`: withdraws an open invitation; its token stops working.
+#[utoipa::path(delete, path = "/invitations/{id}", tag = "invitations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The invitation id")),
+    responses((status = 204, description = "Withdrawn"),
+              (status = 403, description = "Members cannot withdraw invitations", body = ErrorBody)))]
 pub async fn delete_invitation(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -126,11 +154,15 @@ pub async fn delete_invitation(
 }
 
 /// `POST /api/v1/invitations/accept`: joins the tenant; answers like login, in that tenant.
+#[utoipa::path(post, path = "/invitations/accept", tag = "invitations", security((), ("bearer" = [])),
+    request_body = AcceptInvitationRequest,
+    responses((status = 200, description = "Joined: a session in the inviting tenant", body = Session),
+              (status = 409, description = "`account_exists` (sign in and send its token), `wrong_account`, `already_member`", body = ErrorBody)))]
 pub async fn accept_invitation(
     axum::extract::State(app): AppState,
     user: Option<AuthUser>,
     Json(body): Json<AcceptInvitationRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Session>, ApiError> {
     let (tenant_id, hash) = INVITATION.parse(body.token.trim()).ok_or(ApiError::invalid("token", INVALID_TOKEN))?;
     let membership = match (user, body.password) {
         (Some(_), Some(_)) => {

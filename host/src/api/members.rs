@@ -5,36 +5,64 @@
 //! and nobody changes their own role. Anyone but an owner may remove themselves (leave).
 
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::auth::may_grant;
+use super::pagination::Page;
 use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::tenants::{Membership, Role};
 
 /// `PATCH /members/{user_id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     pub role: Role,
 }
 
+/// A member as served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// When they joined.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Membership> for MemberView {
+    fn from(m: &Membership) -> Self {
+        MemberView { user_id: m.user_id, email: m.email.clone(), role: m.role, created_at: m.created_at }
+    }
+}
+
 /// `GET /api/v1/members`
-pub async fn list_members(axum::extract::State(app): AppState, user: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/members", tag = "members", security(("bearer" = [])),
+    responses((status = 200, description = "Every member, oldest first (never paged)", body = Page<MemberView>)))]
+pub async fn list_members(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+) -> Result<Json<Page<MemberView>>, ApiError> {
     let members = app.store.list_members(user.tenant_id).await?;
-    Ok(Json(json!({ "items": members.iter().map(member_view).collect::<Vec<_>>() })))
+    Ok(Json(Page::all(members.iter().map(Into::into).collect())))
 }
 
 /// `PATCH /api/v1/members/{user_id}`: changes a member's role.
+#[utoipa::path(patch, path = "/members/{id}", tag = "members", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The member's user id")), request_body = UpdateMemberRequest,
+    responses((status = 200, description = "The member with the new role", body = MemberView),
+              (status = 403, description = "Your role cannot grant that role, or it is your own", body = ErrorBody)))]
 pub async fn update_member(
     axum::extract::State(app): AppState,
     user: AuthUser,
     PathId(member_id): PathId,
     Json(body): Json<UpdateMemberRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemberView>, ApiError> {
     user.require_manager()?;
     let target = app.store.membership(user.tenant_id, member_id).await?;
     if member_id == user.user_id {
@@ -45,11 +73,15 @@ pub async fn update_member(
     }
     let member = app.store.set_member_role(user.tenant_id, member_id, body.role).await?;
     tracing::info!(tenant.id = %user.tenant_id, member.id = %member_id, role = body.role.as_str(), "member {member_id} now {}", body.role.as_str());
-    Ok(Json(member_view(&member)))
+    Ok(Json((&member).into()))
 }
 
 /// `DELETE /api/v1/members/{user_id}`: removes a member (their sessions in this tenant end; the
 /// account stays). Access tokens already issued keep working until they expire (15 minutes).
+#[utoipa::path(delete, path = "/members/{id}", tag = "members", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The member's user id")),
+    responses((status = 204, description = "Removed"),
+              (status = 403, description = "The owner, or a member your role cannot remove", body = ErrorBody)))]
 pub async fn remove_member(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -69,8 +101,4 @@ pub async fn remove_member(
     app.store.remove_member(user.tenant_id, member_id).await?;
     tracing::info!(tenant.id = %user.tenant_id, member.id = %member_id, "member {member_id} removed");
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn member_view(m: &Membership) -> Value {
-    json!({ "user_id": m.user_id, "email": m.email, "role": m.role, "created_at": m.created_at })
 }

@@ -15,14 +15,25 @@ pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest accepted `limit`.
 pub const MAX_LIMIT: u32 = 500;
 
-/// One page of a list.
-#[derive(Debug, Serialize)]
+/// One page of a list: every list answers this shape.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
 impl<T> Page<T> {
+    /// The same page with every item mapped (store rows to served views).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+
+    /// A list that is never paged (a tenant has a handful): every item, no cursor.
+    pub fn all(items: Vec<T>) -> Self {
+        Page { items, next_cursor: None }
+    }
+
     /// Builds a page from up to `limit + 1` fetched rows: the extra row only says there is more.
     pub fn from_rows<K: Serialize>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Self {
         let more = rows.len() > limit as usize;

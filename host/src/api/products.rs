@@ -1,7 +1,8 @@
 //! `/api/v1/products`: the synced catalogue.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::pagination::{Page, decode_cursor, limit};
@@ -10,27 +11,133 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::store::products::{Product, ProductFilter};
+use crate::store::stocks::{StockChange, StockLevel};
 
 /// How many recent stock changes a product's detail shows.
 pub const RECENT_HISTORY: u32 = 50;
 
 /// `GET /products` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListProductsQuery {
+    /// Only this connection's products.
     pub connection_id: Option<Uuid>,
-    /// Case-insensitive substring of sku, name or barcode.
+    /// Case-insensitive substring of sku, name or barcode (`%` and `_` are literal), at most 200
+    /// characters.
     pub search: Option<String>,
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+/// A product as served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub product_id: Uuid,
+    pub connection_id: Uuid,
+    /// The seller's article for this variant, unique within the connection.
+    pub sku: String,
+    /// The marketplace's own id.
+    pub marketplace_id: String,
+    pub barcode: Option<String>,
+    pub name: String,
+    pub brand: Option<String>,
+    /// Price in minor units (kopecks).
+    pub price_minor: Option<i64>,
+    /// At or below this, a level counts as low.
+    pub low_stock_threshold: i64,
+    /// False once the marketplace stopped listing it (kept, with its history).
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
+        ProductView {
+            product_id: p.product_id,
+            connection_id: p.connection_id,
+            sku: p.sku,
+            marketplace_id: p.marketplace_id,
+            barcode: p.barcode,
+            name: p.name,
+            brand: p.brand,
+            price_minor: p.price_minor,
+            low_stock_threshold: p.low_stock_threshold,
+            active: p.active,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A product with its stock per warehouse and its recent history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductDetail {
+    #[serde(flatten)]
+    pub product: ProductView,
+    pub stocks: Vec<StockLevelView>,
+    /// The most recent changes, newest first (at most 50).
+    pub history: Vec<StockChangeView>,
+}
+
+/// One warehouse's stock of a product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockLevelView {
+    pub warehouse: String,
+    pub available: i64,
+    pub in_transit_to_client: i64,
+    pub in_transit_from_client: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StockLevel> for StockLevelView {
+    fn from(s: StockLevel) -> Self {
+        StockLevelView {
+            warehouse: s.warehouse,
+            available: s.available,
+            in_transit_to_client: s.in_transit_to_client,
+            in_transit_from_client: s.in_transit_from_client,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// A change of the available quantity in one warehouse.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockChangeView {
+    pub warehouse: String,
+    /// Null for the first level ever seen.
+    pub previous_available: Option<i64>,
+    pub available: i64,
+    /// The run that saw it.
+    pub sync_run_id: Option<Uuid>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<StockChange> for StockChangeView {
+    fn from(c: StockChange) -> Self {
+        StockChangeView {
+            warehouse: c.warehouse,
+            previous_available: c.previous_available,
+            available: c.available,
+            sync_run_id: c.sync_run_id,
+            recorded_at: c.recorded_at,
+        }
+    }
+}
+
 /// `GET /api/v1/products`: ordered by sku, then id.
+#[utoipa::path(get, path = "/products", tag = "products", security(("bearer" = [])), params(ListProductsQuery),
+    responses((status = 200, description = "Products by sku, then id", body = Page<ProductView>)))]
 pub async fn list_products(
     axum::extract::State(app): AppState,
     user: AuthUser,
     Query(q): Query<ListProductsQuery>,
-) -> Result<Json<Page<Product>>, ApiError> {
+) -> Result<Json<Page<ProductView>>, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(String, Uuid)>(q.cursor.as_deref())?;
     let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -39,22 +146,26 @@ pub async fn list_products(
     }
     let filter = ProductFilter { connection_id: q.connection_id, search };
     let rows = app.store.list_products(user.tenant_id, &filter, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |p| (p.sku.clone(), p.product_id))))
+    Ok(Json(Page::from_rows(rows, limit, |p| (p.sku.clone(), p.product_id)).map(ProductView::from)))
 }
 
 /// `GET /api/v1/products/{id}`: the product, its stock per warehouse and its recent history.
+#[utoipa::path(get, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The product id")),
+    responses((status = 200, description = "The product with its stock and recent history", body = ProductDetail)))]
 pub async fn get_product(
     axum::extract::State(app): AppState,
     user: AuthUser,
     PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProductDetail>, ApiError> {
     let product = app.store.product(user.tenant_id, id).await?;
     let (stocks, history) = tokio::try_join!(
         app.store.stock_levels_of_product(user.tenant_id, id),
         app.store.stock_history_of_product(user.tenant_id, id, RECENT_HISTORY),
     )?;
-    let mut body = serde_json::to_value(&product).map_err(anyhow::Error::from)?;
-    body["stocks"] = json!(stocks);
-    body["history"] = json!(history);
-    Ok(Json(body))
+    Ok(Json(ProductDetail {
+        product: product.into(),
+        stocks: stocks.into_iter().map(Into::into).collect(),
+        history: history.into_iter().map(Into::into).collect(),
+    }))
 }

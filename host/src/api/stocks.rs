@@ -1,6 +1,8 @@
 //! `/api/v1/stocks`: stock levels across the catalogue, per product and warehouse.
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::pagination::{Page, decode_cursor, limit};
@@ -11,10 +13,13 @@ use crate::error::ApiError;
 use crate::store::stocks::{StockFilter, StockRow};
 
 /// `GET /stocks` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListStocksQuery {
+    /// Only this warehouse (exact name).
     pub warehouse: Option<String>,
+    /// Only this connection's products.
     pub connection_id: Option<Uuid>,
     /// Only levels at or below the product's low-stock threshold.
     #[serde(default)]
@@ -22,19 +27,56 @@ pub struct ListStocksQuery {
     /// Only levels with nothing available.
     #[serde(default)]
     pub out: bool,
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+/// A product's stock in one warehouse, with the product fields a stock list needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockView {
+    pub product_id: Uuid,
+    pub connection_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub warehouse: String,
+    pub available: i64,
+    pub in_transit_to_client: i64,
+    pub in_transit_from_client: i64,
+    pub low_stock_threshold: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StockRow> for StockView {
+    fn from(s: StockRow) -> Self {
+        StockView {
+            product_id: s.product_id,
+            connection_id: s.connection_id,
+            sku: s.sku,
+            name: s.name,
+            warehouse: s.warehouse,
+            available: s.available,
+            in_transit_to_client: s.in_transit_to_client,
+            in_transit_from_client: s.in_transit_from_client,
+            low_stock_threshold: s.low_stock_threshold,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
 /// `GET /api/v1/stocks`: levels of active products, ordered by product id, then warehouse.
+#[utoipa::path(get, path = "/stocks", tag = "stocks", security(("bearer" = [])), params(ListStocksQuery),
+    responses((status = 200, description = "Levels of active products by product id, then warehouse", body = Page<StockView>)))]
 pub async fn list_stocks(
     axum::extract::State(app): AppState,
     user: AuthUser,
     Query(q): Query<ListStocksQuery>,
-) -> Result<Json<Page<StockRow>>, ApiError> {
+) -> Result<Json<Page<StockView>>, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(Uuid, String)>(q.cursor.as_deref())?;
     let filter = StockFilter { warehouse: q.warehouse, connection_id: q.connection_id, low: q.low, out: q.out };
     let rows = app.store.list_stocks(user.tenant_id, &filter, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone()))))
+    Ok(Json(Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone())).map(StockView::from)))
 }

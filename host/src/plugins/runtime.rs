@@ -152,7 +152,7 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// A plugin's description as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginSummary {
     pub id: String,
     pub version: String,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, conflict_on_unique, now, on_pool};
 
 /// A member's role in a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Created the tenant; may do everything.

@@ -213,6 +213,8 @@ impl Metrics {
 }
 
 /// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 pub async fn serve_metrics(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::App>>,
 ) -> impl axum::response::IntoResponse {

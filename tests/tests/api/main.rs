@@ -10,6 +10,7 @@ mod invitations;
 mod isolation;
 mod members;
 mod metrics;
+mod openapi;
 mod plugins;
 mod products;
 mod prometheus;
