@@ -19,8 +19,18 @@ use crate::store::tokens::Rotation;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// The owner's email (the login).
+    #[schema(
+        pattern = r"^\s*[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]\s*$",
+        max_length = 254,
+        example = "ann@example.com"
+    )]
     pub email: String,
+    /// 8 characters to 1024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub company_name: String,
 }
 

@@ -39,9 +39,11 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
-    /// `wildberries`, `ozon` or `yandex_market`.
+    /// `wildberries`, `ozon` or `yandex_market` (an adapter for it must be loaded).
+    #[schema(pattern = "^(wildberries|ozon|yandex_market)$", example = "wildberries")]
     pub marketplace: String,
     /// 1 to 100 characters, unique in the tenant.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The adapter's credential fields, e.g. `{"token": "…"}`; sealed at rest, never returned.
     #[schema(value_type = BTreeMap<String, String>)]
@@ -56,7 +58,9 @@ pub struct CreateConnectionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectionRequest {
+    /// 1 to 100 characters, unique in the tenant.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, String>>)]

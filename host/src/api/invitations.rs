@@ -31,6 +31,12 @@ pub const INVITATION_TTL_DAYS: i64 = 7;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitationRequest {
+    /// Who is invited (they accept with the token, as a new or an existing account).
+    #[schema(
+        pattern = r"^\s*[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]\s*$",
+        max_length = 254,
+        example = "ann@example.com"
+    )]
     pub email: String,
     pub role: Role,
 }
@@ -41,9 +47,11 @@ pub struct CreateInvitationRequest {
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {
     /// The invitation token (`st_inv_…`).
+    #[schema(pattern = r"^st_inv_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$")]
     pub token: String,
     /// For a new account: its password (8 characters to 1024 bytes). Omit when signed in.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

@@ -10,12 +10,14 @@
 //! rate limiter, on every limited route), 401 (on routes that take a token), 400/413/415/422 (on
 //! routes with a JSON body), 404 (on routes with a path id) and 422 (on routes with a query). The
 //! two bodies these use are the error envelope ([`ErrorBody`]) and the seed's 429 body
-//! ([`RateLimitedBody`]).
+//! ([`RateLimitedBody`]). Links ([`LINKS`]) tell clients (and the fuzzer's stateful phase) which
+//! answer's id feeds which operation.
 
 use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -87,7 +89,25 @@ const UNLIMITED: [&str; 6] = [
     "/api/v1/openapi.json",
 ];
 
-/// Adds the answers every operation can give (see the module docs) to the collected document.
+/// OpenAPI links: (operation, status, link name, target operation, JSON pointer into the body
+/// that gives the target's `id`).
+const LINKS: [(&str, &str, &str, &str, &str); 12] = [
+    ("create_connection", "201", "GetConnection", "get_connection", "/connection_id"),
+    ("create_connection", "201", "UpdateConnection", "update_connection", "/connection_id"),
+    ("create_connection", "201", "SyncConnection", "start_sync", "/connection_id"),
+    ("create_connection", "201", "DeleteConnection", "delete_connection", "/connection_id"),
+    ("start_sync", "202", "GetSyncRun", "get_sync_run", "/sync_run_id"),
+    ("create_invitation", "201", "DeleteInvitation", "delete_invitation", "/invitation_id"),
+    ("list_products", "200", "GetFirstProduct", "get_product", "/items/0/product_id"),
+    ("list_stocks", "200", "GetFirstProduct", "get_product", "/items/0/product_id"),
+    ("list_sync_runs", "200", "GetFirstSyncRun", "get_sync_run", "/items/0/sync_run_id"),
+    ("list_connections", "200", "GetFirstConnection", "get_connection", "/items/0/connection_id"),
+    ("list_members", "200", "UpdateFirstMember", "update_member", "/items/0/user_id"),
+    ("list_members", "200", "RemoveFirstMember", "remove_member", "/items/0/user_id"),
+];
+
+/// Adds the answers every operation can give (see the module docs), and the [`LINKS`], to the
+/// collected document.
 pub fn complete(doc: &mut Document) {
     let components = doc.components.get_or_insert_with(Default::default);
     let error = ResponseBuilder::new()
@@ -114,6 +134,18 @@ pub fn complete(doc: &mut Document) {
         ];
         for operation in operations.into_iter().flatten() {
             complete_operation(path, operation);
+            add_links(operation);
+        }
+    }
+}
+
+fn add_links(op: &mut Operation) {
+    let id = op.operation_id.clone().unwrap_or_default();
+    for (_, status, name, target, pointer) in LINKS.iter().filter(|l| l.0 == id) {
+        if let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) {
+            let link =
+                LinkBuilder::new().operation_id(*target).parameter("id", format!("$response.body#{pointer}")).build();
+            response.links.insert((*name).to_owned(), RefOr::T(link));
         }
     }
 }

@@ -60,6 +60,25 @@ async fn every_route_is_documented_with_its_answers() {
         }
     }
     assert_eq!(operations, 34, "operations in the document");
+    // Every link names an operation that exists (a renamed handler must not leave one dangling).
+    let ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut links = 0;
+    for item in paths.values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for (name, link) in response.get("links").and_then(Value::as_object).into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(ids.contains(&target), "link {name} points at unknown operation {target}");
+                }
+            }
+        }
+    }
+    assert_eq!(links, 12, "links in the document");
     for scheme in ["bearer", "operator"] {
         assert_eq!(doc["components"]["securitySchemes"][scheme]["scheme"], "bearer");
     }
