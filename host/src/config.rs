@@ -6,7 +6,7 @@
 //! | `DATA_DIR` | `--data-dir` | `./data` | where the embedded database and generated keys live |
 //! | `DATABASE_URL` | `--database-url` | `sqlite://<DATA_DIR>/stock-tracker.db` | `sqlite://…` or `postgres://…` |
 //! | `DATABASE_MAX_CONNECTIONS` | `--database-max-connections` | `10` | connection pool size |
-//! | `REDIS_URL` | `--redis-url` | unset | `redis://…`; checked by readiness, used by later features |
+//! | `REDIS_URL` | `--redis-url` | unset | `redis://…`: rate limits and failure throttles shared by every instance; reported by readiness |
 //! | `JWT_SECRET` | `--jwt-secret` | generated (embedded) | HS256 key for access tokens, at least 32 bytes |
 //! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: the master key that wraps the credential data keys |
 //! | `CREDENTIALS_KEYS_RETIRED` | `--credentials-keys-retired` | unset | comma-separated older master keys, for unwrapping only |

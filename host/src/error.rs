@@ -133,6 +133,7 @@ impl IntoResponse for ApiError {
             let body = RateLimitedBody { error: self.to_string(), reset_at: *reset_at, scope: (*scope).to_owned() };
             let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            res.extensions_mut().insert(ErrorCode(self.code()));
             return res;
         }
         let request_id = REQUEST_ID.try_with(Clone::clone).ok();
@@ -152,6 +153,7 @@ impl IntoResponse for ApiError {
         if let Self::Unavailable { retry_after: Some(secs), .. } = &self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
+        res.extensions_mut().insert(ErrorCode(self.code()));
         res
     }
 }
@@ -159,6 +161,32 @@ impl IntoResponse for ApiError {
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The envelope code of an error answer, kept on the response for the metrics layer
+/// (`stock_tracker_errors_total{error_type}`).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+/// The code and message an error answer gets from its status alone (an unknown route, a wrong
+/// method, a timeout, a caught panic): what [`envelope`] writes, and what the metrics count.
+pub fn bare_error(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "bad request"),
+    }
+}
+
+/// The panic catcher's answer: a bare 500 (the envelope fills it in) marked as a panic.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut res = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    res.extensions_mut().insert(ErrorCode("panic"));
+    res
 }
 
 /// The error envelope: every 4xx and 5xx answer but 429.
@@ -236,14 +264,7 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
     let is_json =
         res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
-        let (code, message) = match status {
-            StatusCode::NOT_FOUND => ("not_found", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
-            s if s.is_server_error() => ("internal", "internal error"),
-            _ => ("bad_request", "bad request"),
-        };
+        let (code, message) = bare_error(status);
         if status.is_server_error() {
             tracing::error!(request_id = %id, status = status.as_u16(), "request failed without an error body");
         }

@@ -95,16 +95,35 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES))
                 .layer(limit(Some(ADMIN_LIMIT))),
         )
-        .routes(routes!(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))))
-        // Counted and timed by route template (after routing, so the template is known).
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track));
+        .routes(routes!(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))));
+    let api = observed(api, &app, REQUEST_TIMEOUT);
 
-    let (routes, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(metrics::serve_metrics))
         .nest("/api/v1", api)
         .split_for_parts();
-    let routes = routes.fallback(unmatched).layer(axum::Extension(openapi::Served::new(document)));
+    openapi::complete(&mut document);
+    app.metrics.preset(document.paths.paths.iter().filter(|(path, _)| *path != "/metrics").flat_map(|(path, item)| {
+        [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("PATCH", &item.patch), ("DELETE", &item.delete)]
+            .into_iter()
+            .filter_map(move |(method, op)| {
+                let statuses = op.as_ref()?.responses.responses.keys().map(String::as_str).collect();
+                Some((method, path.as_str(), statuses))
+            })
+    }));
+    let routes = routes.fallback(unmatched).layer(axum::Extension(openapi::Served::new(&document)));
     with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
+}
+
+/// The per-route layers every API route gets, innermost first: the panic catcher (a handler's
+/// panic becomes a 500 marked `panic`), the request timeout (`timeout`: 408), and the metrics
+/// layer around both, so that what they answer is counted by route template. Public so tests can
+/// put a misbehaving route under exactly these layers. (The outer stack, [`with_stack`], has a
+/// panic catcher and a timeout again for what no route matches.)
+pub fn observed(api: OpenApiRouter<Arc<App>>, app: &Arc<App>, timeout: std::time::Duration) -> OpenApiRouter<Arc<App>> {
+    api.route_layer(CatchPanicLayer::custom(error::panic_response as fn(_) -> _))
+        .route_layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
 }
 
 /// Operator calls per client address (their bearer is no tenant token, so they also spend the
@@ -144,7 +163,13 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// Unknown paths: a 404 envelope, counted under the one `unmatched` label.
 async fn unmatched(axum::extract::State(app): axum::extract::State<Arc<App>>, method: axum::http::Method) -> ApiError {
-    app.metrics.observe(method.as_str(), "unmatched", StatusCode::NOT_FOUND, std::time::Duration::ZERO);
+    app.metrics.observe(
+        method.as_str(),
+        "unmatched",
+        StatusCode::NOT_FOUND,
+        Some("not_found"),
+        std::time::Duration::ZERO,
+    );
     ApiError::NotFound
 }
 

@@ -150,15 +150,8 @@ pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_i
         Err(err) => (SyncStatus::Failed, Some(err.to_string())),
     };
     let counts = progress.counts();
-    app.metrics
-        .sync_duration
-        .with_label_values(&[&marketplace, status.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    app.metrics.sync_products.with_label_values(&[&marketplace]).inc_by(counts.0.max(0) as u64);
+    app.metrics.sync_finished(&marketplace, status == SyncStatus::Succeeded, counts.0.max(0) as u64, started.elapsed());
     app.metrics.tenant_active(tenant_id);
-    if status == SyncStatus::Failed {
-        app.metrics.errors.with_label_values(&["sync_failed"]).inc();
-    }
     match &outcome {
         Ok(()) => tracing::info!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
             products = counts.0, stocks = counts.1, changes = counts.2, duration_ms = started.elapsed().as_millis() as u64,

@@ -180,9 +180,8 @@ fn complete_operation(path: &str, op: &mut Operation) {
 pub struct Served(pub Arc<str>);
 
 impl Served {
-    /// Completes and serializes the collected document.
-    pub fn new(mut doc: Document) -> Self {
-        complete(&mut doc);
+    /// Serializes the [`complete`]d document.
+    pub fn new(doc: &Document) -> Self {
         Self(Arc::from(doc.to_json().expect("the OpenAPI document serializes")))
     }
 }

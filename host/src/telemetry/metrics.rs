@@ -1,16 +1,26 @@
 //! Prometheus metrics, served at `GET /metrics` in the text format.
 //!
-//! The seed's series keep their names, so its Grafana queries work:
-//! - `stock_tracker_requests_total{method, endpoint, status}` and
-//!   `stock_tracker_request_duration_seconds{method, endpoint}` (buckets 0.01 … 10 s). `endpoint`
-//!   is the route template (`/api/v1/products/{id}`); unmatched paths share `unmatched`.
-//! - `stock_tracker_errors_total{type}`: 5xx answers and failed syncs by kind.
-//! - `stock_tracker_sync_duration_seconds{marketplace, status}`, `stock_tracker_sync_products_total{marketplace}`.
+//! The seed's series, exactly as its document names and labels them, so its PromQL works:
+//! - `stock_tracker_requests_total{method, endpoint, status_code}` and
+//!   `stock_tracker_request_duration_seconds{method, endpoint}` (the seed's buckets, 0.01 … 10 s).
+//!   `endpoint` is the route template (`/api/v1/products/{id}`); unmatched paths share `unmatched`.
+//! - `stock_tracker_errors_total{error_type, endpoint}`: every error answered, by the envelope's
+//!   code (`not_found`, `invalid_field`, `rate_limited`, `internal`, …), panics (`panic`) and
+//!   timeouts (`timeout`) included; failed syncs as `sync_failed` with endpoint `sync`.
+//! - `stock_tracker_sync_duration_seconds{marketplace}`.
+//! - `stock_tracker_sync_products_total{marketplace, status}`: products of succeeded runs under
+//!   `success`, of failed runs under `failed` (at least one per failed run, so a run that fails
+//!   before its first page still lowers the seed's success rate).
 //! - `stock_tracker_active_tenants`: tenants with a request or a sync in the last 15 minutes.
 //!
+//! Every seed series exists from the start with its known label values at 0 ([`Metrics::preset`]:
+//! each operation of the OpenAPI document with each status it documents, each marketplace with
+//! both statuses), so the seed's queries answer 0 on a fresh instance rather than "no data", and
+//! the first 5xx of a route is seen by `rate()`.
+//!
 //! Where the seed labels by `tenant_id`, this service does not: at 10,000 tenants every series
-//! would multiply by 10,000. Per-tenant figures belong in logs (`tenant.id` field) and the API;
-//! `active_tenants` counts them without naming them.
+//! would multiply by 10,000. Per-tenant figures belong in logs (`tenant.id` field) and the API
+//! (sync runs per connection); `active_tenants` counts tenants without naming them.
 //!
 //! Added: `stock_tracker_plugin_calls_total{plugin, outcome}`,
 //! `stock_tracker_plugin_call_duration_seconds{plugin}`, `stock_tracker_plugin_http_requests_total{plugin, outcome}`,
@@ -92,7 +102,12 @@ impl Metrics {
         #[cfg(target_os = "linux")]
         let _ = r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         Self {
-            requests: counter(&r, "stock_tracker_requests_total", "HTTP requests", &["method", "endpoint", "status"]),
+            requests: counter(
+                &r,
+                "stock_tracker_requests_total",
+                "HTTP requests",
+                &["method", "endpoint", "status_code"],
+            ),
             request_duration: histogram(
                 &r,
                 "stock_tracker_request_duration_seconds",
@@ -100,15 +115,20 @@ impl Metrics {
                 &["method", "endpoint"],
                 b(),
             ),
-            errors: counter(&r, "stock_tracker_errors_total", "Errors by type", &["type"]),
+            errors: counter(&r, "stock_tracker_errors_total", "Errors answered, by type", &["error_type", "endpoint"]),
             sync_duration: histogram(
                 &r,
                 "stock_tracker_sync_duration_seconds",
                 "Sync run duration",
-                &["marketplace", "status"],
+                &["marketplace"],
                 b(),
             ),
-            sync_products: counter(&r, "stock_tracker_sync_products_total", "Products seen by syncs", &["marketplace"]),
+            sync_products: counter(
+                &r,
+                "stock_tracker_sync_products_total",
+                "Products synced, by the run's outcome",
+                &["marketplace", "status"],
+            ),
             plugin_calls: counter(
                 &r,
                 "stock_tracker_plugin_calls_total",
@@ -181,7 +201,9 @@ impl Metrics {
     }
 }
 
-/// Route-layer middleware: counts and times every routed request by its route template.
+/// Route-layer middleware: counts and times every routed request by its route template. It sits
+/// outside the per-route panic catcher and timeout ([`crate::router`]), so their 500 and 408 are
+/// counted too.
 pub async fn track(
     axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::App>>,
     req: axum::extract::Request,
@@ -192,23 +214,93 @@ pub async fn track(
     let started = Instant::now();
     let res = next.run(req).await;
     let endpoint = endpoint.as_ref().map_or("unmatched", axum::extract::MatchedPath::as_str);
-    app.metrics.observe(method.as_str(), endpoint, res.status(), started.elapsed());
+    let code = res.extensions().get::<crate::error::ErrorCode>().map(|c| c.0);
+    app.metrics.observe(method.as_str(), endpoint, res.status(), code, started.elapsed());
     res
 }
 
+/// Marketplaces the seed's sync series are preset for.
+const MARKETPLACES: [&str; 3] = ["wildberries", "ozon", "yandex_market"];
+
 impl Metrics {
-    /// Records one answered request.
-    pub fn observe(&self, method: &str, endpoint: &str, status: axum::http::StatusCode, took: Duration) {
-        // Methods outside the standard set share one label (bounded cardinality).
-        let method = match method {
-            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
-            _ => "OTHER",
-        };
+    /// Records one answered request; `code` is the error envelope's code, when the answer is an
+    /// error that carries one (otherwise the code the envelope will give its status).
+    pub fn observe(
+        &self,
+        method: &str,
+        endpoint: &str,
+        status: axum::http::StatusCode,
+        code: Option<&'static str>,
+        took: Duration,
+    ) {
+        let method = method_label(method);
         self.requests.with_label_values(&[method, endpoint, status.as_str()]).inc();
         self.request_duration.with_label_values(&[method, endpoint]).observe(took.as_secs_f64());
-        if status.is_server_error() {
-            self.errors.with_label_values(&["http_5xx"]).inc();
+        if status.is_client_error() || status.is_server_error() {
+            let error_type = code.unwrap_or_else(|| crate::error::bare_error(status).0);
+            self.errors.with_label_values(&[error_type, endpoint]).inc();
         }
+    }
+
+    /// Records a finished sync run.
+    pub fn sync_finished(&self, marketplace: &str, succeeded: bool, products: u64, took: Duration) {
+        let marketplace = if MARKETPLACES.contains(&marketplace) { marketplace } else { "other" };
+        self.sync_duration.with_label_values(&[marketplace]).observe(took.as_secs_f64());
+        if succeeded {
+            self.sync_products.with_label_values(&[marketplace, "success"]).inc_by(products);
+        } else {
+            self.sync_products.with_label_values(&[marketplace, "failed"]).inc_by(products.max(1));
+            self.errors.with_label_values(&["sync_failed", "sync"]).inc();
+        }
+    }
+
+    /// Creates the seed's series with their known label values at 0: every documented
+    /// `(method, endpoint, status)` of the API, the error type each documented error status
+    /// always has, every marketplace with both sync statuses. (A series that first appears at 1
+    /// loses that increment to `rate()`; presetting is how the first 5xx of a route is seen.)
+    pub fn preset<'a>(&self, operations: impl IntoIterator<Item = (&'a str, &'a str, Vec<&'a str>)>) {
+        for (method, endpoint, statuses) in operations {
+            let method = method_label(method);
+            self.request_duration.with_label_values(&[method, endpoint]);
+            for status in statuses {
+                self.requests.with_label_values(&[method, endpoint, status]);
+                if let Some(error_type) = fixed_error_type(status) {
+                    self.errors.with_label_values(&[error_type, endpoint]);
+                }
+            }
+        }
+        for marketplace in MARKETPLACES {
+            self.sync_duration.with_label_values(&[marketplace]);
+            for status in ["success", "failed"] {
+                self.sync_products.with_label_values(&[marketplace, status]);
+            }
+        }
+        self.errors.with_label_values(&["sync_failed", "sync"]);
+    }
+}
+
+/// The envelope code an error status always answers with (409, 502 and 503 have several).
+fn fixed_error_type(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "400" => "malformed_json",
+        "401" => "unauthorized",
+        "403" => "forbidden",
+        "404" => "not_found",
+        "408" => "timeout",
+        "413" => "payload_too_large",
+        "415" => "unsupported_media_type",
+        "422" => "invalid_field",
+        "429" => "rate_limited",
+        "500" => "internal",
+        _ => return None,
+    })
+}
+
+/// Methods outside the standard set share one label (bounded cardinality).
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+        _ => "OTHER",
     }
 }
 

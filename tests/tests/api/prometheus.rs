@@ -1,6 +1,7 @@
 //! A real Prometheus (Debian's `prometheus`, started by this test on loopback) scrapes the host
-//! while it serves, and every query of the deploy kit's Grafana dashboard returns data (except the
-//! cache panel: no cache exists yet).
+//! while it serves: the seed's PromQL queries answer (a number, 0 or NaN for an empty ratio
+//! included) on a fresh instance and after traffic, a failed sync and a 5xx, and every query of
+//! the deploy kit's Grafana dashboard returns data (except the cache panel: no cache exists yet).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -60,16 +61,82 @@ async fn prometheus_scrapes_and_the_dashboard_queries_return_data() {
             .unwrap(),
     );
 
-    // Load: requests, a sync, and a 500-free mix over a few scrape intervals.
+    stock_tracker::plugins::egress::ensure_tls_provider();
+    let http = reqwest::Client::new();
+    let query = |expr: String| {
+        let http = http.clone();
+        async move {
+            let mut url = url::Url::parse(&format!("http://127.0.0.1:{prom_port}/api/v1/query")).unwrap();
+            url.query_pairs_mut().append_pair("query", &expr);
+            let res: Value = match http.get(url).send().await.and_then(|r| r.error_for_status()) {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            res["data"]["result"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    // Waits until `expr` answers; returns the first result's value.
+    let answers = |title: String, expr: String| {
+        let query = &query;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let results = query(expr.clone()).await;
+                if let Some(first) = results.first() {
+                    return first["value"][1].as_str().unwrap_or_default().to_owned();
+                }
+                assert!(Instant::now() < deadline, "{title}: `{expr}` returned no data");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+
+    // A fresh instance: every seed query already answers (the series exist at 0).
+    for (title, expr) in SEED_QUERIES {
+        let value = answers(format!("fresh: {title}"), expr.to_owned()).await;
+        assert!(value == "0" || value == "NaN", "fresh: {title}: {value}");
+    }
+
+    // Load: requests, a sync that succeeds, one that fails, a 5xx, over a few scrape intervals.
     let t = app.register("prom@example.com").await;
     let connection_id = app.create_connection(&t, "WB", "prom-token").await;
-    app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    let run = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    finished_run(&app, &t.access_token, run.body["sync_run_id"].as_str().unwrap()).await;
+    app.fake.rate_limit_next(fake_wildberries::Endpoint::Cards, 1, 3600);
+    let run = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    assert_eq!(
+        finished_run(&app, &t.access_token, run.body["sync_run_id"].as_str().unwrap()).await["status"],
+        "failed"
+    );
+    // The marketplace asks to wait while a connection is checked: a 503.
+    app.fake.rate_limit_next(fake_wildberries::Endpoint::Cards, 1, 30);
+    let res = app.post("/api/v1/connections", Some(&t.access_token), app.connection_body("WB 2", "prom-token-2")).await;
+    assert!(res.status.is_server_error(), "{:?}", res.body);
+    let fivexx = r#"sum(rate(stock_tracker_requests_total{status_code=~"5.."}[5m]))"#;
     let app = Arc::new(app);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(6) {
         app.get("/api/v1/products", &t.access_token).await;
         app.get("/api/v1/stocks?low=true", &t.access_token).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (title, expr) in SEED_QUERIES {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let value = answers(title.to_owned(), expr.to_owned()).await;
+            let number: f64 = value.parse().unwrap_or(f64::NAN);
+            if number > 0.0 || title.contains("tenants") && number >= 1.0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "after traffic: {title}: `{expr}` = {value}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answers("5xx rate".into(), fivexx.into()).await.parse::<f64>().unwrap_or(0.0) <= 0.0 {
+        assert!(Instant::now() < deadline, "the 5xx is not seen by `{fivexx}`");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     let dashboard: Value =
@@ -80,31 +147,22 @@ async fn prometheus_scrapes_and_the_dashboard_queries_return_data() {
         .iter()
         .map(|p| (p["title"].as_str().unwrap().to_owned(), p["targets"][0]["expr"].as_str().unwrap().to_owned()))
         .collect();
-    stock_tracker::plugins::egress::ensure_tls_provider();
-    let http = reqwest::Client::new();
     for (title, expr) in queries {
         if title.contains("Cache") || title.contains("fail-open") {
             continue; // no cache yet; no fail-open happened
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut url = url::Url::parse(&format!("http://127.0.0.1:{prom_port}/api/v1/query")).unwrap();
-            url.query_pairs_mut().append_pair("query", &expr);
-            let res: Value = http
-                .get(url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map(|r| r.json())
-                .unwrap_or_else(|e| panic!("{title}: {e}"))
-                .await
-                .unwrap_or(Value::Null);
-            let results = res["data"]["result"].as_array().cloned().unwrap_or_default();
-            if !results.is_empty() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{title}: `{expr}` returned no data: {res}");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        answers(title, expr).await;
     }
 }
+
+/// The seed's queries, as its document gives them.
+const SEED_QUERIES: [(&str, &str); 5] = [
+    ("request rate", "sum(rate(stock_tracker_requests_total[5m]))"),
+    ("error rate", "sum(rate(stock_tracker_errors_total[5m]))"),
+    (
+        "sync success rate",
+        r#"sum(rate(stock_tracker_sync_products_total{status="success"}[5m])) / sum(rate(stock_tracker_sync_products_total[5m]))"#,
+    ),
+    ("p95 latency", "histogram_quantile(0.95, sum by (le) (rate(stock_tracker_request_duration_seconds_bucket[5m])))"),
+    ("active tenants", "stock_tracker_active_tenants"),
+];

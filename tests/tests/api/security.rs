@@ -202,7 +202,7 @@ both_backends! {
             .start_sync_run(t.tenant_id, connection_id, chrono::Duration::minutes(15)).await.unwrap();
         assert!(created);
         let stocks_before = app.fake.requests(Endpoint::Stocks);
-        let failed_before = app.app.metrics.errors.with_label_values(&["sync_failed"]).get();
+        let failed_before = app.app.metrics.errors.with_label_values(&["sync_failed", "sync"]).get();
         let task = tokio::spawn({
             let app = app.app.clone();
             async move { stock_tracker::sync::execute(&app, t.tenant_id, connection_id, run.sync_run_id).await }
@@ -217,7 +217,7 @@ both_backends! {
         assert_eq!(res.status, StatusCode::NO_CONTENT);
         let outcome = task.await.expect("the sync task ends without a panic");
         assert!(outcome.is_none(), "the run went with its connection: {outcome:?}");
-        assert_eq!(app.app.metrics.errors.with_label_values(&["sync_failed"]).get(), failed_before + 1, "counted as failed");
+        assert_eq!(app.app.metrics.errors.with_label_values(&["sync_failed", "sync"]).get(), failed_before + 1, "counted as failed");
         let res = app.get(&format!("/api/v1/sync-runs/{}", run.sync_run_id), &t.access_token).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
     }
