@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod plugins;
 pub mod ratelimit;
 pub mod router;

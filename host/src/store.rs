@@ -13,6 +13,7 @@
 pub mod connections;
 pub mod credential_keys;
 pub mod invitations;
+pub mod jobs;
 pub mod products;
 pub mod stocks;
 pub mod sync_runs;

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod invitations;
 mod isolation;
+mod jobs;
 mod members;
 mod metrics;
 mod openapi;
