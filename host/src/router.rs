@@ -46,7 +46,8 @@ use crate::{App, error, health};
 /// Then routing, and per matched route: Sentry when `SENTRY_DSN` is set (a hub per request and a
 /// transaction named by route template; inside the layers above, so a handler's 500 or panic is
 /// reported within the request's hub before they turn it into the envelope), metrics (by route
-/// template, so after routing; it still sees every 429 because it wraps the limiter), rate
+/// template, so after routing; it still sees every 429 because it wraps the limiter, and a panic
+/// or a timeout because a second catcher and timeout sit inside it: [`observed`]), rate
 /// limiting (before any work, one decision for all of the request's limits), and the tenant
 /// context (the handler's `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
 pub fn router(app: Arc<App>) -> Router {
