@@ -6,21 +6,9 @@
 use std::os::unix::fs::PermissionsExt;
 
 use fake_wildberries::Endpoint;
-use stock_tracker_tests::{Backend, TEST_OPERATOR_TOKEN, TempDir, TestResponse};
+use stock_tracker_tests::{Backend, TEST_OPERATOR_TOKEN, TempDir};
 
 use super::*;
-
-/// A request from `ip` with a raw `Authorization` header value.
-async fn from_ip(
-    app: &TestApp,
-    ip: &str,
-    method: Method,
-    path: &str,
-    authorization: Option<&str>,
-    body: Option<Value>,
-) -> TestResponse {
-    app.call_from(ip, method, path, authorization, body).await
-}
 
 async fn with_limits(change: impl FnOnce(&mut stock_tracker::Config)) -> TestApp {
     let base = TestApp::try_new(Backend::Sqlite).await.unwrap();
@@ -42,27 +30,27 @@ async fn an_anonymous_flood_from_one_address_does_not_lock_tenants_out() {
     let mut statuses = Vec::new();
     for _ in 0..100 {
         // Every one a 401 (no token) or a 429: neither may spend the budget tenants share.
-        statuses.push(from_ip(&app, "203.0.113.9", Method::GET, "/api/v1/products", None, None).await.status);
+        statuses.push(app.call_from("203.0.113.9", Method::GET, "/api/v1/products", None, None).await.status);
     }
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 10);
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 90);
-    let refused = from_ip(&app, "203.0.113.9", Method::GET, "/api/v1/products", None, None).await;
+    let refused = app.call_from("203.0.113.9", Method::GET, "/api/v1/products", None, None).await;
     assert_eq!(refused.body["error"], "Anonymous rate limit exceeded");
     assert_eq!(refused.body["scope"], "anonymous");
     let bearer = format!("Bearer {}", tenant.access_token);
     for _ in 0..20 {
-        let res = from_ip(&app, "198.51.100.7", Method::GET, "/api/v1/products", Some(&bearer), None).await;
+        let res = app.call_from("198.51.100.7", Method::GET, "/api/v1/products", Some(&bearer), None).await;
         assert_eq!(res.status, StatusCode::OK, "a tenant is still served: {:?}", res.body);
     }
     // Another anonymous client has its own budget; IPv6 clients are one client per /64.
     assert_eq!(
-        from_ip(&app, "203.0.113.10", Method::GET, "/api/v1/health/live", None, None).await.status,
+        app.call_from("203.0.113.10", Method::GET, "/api/v1/health/live", None, None).await.status,
         StatusCode::OK
     );
     let mut v6 = Vec::new();
     for i in 0..12 {
         v6.push(
-            from_ip(&app, &format!("[2001:db8:7:7::{i:x}]"), Method::GET, "/api/v1/products", None, None).await.status,
+            app.call_from(&format!("[2001:db8:7:7::{i:x}]"), Method::GET, "/api/v1/products", None, None).await.status,
         );
     }
     assert_eq!(v6.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2, "{v6:?}");
@@ -75,7 +63,7 @@ async fn a_lower_case_bearer_is_counted_like_any_other() {
     let mut statuses = Vec::new();
     for scheme in ["bearer", "BEARER", "Bearer", "bearer"] {
         let auth = format!("{scheme} {}", t.access_token);
-        statuses.push(from_ip(&app, "10.1.0.1", Method::GET, "/api/v1/products", Some(&auth), None).await);
+        statuses.push(app.call_from("10.1.0.1", Method::GET, "/api/v1/products", Some(&auth), None).await);
     }
     assert!(
         statuses[..3].iter().all(|r| r.status == StatusCode::OK),
@@ -103,7 +91,7 @@ async fn plugin_ids_never_reach_outside_the_plugins_directory() {
             (Method::DELETE, format!("/api/v1/admin/plugins/{id}")),
             (Method::POST, format!("/api/v1/admin/plugins/{id}/rollback")),
         ] {
-            let res = from_ip(&app, "10.2.0.1", method.clone(), &path, Some(&operator), None).await;
+            let res = app.call_from("10.2.0.1", method.clone(), &path, Some(&operator), None).await;
             assert_eq!(res.status, StatusCode::NOT_FOUND, "{method} {path}: {:?}", res.body);
         }
         if id != "not-loaded" {
@@ -122,33 +110,33 @@ async fn operator_token_guesses_are_throttled_per_address_and_admin_routes_are_l
     let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
     let right = format!("Bearer {TEST_OPERATOR_TOKEN}");
     for i in 0..10 {
-        let res =
-            from_ip(&app, "10.3.0.1", Method::GET, "/api/v1/admin/plugins", Some(&format!("Bearer guess-{i}")), None)
-                .await;
+        let res = app
+            .call_from("10.3.0.1", Method::GET, "/api/v1/admin/plugins", Some(&format!("Bearer guess-{i}")), None)
+            .await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "guess {i}");
     }
-    let res = from_ip(&app, "10.3.0.1", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await;
+    let res = app.call_from("10.3.0.1", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "even the right token waits: {:?}", res.body);
     assert_eq!(res.body["scope"], "operator_auth");
     assert!(res.headers.contains_key("retry-after"));
-    let res = from_ip(&app, "10.3.0.2", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await;
+    let res = app.call_from("10.3.0.2", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await;
     assert_eq!(res.status, StatusCode::OK, "another address is not affected");
-    let res = from_ip(
-        &app,
-        "10.3.0.2",
-        Method::GET,
-        "/api/v1/admin/plugins",
-        Some(&right.to_lowercase().replace(&TEST_OPERATOR_TOKEN.to_lowercase(), TEST_OPERATOR_TOKEN)),
-        None,
-    )
-    .await;
+    let res = app
+        .call_from(
+            "10.3.0.2",
+            Method::GET,
+            "/api/v1/admin/plugins",
+            Some(&right.to_lowercase().replace(&TEST_OPERATOR_TOKEN.to_lowercase(), TEST_OPERATOR_TOKEN)),
+            None,
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK, "`bearer` works here too");
 
     let limited = app.restart(|c| c.ratelimit.rate_limit_enabled = true).await;
     let mut statuses = Vec::new();
     for _ in 0..32 {
         statuses
-            .push(from_ip(&limited, "10.3.0.3", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await.status);
+            .push(limited.call_from("10.3.0.3", Method::GET, "/api/v1/admin/plugins", Some(&right), None).await.status);
     }
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 30, "{statuses:?}");
     assert_eq!(statuses[31], StatusCode::TOO_MANY_REQUESTS);
@@ -174,14 +162,14 @@ both_backends! {
         let t = app.register("guessed@example.com").await;
         for email in [t.email.as_str(), "nobody@example.com"] {
             for i in 0..10 {
-                let res = from_ip(&app, &format!("10.4.{i}.1"), Method::POST, "/api/v1/auth/login", None,
+                let res = app.call_from(&format!("10.4.{i}.1"), Method::POST, "/api/v1/auth/login", None,
                     Some(json!({ "email": email, "password": format!("guess number {i}") }))).await;
                 assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{email} guess {i}");
             }
         }
-        let known = from_ip(&app, "10.4.99.1", Method::POST, "/api/v1/auth/login", None,
+        let known = app.call_from("10.4.99.1", Method::POST, "/api/v1/auth/login", None,
             Some(json!({ "email": t.email, "password": t.password }))).await;
-        let unknown = from_ip(&app, "10.4.99.1", Method::POST, "/api/v1/auth/login", None,
+        let unknown = app.call_from("10.4.99.1", Method::POST, "/api/v1/auth/login", None,
             Some(json!({ "email": "NOBODY@example.com", "password": "correct horse battery" }))).await;
         assert_eq!(known.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits: {:?}", known.body);
         assert_eq!(unknown.status, known.status, "unknown emails are answered the same");
@@ -189,7 +177,7 @@ both_backends! {
         assert_eq!(known.body["scope"], "login_account");
         // Other accounts are not affected.
         let other = app.register("unguessed@example.com").await;
-        let res = from_ip(&app, "10.4.99.1", Method::POST, "/api/v1/auth/login", None,
+        let res = app.call_from("10.4.99.1", Method::POST, "/api/v1/auth/login", None,
             Some(json!({ "email": other.email, "password": other.password }))).await;
         assert_eq!(res.status, StatusCode::OK);
     }
