@@ -67,8 +67,16 @@ both_backends! {
 
         // This instance starts a sync that will still be running when the key changes.
         app.fake.rate_limit_next(Endpoint::Stocks, 1, 2);
+        let stocks_before = app.fake.requests(Endpoint::Stocks);
         let run = app.post(&format!("/api/v1/connections/{}/sync", ids[0].0), Some(&t.access_token), json!({})).await;
         assert_eq!(run.status, StatusCode::ACCEPTED);
+        // Rotate once the sync holds its credentials and waits out the marketplace's 429 (had it
+        // opened them after the re-seal, it would already have picked up the new key).
+        let waiting = std::time::Instant::now();
+        while app.fake.requests(Endpoint::Stocks) == stocks_before {
+            assert!(waiting.elapsed() < Duration::from_secs(30), "the sync never reached stocks");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let (new_key, report) = rotation::rotate(&operator.app.store, &operator.app.keyring).await.unwrap();
         assert_ne!(new_key, old_key);
         assert_eq!((report.resealed, report.unreadable), (3, 0));
