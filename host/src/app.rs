@@ -8,7 +8,7 @@ use fred::prelude::{ClientLike, ReconnectPolicy};
 use secrecy::ExposeSecret;
 
 use crate::auth::JwtKeys;
-use crate::config::{Config, ConfigError, CorsOrigins, DatabaseKind};
+use crate::config::{Config, ConfigError, CorsOrigins};
 use crate::crypto::MasterKeys;
 use crate::crypto::keys::{Keys, MasterSource};
 use crate::plugins::Registry;
@@ -45,6 +45,10 @@ pub struct App {
     /// Redis, when `REDIS_URL` is set. Connected in the background: start-up does not wait for
     /// it, and readiness reports its state.
     pub redis: Option<fred::clients::Client>,
+    /// Product and stock list answers.
+    pub cache: crate::cache::Cache,
+    /// Wakes an idle job worker of this process (a job was just enqueued here).
+    pub job_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for App {
@@ -60,6 +64,7 @@ impl App {
         crate::plugins::egress::ensure_tls_provider();
         let cors = config.http.cors()?;
         config.sentry.validate()?;
+        config.sync.validate()?;
         config.plugins.base_url_tenants()?;
         let (url, kind) = config.database.resolve()?;
         // Plugins and their compiled cache live here on either backend; keys and the database
@@ -79,13 +84,6 @@ impl App {
             .await
             .with_context(|| format!("cannot connect to the {kind:?} database (DATABASE_URL)"))?;
         store.migrate().await.context("cannot apply database migrations")?;
-        let interrupted = store
-            .fail_interrupted_sync_runs(kind == DatabaseKind::Sqlite, config.sync.stale_after())
-            .await
-            .context("cannot clean up interrupted sync runs")?;
-        if interrupted > 0 {
-            tracing::warn!(runs = interrupted, "marked {interrupted} interrupted sync run(s) as failed");
-        }
         let masters = match secrets.credentials_key_file {
             Some(path) => MasterSource::File(path),
             None => MasterSource::Fixed(Arc::new(MasterKeys::new(
@@ -102,6 +100,7 @@ impl App {
             None => Limiter::Memory(crate::ratelimit::memory::MemoryLimiter::default()),
         };
 
+        let cache = crate::cache::Cache::new(&config.cache, redis.clone(), metrics.clone());
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
             keyring,
@@ -113,6 +112,8 @@ impl App {
             metrics,
             ratelimit_breaker: Default::default(),
             redis,
+            cache,
+            job_wakeup: Arc::new(tokio::sync::Notify::new()),
             config,
         })
     }

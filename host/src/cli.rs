@@ -30,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service (the default), applying pending migrations first.
     Serve(ServeArgs),
+    /// Run background jobs only (syncs, the scheduler), serving just health and metrics on
+    /// BIND_ADDR; as many as needed beside `serve` instances, on the same database.
+    Worker(ConfigArgs),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArgs),
     /// Make a new credential data key current and re-seal every stored credential under it
@@ -60,6 +63,7 @@ pub struct ConfigArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Serve { demo: bool },
+    Worker,
     Migrate,
     RotateCredentialsKey,
     RetireCredentialsKeys,
@@ -71,6 +75,7 @@ impl Cli {
         match self.command {
             None => (Action::Serve { demo: self.demo }, self.config),
             Some(Command::Serve(a)) => (Action::Serve { demo: a.demo }, a.config),
+            Some(Command::Worker(a)) => (Action::Worker, a.config),
             Some(Command::Migrate(a)) => (Action::Migrate, a.config),
             Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
             Some(Command::RetireCredentialsKeys(a)) => (Action::RetireCredentialsKeys, a.config),

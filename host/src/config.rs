@@ -13,7 +13,9 @@
 //! | `OPERATOR_TOKEN` | `--operator-token` | unset (API off) | bearer token of the operator API, at least 32 characters |
 //! | `CORS_ORIGINS` | `--cors-origins` | unset (no CORS) | comma-separated origins, or `*` |
 //! | `PLUGINS_DIR`, `PLUGIN_*` | | see [`crate::plugins`] | plugin directory, cache, grants (`PLUGIN_EXTRA_HOSTS`, `PLUGIN_BASE_URL_TENANTS`), limits |
-//! | `SYNC_*` | | see [`crate::sync`] | rate-limit wait budget, page size, stale runs |
+//! | `SYNC_*` | | see [`crate::sync`] | schedules (default and minimum interval, pausing), attempts, rate-limit wait budget, page size |
+//! | `JOBS_WORKERS`, `JOBS_LEASE_SECS`, `SHUTDOWN_GRACE_SECS` | | see [`crate::jobs`] | background workers per process, claim lease, grace period at shutdown |
+//! | `CACHE_ENABLED`, `CACHE_TTL_SECS`, `CACHE_MAX_MB` | | see [`crate::cache`] | list answer cache (in Redis with `REDIS_URL`, else in memory) |
 //! | `RATE_LIMIT_*`, `TRUSTED_PROXIES` | | see [`crate::ratelimit`] | request rate limits (global, tenant, anonymous per IP) |
 //! | `SENTRY_*` | | see [`crate::telemetry::reporting`] | error and performance reporting (off by default) |
 //! | `LOG_FORMAT` | `--log-format` | `text` | `text` or `json` |
@@ -53,6 +55,10 @@ pub struct Config {
     #[command(flatten)]
     pub sync: crate::sync::SyncConfig,
     #[command(flatten)]
+    pub jobs: crate::jobs::JobsConfig,
+    #[command(flatten)]
+    pub cache: crate::cache::CacheConfig,
+    #[command(flatten)]
     pub ratelimit: crate::ratelimit::RateLimitConfig,
     #[command(flatten)]
     pub sentry: crate::telemetry::reporting::SentryConfig,
@@ -85,6 +91,8 @@ impl Config {
             secrets: SecretsConfig::default(),
             plugins: crate::plugins::PluginConfig::default(),
             sync: crate::sync::SyncConfig::default(),
+            jobs: crate::jobs::JobsConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
             ratelimit: crate::ratelimit::RateLimitConfig::default(),
             sentry: crate::telemetry::reporting::SentryConfig::default(),
         }

@@ -76,7 +76,8 @@ pub async fn seed(app: &Arc<App>, fake: &FakeWildberries) -> anyhow::Result<()> 
     };
 
     let started = Instant::now();
-    let (run, _) = crate::sync::start(app, tenant_id, connection_id).await?;
+    let (run, _) =
+        crate::sync::start(app, tenant_id, connection_id, crate::store::sync_runs::SyncTrigger::Manual).await?;
     let run = loop {
         let run = app.store.sync_run(tenant_id, run.sync_run_id).await?;
         if matches!(run.status, SyncStatus::Succeeded | SyncStatus::Failed) {

@@ -7,7 +7,8 @@
 //! (apalis has no durable backoff and duplicates cron ticks; the others are PostgreSQL-only or pin
 //! sqlx 0.8).
 //!
-//! Configuration ([`JobsConfig`]): `JOBS_WORKERS` (default 4) and `JOBS_LEASE_SECS` (default 60).
+//! Configuration ([`JobsConfig`]): `JOBS_WORKERS` (default 4), `JOBS_LEASE_SECS` (default 60)
+//! and `SHUTDOWN_GRACE_SECS` (default 30).
 //!
 //! Handlers are registered by kind ([`Handlers`]) and answer an [`Outcome`]. A handler must be
 //! idempotent: a job can run twice (its worker lost the lease while still working; the fencing in
@@ -19,13 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use uuid::Uuid;
 
 use crate::store::Store;
 use crate::store::jobs::ClaimedJob;
+use crate::telemetry::Metrics;
 
 /// Job worker settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,17 +42,27 @@ pub struct JobsConfig {
     #[arg(long, env = "JOBS_LEASE_SECS", value_name = "JOBS_LEASE_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub jobs_lease_secs: u64,
+
+    /// On SIGTERM or Ctrl-C: how long running jobs may take to finish before their claims are
+    /// handed back to other instances, seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", value_name = "SHUTDOWN_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self { jobs_workers: 4, jobs_lease_secs: 60 }
+        Self { jobs_workers: 4, jobs_lease_secs: 60, shutdown_grace_secs: 30 }
     }
 }
 
 impl JobsConfig {
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.jobs_lease_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
     }
 }
 
@@ -59,12 +71,30 @@ impl JobsConfig {
 pub enum Outcome {
     /// Done.
     Done,
-    /// Failed in a way that may pass: again after [`backoff`], unless that was the last attempt.
-    Retry(String),
+    /// Failed in a way that may pass: again after `after` (see [`Outcome::retry`]), unless that
+    /// was the last attempt.
+    Retry { error: String, after: Duration },
     /// Not now: again after `after`, without spending an attempt (a marketplace asking to wait).
     Defer { after: Duration, reason: String },
     /// Failed for good.
     Fail(String),
+}
+
+impl Outcome {
+    /// A retry of attempt `attempt` after the usual [`backoff`].
+    pub fn retry(attempt: i32, error: impl Into<String>) -> Self {
+        Self::Retry { error: error.into(), after: backoff(attempt) }
+    }
+
+    /// The `status` label of `stock_tracker_jobs_total`.
+    fn status(&self) -> &'static str {
+        match self {
+            Self::Done => "success",
+            Self::Retry { .. } => "retry",
+            Self::Defer { .. } => "deferred",
+            Self::Fail(_) => "failed",
+        }
+    }
 }
 
 /// A job handler's future.
@@ -109,10 +139,20 @@ pub fn backoff(attempt: i32) -> Duration {
     Duration::from_secs_f64((base * jitter).max(1.0))
 }
 
-/// How long an idle worker waits before looking for due jobs again.
-const POLL: Duration = Duration::from_millis(250);
+/// How long an idle worker waits before looking for due jobs again (a job enqueued by this
+/// process wakes one at once, see [`Workers::wakeup`]).
+const POLL: Duration = Duration::from_millis(500);
 /// Finished jobs are kept this long (for the API and for debugging), then pruned.
 const RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+/// What every worker of a process shares.
+struct Shared {
+    store: Store,
+    handlers: Handlers,
+    lease: Duration,
+    wakeup: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
 
 /// The running workers of one process.
 pub struct Workers {
@@ -123,19 +163,26 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `config.jobs_workers` workers (and the lease rescuer and pruner) over `store`.
-    pub fn start(store: Store, handlers: Handlers, config: &JobsConfig) -> Self {
+    /// Starts `config.jobs_workers` workers (and the lease rescuer, queue sampler and pruner)
+    /// over `store`. Notifying `wakeup` makes an idle worker look for jobs at once.
+    pub fn start(
+        store: Store,
+        handlers: Handlers,
+        config: &JobsConfig,
+        wakeup: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let instance = Uuid::now_v7().simple().to_string();
-        let handlers = Arc::new(handlers);
+        let shared = Arc::new(Shared { store: store.clone(), handlers, lease: config.lease(), wakeup, metrics });
         let mut ids = Vec::new();
         for n in 0..config.jobs_workers {
             let id = format!("{}-{n}", &instance[20..]);
             ids.push(id.clone());
-            tasks.spawn(work(store.clone(), handlers.clone(), id, config.lease(), stopped.clone()));
+            tasks.spawn(work(shared.clone(), id, stopped.clone()));
         }
-        tasks.spawn(maintain(store.clone(), config.lease(), stopped));
+        tasks.spawn(maintain(shared, stopped));
         Self { stop, tasks, ids, store }
     }
 
@@ -162,11 +209,11 @@ impl Workers {
 }
 
 /// One worker: claim a due job, run it under a renewed lease, record the outcome; repeat.
-async fn work(store: Store, handlers: Arc<Handlers>, id: String, lease: Duration, mut stopped: watch::Receiver<bool>) {
-    let kinds = handlers.kinds();
+async fn work(shared: Arc<Shared>, id: String, mut stopped: watch::Receiver<bool>) {
+    let kinds = shared.handlers.kinds();
     while !*stopped.borrow() {
-        let lease_until = Utc::now() + lease;
-        let job = match store.claim_jobs(&id, &kinds, 1, lease_until).await {
+        let lease_until = Utc::now() + shared.lease;
+        let job = match shared.store.claim_jobs(&id, &kinds, 1, lease_until).await {
             Ok(mut jobs) => jobs.pop(),
             Err(err) => {
                 tracing::warn!(worker = %id, error = %err, "cannot claim jobs");
@@ -175,17 +222,19 @@ async fn work(store: Store, handlers: Arc<Handlers>, id: String, lease: Duration
         };
         let Some(job) = job else {
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(POLL) => {}
+                () = shared.wakeup.notified() => {}
                 _ = stopped.changed() => {}
             }
             continue;
         };
-        let Some(handler) = handlers.0.get(job.kind.as_str()).cloned() else { continue };
-        run_one(&store, &id, lease, handler, job).await;
+        let Some(handler) = shared.handlers.0.get(job.kind.as_str()).cloned() else { continue };
+        run_one(&shared, &id, handler, job).await;
     }
 }
 
-async fn run_one(store: &Store, worker: &str, lease: Duration, handler: Arc<dyn Handler>, job: ClaimedJob) {
+async fn run_one(shared: &Shared, worker: &str, handler: Arc<dyn Handler>, job: ClaimedJob) {
+    let (store, lease) = (&shared.store, shared.lease);
     let (job_id, attempt, kind) = (job.job_id, job.attempt, job.kind.clone());
     let started = std::time::Instant::now();
     let renew = async {
@@ -207,20 +256,15 @@ async fn run_one(store: &Store, worker: &str, lease: Duration, handler: Arc<dyn 
     };
     let recorded = match &outcome {
         Outcome::Done => store.complete_job(job_id, worker, attempt).await,
-        Outcome::Retry(error) => {
-            let retry_at = Utc::now() + backoff(attempt);
-            store.fail_job(job_id, worker, attempt, error, Some(retry_at)).await
-        }
+        Outcome::Retry { error, after } => store.fail_job(job_id, worker, attempt, error, Some(later(*after))).await,
         Outcome::Fail(error) => store.fail_job(job_id, worker, attempt, error, None).await,
-        Outcome::Defer { after, reason } => {
-            let at = Utc::now() + chrono::Duration::from_std(*after).unwrap_or(chrono::Duration::hours(1));
-            store.defer_job(job_id, worker, attempt, reason, at).await
-        }
+        Outcome::Defer { after, reason } => store.defer_job(job_id, worker, attempt, reason, later(*after)).await,
     };
-    let took_ms = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
     match recorded {
         Ok(true) => {
-            tracing::debug!(job.id = %job_id, kind = %kind, attempt, duration_ms = took_ms, outcome = ?outcome, "job {job_id} ran")
+            shared.metrics.job_finished(&kind, outcome.status(), took);
+            tracing::debug!(job.id = %job_id, kind = %kind, attempt, duration_ms = took.as_millis() as u64, outcome = ?outcome, "job {job_id} ran")
         }
         Ok(false) => {
             tracing::warn!(job.id = %job_id, kind = %kind, "job {job_id} finished after its lease was taken over; outcome dropped")
@@ -231,14 +275,25 @@ async fn run_one(store: &Store, worker: &str, lease: Duration, handler: Arc<dyn 
     }
 }
 
-/// Takes back expired leases (every third of a lease) and prunes old finished jobs (hourly).
-async fn maintain(store: Store, lease: Duration, mut stopped: watch::Receiver<bool>) {
+fn later(after: Duration) -> chrono::DateTime<Utc> {
+    crate::store::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::hours(1))
+}
+
+/// Every third of a lease: takes back expired leases and samples the queue for the metrics;
+/// hourly: prunes old finished jobs.
+async fn maintain(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let store = &shared.store;
+    let kinds = shared.handlers.kinds();
     let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
     while !*stopped.borrow() {
         match store.rescue_expired_jobs().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(jobs = n, "took back {n} job(s) whose lease expired"),
             Err(err) => tracing::warn!(error = %err, "cannot rescue expired jobs"),
+        }
+        match store.sample_job_queue().await {
+            Ok(sample) => shared.metrics.jobs_sampled(&kinds, &sample),
+            Err(err) => tracing::warn!(error = %err, "cannot sample the job queue"),
         }
         if last_prune.elapsed() >= Duration::from_secs(3600) {
             last_prune = std::time::Instant::now();
@@ -247,7 +302,7 @@ async fn maintain(store: Store, lease: Duration, mut stopped: watch::Receiver<bo
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(lease / 3) => {}
+            () = tokio::time::sleep(shared.lease / 3) => {}
             _ = stopped.changed() => {}
         }
     }

@@ -20,6 +20,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod background;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
 async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()> {
     match action {
         Action::Serve { demo } => server::serve(config, demo).await,
+        Action::Worker => server::worker(config).await,
         Action::Migrate => {
             let app = App::build(config).await?;
             tracing::info!(database = ?app.store.kind(), "migrations applied");

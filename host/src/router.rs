@@ -116,6 +116,19 @@ pub fn router(app: Arc<App>) -> Router {
     with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
 }
 
+/// The routes of `stock-tracker worker`: health and metrics only, under the same stack.
+pub fn worker_router(app: Arc<App>) -> Router {
+    let api = OpenApiRouter::new()
+        .routes(routes!(health::health_alias))
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready));
+    let api = observed(api, &app, REQUEST_TIMEOUT);
+    let (routes, _) =
+        OpenApiRouter::new().routes(routes!(metrics::serve_metrics)).nest("/api/v1", api).split_for_parts();
+    with_stack(routes.fallback(unmatched), cors_layer(app.cors.clone()), app.config.sentry.enabled()).with_state(app)
+}
+
 /// The per-route layers every API route gets, innermost first: the panic catcher (a handler's
 /// panic becomes a 500 marked `panic`), the request timeout (`timeout`: 408), and the metrics
 /// layer around both, so that what they answer is counted by route template. Public so tests can

@@ -1,17 +1,26 @@
 //! The sync engine (the seed's ProductService): brings one connection's products and stock in
 //! through its marketplace adapter.
 //!
-//! A run pages through products, then stocks, calling the adapter once per page (the host drives
-//! pagination, so every call is short). Each page is written in one transaction with batched
-//! statements; a history row is appended only where a quantity changed. Products the marketplace
-//! stopped reporting are marked inactive once the product listing completed, never deleted; stock
-//! levels the completed stock listing no longer reports are set to zero (with history). When
-//! the marketplace answers `rate-limited(n)`, the run waits `n` seconds and retries the same page,
-//! up to `SYNC_MAX_RATE_LIMIT_WAIT_SECS` in total. A failed run records its error and leaves
-//! everything written before it as it was: no deletion, no deactivation.
+//! A run is carried by a durable job ([`crate::jobs`]): starting a sync ([`start`], or the
+//! scheduler in [`schedule`]) records a `queued` run and its job in one transaction, and whichever
+//! worker of whichever instance claims the job runs an attempt ([`job`]). The run row is what
+//! the seller sees; the job is how it survives a crash, a deploy, a marketplace asking to wait.
+//!
+//! An attempt pages through products, then stocks, calling the adapter once per page (the host
+//! drives pagination, so every call is short). Each page is written in one transaction with
+//! batched statements; a history row is appended only where a quantity changed. Products the
+//! marketplace stopped reporting are marked inactive once the product listing completed, never
+//! deleted; stock levels the completed stock listing no longer reports are set to zero (with
+//! history). When the marketplace answers `rate-limited(n)`, the attempt waits `n` seconds and
+//! retries the same page, up to `SYNC_MAX_RATE_LIMIT_WAIT_SECS` in total; a longer wait ends the
+//! attempt and defers the run by `n` seconds ([`SyncError::RateLimited`]). A failed attempt
+//! leaves everything written before it as it was: no deletion, no deactivation.
 //!
 //! Each page call takes the adapter's current version from the registry, so a hot swap applies
 //! from the next page on.
+
+pub mod job;
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,13 +35,14 @@ use crate::store::StoreError;
 use crate::store::connections::ConnectionRecord;
 use crate::store::products::NewProduct;
 use crate::store::stocks::ObservedStock;
-use crate::store::sync_runs::{SyncRun, SyncStatus};
+use crate::store::sync_runs::{SyncRun, SyncTrigger};
 use crate::telemetry::reporting::{self, Level};
 
-/// Sync settings.
+/// Sync and schedule settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SyncConfig {
-    /// Longest total wait on marketplace rate limits within one run, seconds.
+    /// Longest total wait on marketplace rate limits within one attempt, seconds; a longer wait
+    /// defers the run instead.
     #[arg(
         long,
         env = "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
@@ -46,35 +56,75 @@ pub struct SyncConfig {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sync_page_size: u32,
 
-    /// A queued or running run with no progress for this long is taken for dead, minutes.
-    #[arg(long, env = "SYNC_STALE_AFTER_MINUTES", value_name = "SYNC_STALE_AFTER_MINUTES", default_value_t = 15)]
-    pub sync_stale_after_minutes: u32,
+    /// Attempts a run gets when it fails for a passing reason (a marketplace error, a timeout).
+    #[arg(long, env = "SYNC_MAX_ATTEMPTS", value_name = "SYNC_MAX_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub sync_max_attempts: i32,
+
+    /// Whether this instance runs the scheduler (any number of instances may).
+    #[arg(long, env = "SYNC_SCHEDULER", value_name = "SYNC_SCHEDULER", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub sync_scheduler: bool,
+
+    /// Interval of a connection that has not set its own, seconds (the marketplaces refresh
+    /// stock about every 30 minutes).
+    #[arg(long, env = "SYNC_DEFAULT_INTERVAL_SECS", value_name = "SYNC_DEFAULT_INTERVAL_SECS",
+          default_value_t = 1800, value_parser = clap::value_parser!(u32).range(1..=604_800))]
+    pub sync_default_interval_secs: u32,
+
+    /// Shortest interval a connection may set, seconds.
+    #[arg(long, env = "SYNC_MIN_INTERVAL_SECS", value_name = "SYNC_MIN_INTERVAL_SECS",
+          default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=604_800))]
+    pub sync_min_interval_secs: u32,
+
+    /// Runs in a row whose credentials the marketplace refuses before the schedule is paused.
+    #[arg(long, env = "SYNC_PAUSE_AFTER_REFUSALS", value_name = "SYNC_PAUSE_AFTER_REFUSALS",
+          default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub sync_pause_after_refusals: i32,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        Self { sync_max_rate_limit_wait_secs: 300, sync_page_size: 100, sync_stale_after_minutes: 15 }
+        Self {
+            sync_max_rate_limit_wait_secs: 300,
+            sync_page_size: 100,
+            sync_max_attempts: 5,
+            sync_scheduler: true,
+            sync_default_interval_secs: 1800,
+            sync_min_interval_secs: 300,
+            sync_pause_after_refusals: 3,
+        }
     }
 }
 
 impl SyncConfig {
-    pub fn stale_after(&self) -> chrono::Duration {
-        chrono::Duration::minutes(i64::from(self.sync_stale_after_minutes))
+    /// The default interval must itself be allowed.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        if self.sync_default_interval_secs < self.sync_min_interval_secs {
+            return Err(crate::config::ConfigError::new(
+                "SYNC_DEFAULT_INTERVAL_SECS",
+                format!("must be at least SYNC_MIN_INTERVAL_SECS ({})", self.sync_min_interval_secs),
+            ));
+        }
+        Ok(())
     }
 }
+
+/// Longest interval a connection may set: a week.
+pub const MAX_INTERVAL_SECS: u32 = 604_800;
 
 /// Pages one phase may take before the run is stopped (a cursor that never ends).
 const MAX_PAGES: usize = 100_000;
 
-/// Why a run failed; its `Display` is what the run records.
+/// Why an attempt ended early; its `Display` is what the run records.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("no adapter is loaded for marketplace `{0}`")]
     NoAdapter(String),
     #[error("{0}")]
     Plugin(#[from] CallError),
-    #[error("rate limited by the marketplace for longer than {0} s in total")]
-    RateLimitedTooLong(u64),
+    #[error("the marketplace asked to wait {0} s, beyond this attempt's budget for waiting: deferred")]
+    RateLimited(u64),
     #[error("the adapter returned the same cursor twice ({0} phase); stopped")]
     CursorLoop(&'static str),
     #[error("more than {MAX_PAGES} pages ({0} phase); stopped")]
@@ -95,7 +145,7 @@ impl SyncError {
     pub fn is_ours(&self) -> bool {
         match self {
             Self::Plugin(CallError::Adapter(e)) => matches!(e, AdapterError::Internal(_)),
-            Self::RateLimitedTooLong(_) | Self::ConnectionDeleted | Self::Settings(_) => false,
+            Self::RateLimited(_) | Self::ConnectionDeleted | Self::Settings(_) => false,
             Self::Plugin(_)
             | Self::NoAdapter(_)
             | Self::CursorLoop(_)
@@ -104,94 +154,86 @@ impl SyncError {
             | Self::Store(_) => true,
         }
     }
+
+    /// Whether another attempt may pass: the marketplace failed or was slow, the database
+    /// hiccuped, the adapter is being replaced. Refused credentials, a broken adapter or bad
+    /// settings will fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Plugin(CallError::Adapter(e)) => matches!(e, AdapterError::Upstream(_)),
+            Self::Plugin(CallError::Timeout(_)) | Self::Store(_) | Self::NoAdapter(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the marketplace refused the connection's credentials.
+    pub fn is_refused_credentials(&self) -> bool {
+        matches!(self, Self::Plugin(CallError::Adapter(AdapterError::InvalidCredentials(_))))
+    }
 }
 
-/// Starts a sync of one connection in the background, or returns the run already queued or
+/// Starts a sync of one connection (a run and its job), or returns the run already queued or
 /// running for it. Returns the run and whether it is new.
-pub async fn start(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid) -> Result<(SyncRun, bool), StoreError> {
-    app.store.connection(tenant_id, connection_id).await?;
-    let (run, created) = app.store.start_sync_run(tenant_id, connection_id, app.config.sync.stale_after()).await?;
+pub async fn start(
+    app: &Arc<App>,
+    tenant_id: Uuid,
+    connection_id: Uuid,
+    trigger: SyncTrigger,
+) -> Result<(SyncRun, bool), StoreError> {
+    let (run, created) =
+        app.store.enqueue_sync(tenant_id, connection_id, trigger, app.config.sync.sync_max_attempts).await?;
     if created {
-        let app = app.clone();
-        let run_id = run.sync_run_id;
-        tokio::spawn(async move {
-            execute(&app, tenant_id, connection_id, run_id).await;
-        });
+        app.job_wakeup.notify_one();
     }
     Ok((run, created))
 }
 
-/// Runs a queued run to its end and records the outcome. Never panics on a failed sync.
-/// The run is one Sentry transaction (`sync <marketplace>`) on a hub of its own.
-///
-/// Returns the recorded run, or `None` when it no longer exists: deleting a connection deletes
-/// its runs, so a run whose connection is deleted mid-way ends `failed` (logged and counted as
-/// [`SyncError::ConnectionDeleted`]) with no row left to record it in.
-pub async fn execute(app: &Arc<App>, tenant_id: Uuid, connection_id: Uuid, run_id: Uuid) -> Option<SyncRun> {
-    let started = Instant::now();
-    let marketplace = app
-        .store
-        .connection(tenant_id, connection_id)
-        .await
-        .map(|c| c.marketplace)
-        .unwrap_or_else(|_| "unknown".into());
-    let transaction = reporting::SyncTransaction::start(&marketplace, tenant_id, connection_id, run_id);
-    let mut progress = Progress::default();
-    let outcome = async {
-        app.store.update_sync_run(tenant_id, run_id, SyncStatus::Running, (0, 0, 0), None).await?;
-        run(app, tenant_id, connection_id, run_id, &mut progress).await
-    };
-    let mut outcome = transaction.bind(outcome).await;
-    if outcome.is_err() && matches!(app.store.connection(tenant_id, connection_id).await, Err(StoreError::NotFound)) {
-        outcome = Err(SyncError::ConnectionDeleted);
+/// What one attempt brought in.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub products: i64,
+    pub stocks: i64,
+    pub changes: i64,
+    rate_limit_waited: u64,
+}
+
+impl Progress {
+    pub fn counts(&self) -> (i64, i64, i64) {
+        (self.products, self.stocks, self.changes)
     }
-    let (status, error) = match &outcome {
-        Ok(()) => (SyncStatus::Succeeded, None),
-        Err(err) => (SyncStatus::Failed, Some(err.to_string())),
-    };
+}
+
+/// One attempt of a run of `connection` (read once by the caller), recorded as `run_id`'s
+/// progress. The caller records the outcome ([`job`]).
+pub async fn attempt(
+    app: &App,
+    connection: &ConnectionRecord,
+    run_id: Uuid,
+    progress: &mut Progress,
+) -> Result<(), SyncError> {
+    let started = Instant::now();
+    let transaction = reporting::SyncTransaction::start(
+        &connection.marketplace,
+        connection.tenant_id,
+        connection.connection_id,
+        run_id,
+    );
+    let outcome = transaction.bind(run(app, connection, run_id, progress)).await;
+    transaction.finish(outcome.as_ref().err().map(|e| (e as &(dyn std::error::Error + 'static), e.is_ours())));
+    let (tenant_id, connection_id) = (connection.tenant_id, connection.connection_id);
     let counts = progress.counts();
-    app.metrics.sync_finished(&marketplace, status == SyncStatus::Succeeded, counts.0.max(0) as u64, started.elapsed());
-    app.metrics.tenant_active(tenant_id);
     match &outcome {
         Ok(()) => tracing::info!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
             products = counts.0, stocks = counts.1, changes = counts.2, duration_ms = started.elapsed().as_millis() as u64,
             "sync {run_id} succeeded"),
         Err(err) => tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, sync_run.id = %run_id,
-            error = %err, duration_ms = started.elapsed().as_millis() as u64, "sync {run_id} failed: {err}"),
+            error = %err, duration_ms = started.elapsed().as_millis() as u64, "sync {run_id} attempt ended: {err}"),
     }
-    transaction.finish(outcome.as_ref().err().map(|e| (e as &(dyn std::error::Error + 'static), e.is_ours())));
-    match app.store.update_sync_run(tenant_id, run_id, status, counts, error.as_deref()).await {
-        Ok(run) => Some(run),
-        Err(StoreError::NotFound) => None,
-        Err(err) => {
-            tracing::error!(sync_run.id = %run_id, error = %err, "cannot record the outcome of sync {run_id}");
-            app.store.sync_run(tenant_id, run_id).await.ok()
-        }
-    }
+    outcome
 }
 
-#[derive(Debug, Default)]
-struct Progress {
-    products: i64,
-    stocks: i64,
-    changes: i64,
-    rate_limit_waited: u64,
-}
-
-impl Progress {
-    fn counts(&self) -> (i64, i64, i64) {
-        (self.products, self.stocks, self.changes)
-    }
-}
-
-async fn run(
-    app: &Arc<App>,
-    tenant_id: Uuid,
-    connection_id: Uuid,
-    run_id: Uuid,
-    progress: &mut Progress,
-) -> Result<(), SyncError> {
-    let connection = app.store.connection(tenant_id, connection_id).await?;
+async fn run(app: &App, connection: &ConnectionRecord, run_id: Uuid, progress: &mut Progress) -> Result<(), SyncError> {
+    let (tenant_id, connection_id) = (connection.tenant_id, connection.connection_id);
     let marketplace = connection.marketplace.clone();
     // Settings stored before a grant was withdrawn (or before the adapter stopped reading a key)
     // stop the run with the reason, rather than reach a host the operator no longer allows.
@@ -200,7 +242,7 @@ async fn run(
         crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, tenant_id, settings)
             .map_err(|e| SyncError::Settings(e.to_string()))?;
     }
-    let ctx = call_context(app, &connection).await?;
+    let ctx = call_context(app, connection).await?;
     let page_size = app.config.sync.sync_page_size;
     let phase_started = crate::store::now();
 
@@ -344,7 +386,7 @@ where
             Err(SyncError::Plugin(CallError::Adapter(AdapterError::RateLimited(secs)))) => {
                 let wait = secs.max(1);
                 if progress.rate_limit_waited + wait > budget {
-                    return Err(SyncError::RateLimitedTooLong(budget));
+                    return Err(SyncError::RateLimited(wait));
                 }
                 progress.rate_limit_waited += wait;
                 tracing::info!(wait_s = wait, "marketplace rate limit: waiting {wait} s before retrying the page");
@@ -357,7 +399,9 @@ where
 
 /// The adapter's view of a connection: opened credentials and settings as strings.
 pub async fn call_context(app: &App, connection: &ConnectionRecord) -> Result<CallContext, SyncError> {
-    let credentials = crate::api::connections::open_credentials(app, connection)
+    let credentials = app
+        .keyring
+        .open_credentials(&app.store, connection)
         .await
         .map_err(|_| SyncError::Credentials("sealed under a key that is not configured, or tampered".into()))?;
     Ok(CallContext { credentials: credentials.into_iter().collect(), settings: settings_pairs(&connection.settings.0) })

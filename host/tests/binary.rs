@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stock-tracker");
-const VARIABLES: [&str; 37] = [
+const VARIABLES: [&str; 47] = [
     "RATE_LIMIT_ENABLED",
     "RATE_LIMIT_ANON",
     "RATE_LIMIT_ANON_WINDOW",
@@ -41,7 +41,17 @@ const VARIABLES: [&str; 37] = [
     "PLUGIN_KEEP_RESIDENT_MB",
     "SYNC_MAX_RATE_LIMIT_WAIT_SECS",
     "SYNC_PAGE_SIZE",
-    "SYNC_STALE_AFTER_MINUTES",
+    "SYNC_MAX_ATTEMPTS",
+    "SYNC_SCHEDULER",
+    "SYNC_DEFAULT_INTERVAL_SECS",
+    "SYNC_MIN_INTERVAL_SECS",
+    "SYNC_PAUSE_AFTER_REFUSALS",
+    "JOBS_WORKERS",
+    "JOBS_LEASE_SECS",
+    "SHUTDOWN_GRACE_SECS",
+    "CACHE_ENABLED",
+    "CACHE_TTL_SECS",
+    "CACHE_MAX_MB",
     "SENTRY_DSN",
     "SENTRY_ENVIRONMENT",
     "SENTRY_RELEASE",
@@ -78,7 +88,7 @@ fn help_lists_every_flag_and_variable() {
     for var in VARIABLES.iter().filter(|v| **v != "RUST_LOG") {
         assert!(help.contains(&format!("[env: {var}")), "--help does not mention {var}:\n{help}");
     }
-    for sub in ["serve", "migrate", "rotate-credentials-key"] {
+    for sub in ["serve", "worker", "migrate", "rotate-credentials-key"] {
         assert!(help.contains(sub), "--help does not list `{sub}`");
     }
     assert!(help.contains("RUST_LOG") || help.contains("log filter"), "RUST_LOG is documented in --help");
@@ -87,7 +97,7 @@ fn help_lists_every_flag_and_variable() {
 #[test]
 fn bad_values_stop_startup_with_one_line_naming_the_variable() {
     let dir = temp_dir();
-    let cases: [(&str, &str, &str); 10] = [
+    let cases: [(&str, &str, &str); 11] = [
         ("OPERATOR_TOKEN", "hunter2-operator", "OPERATOR_TOKEN: too short"),
         ("PLUGIN_BASE_URL_TENANTS", "hunter2-tenant", "PLUGIN_BASE_URL_TENANTS: `hunter2-tenant` is not a tenant id"),
         ("BIND_ADDR", "not-an-address", "BIND_ADDR"),
@@ -98,6 +108,11 @@ fn bad_values_stop_startup_with_one_line_naming_the_variable() {
         ("CORS_ORIGINS", "https://a.example/path", "CORS_ORIGINS:"),
         ("SENTRY_DSN", "hunter2@nowhere", "SENTRY_DSN: not a Sentry DSN"),
         ("SENTRY_TRACES_SAMPLE_RATE", "2", "SENTRY_TRACES_SAMPLE_RATE: 2 is not between"),
+        (
+            "SYNC_DEFAULT_INTERVAL_SECS",
+            "60",
+            "SYNC_DEFAULT_INTERVAL_SECS: must be at least SYNC_MIN_INTERVAL_SECS (300)",
+        ),
     ];
     for (var, value, expected) in cases {
         let out = command(&dir).env(var, value).arg("migrate").output().unwrap();
@@ -172,6 +187,8 @@ async fn serve_stop_serve_keeps_data(mut env: Vec<(&str, String)>) {
     let fake = fake_wildberries::FakeWildberries::start(Default::default()).await.unwrap();
     env.push(("PLUGIN_EXTRA_HOSTS", fake.origin()));
     env.push(("PLUGIN_BASE_URL_TENANTS", "*".into()));
+    // Only what this test does: no scheduled sync of the new connection.
+    env.push(("SYNC_SCHEDULER", "false".into()));
     let login = json!({ "email": "operator@example.com", "password": "correct horse battery" });
 
     let server = Server::start(&dir, &env);

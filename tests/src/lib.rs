@@ -135,6 +135,8 @@ pub struct TestApp {
     /// The configuration it was built from, to rebuild it (restart) with changes.
     pub config: Config,
     pub data_dir: Arc<TempDir>,
+    /// The job workers (and scheduler, when on) of this app: syncs run there, as in `serve`.
+    background: Option<stock_tracker::background::Background>,
 }
 
 /// A response, body parsed as JSON (or `Null` when empty).
@@ -203,6 +205,8 @@ impl TestApp {
         let mut config = Config::embedded(data_dir.0.clone(), database_url);
         // Most tests send far more than 100 requests a minute; the rate-limit tests turn it on.
         config.ratelimit.rate_limit_enabled = false;
+        // Syncs run when a test starts them; the schedule tests turn the scheduler on.
+        config.sync.sync_scheduler = false;
         if backend == Backend::Postgres {
             config.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
             config.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
@@ -231,10 +235,27 @@ impl TestApp {
             .get_or_insert_with(|| std::env::temp_dir().join("stock-tracker-test-plugin-cache"));
         let app = Arc::new(App::build(config.clone()).await.expect("app builds"));
         let router = stock_tracker::router::router(app.clone());
-        Self { app, fake, backend, router, config, data_dir }
+        let background = Some(stock_tracker::background::Background::start(&app));
+        Self { app, fake, backend, router, config, data_dir, background }
     }
 
-    /// The same database and data directory with a new process: what a restart looks like.
+    /// Stops this app's workers and scheduler as `serve` does on SIGTERM (running jobs get
+    /// `grace`, then their claims are handed back).
+    pub async fn stop_background(&mut self, grace: std::time::Duration) {
+        if let Some(background) = self.background.take() {
+            background.shutdown(grace).await;
+        }
+    }
+
+    /// This app stopped and started again with `change`: what a restart looks like. (Its
+    /// workers stop first, so no job of the test runs under the old configuration.)
+    pub async fn replace(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        self.stop_background(std::time::Duration::ZERO).await;
+        self.restart(change).await
+    }
+
+    /// A second instance on the same database and data directory, built with `change` (this
+    /// one keeps running, as another process would).
     pub async fn restart(&self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.config.clone();
         change(&mut config);

@@ -160,6 +160,8 @@ async fn exercise(sentry: SentryConfig) -> Seen {
     let app = TestApp::try_with_config(Backend::Sqlite, |c| {
         c.sentry = sentry;
         c.ratelimit.rate_limit_enabled = true;
+        // The broken-database sync below fails for good at once (it would be retried otherwise).
+        c.sync.sync_max_attempts = 1;
         c.secrets.jwt_secret = Some(TEST_JWT_SECRET.into());
         c.secrets.credentials_key = Some(TEST_CREDENTIALS_KEY.into());
     })

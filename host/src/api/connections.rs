@@ -11,14 +11,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::pagination::Page;
+use super::sync_runs::SyncRunView;
 use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::crypto::Sealed;
 use crate::error::{ApiError, ErrorBody};
 use crate::plugins::LoadedPlugin;
 use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
-use crate::store::connections::{ConnectionChanges, ConnectionRecord};
+use crate::store::connections::{ConnectionChanges, ConnectionRecord, Schedule};
+use crate::sync::SyncConfig;
 
 /// Marketplaces a connection may name.
 pub const MARKETPLACES: [&str; 3] = ["wildberries", "ozon", "yandex_market"];
@@ -68,6 +69,14 @@ pub struct UpdateConnectionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Map<String, Value>>,
+    /// Whether the schedule syncs it; `true` also resumes a schedule the service paused.
+    #[serde(default)]
+    pub sync_enabled: Option<bool>,
+    /// Seconds between scheduled syncs, at least `SYNC_MIN_INTERVAL_SECS` (300 by default), at
+    /// most a week.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 604800)]
+    pub sync_interval_seconds: Option<u32>,
 }
 
 /// A connection as served.
@@ -82,6 +91,18 @@ pub struct ConnectionView {
     pub credential_fields: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Whether the schedule syncs it.
+    pub sync_enabled: bool,
+    /// Seconds between scheduled syncs (the service's default unless set).
+    pub sync_interval_seconds: u32,
+    /// When the schedule syncs it next; null while the schedule is off. A new connection is
+    /// due at once.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Why the service switched the schedule off (the marketplace refused the credentials run
+    /// after run); new credentials or `sync_enabled: true` resume it.
+    pub paused_reason: Option<String>,
+    /// The latest run, if any.
+    pub last_run: Option<SyncRunView>,
 }
 
 /// `POST /api/v1/connections`
@@ -180,20 +201,25 @@ pub async fn update_connection(
         verify(&app, &plugin, &credentials, &settings).await?;
     }
     let name = body.name.as_deref().map(check_name).transpose()?;
+    let schedule = schedule_change(&app.config.sync, &current, &body)?;
     let settings = body.settings.map(Value::Object);
     let record = match body.credentials.as_ref().map(check_credentials).transpose()? {
         Some(plaintext) => {
             app.keyring
                 .write_sealed(&app.store, user.tenant_id, id, &plaintext, |sealed| {
-                    let changes =
-                        ConnectionChanges { name: name.clone(), settings: settings.clone(), credentials: Some(sealed) };
+                    let changes = ConnectionChanges {
+                        name: name.clone(),
+                        settings: settings.clone(),
+                        credentials: Some(sealed),
+                        schedule: schedule.clone(),
+                    };
                     let store = &app.store;
                     async move { store.update_connection(user.tenant_id, id, changes).await }
                 })
                 .await?
         }
         None => {
-            let changes = ConnectionChanges { name, settings, credentials: None };
+            let changes = ConnectionChanges { name, settings, credentials: None, schedule };
             app.store.update_connection(user.tenant_id, id, changes).await?
         }
     };
@@ -212,6 +238,7 @@ pub async fn delete_connection(
 ) -> Result<StatusCode, ApiError> {
     user.require_manager()?;
     app.store.delete_connection(user.tenant_id, id).await?;
+    crate::cache::invalidation::invalidate(&app, user.tenant_id).await;
     tracing::info!(tenant.id = %user.tenant_id, connection.id = %id, "connection {id} deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -238,20 +265,12 @@ async fn verify(
     Ok(())
 }
 
-/// Opens a connection's credentials (for adapters). The result must not be logged or returned.
-pub async fn open_credentials(
-    app: &crate::App,
-    record: &ConnectionRecord,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let sealed: Sealed = record.sealed();
-    let plaintext = app
-        .keyring
-        .open(&app.store, record.tenant_id, record.connection_id, &sealed)
+/// Opens a connection's credentials (to check them again with new settings).
+async fn open_credentials(app: &crate::App, record: &ConnectionRecord) -> Result<BTreeMap<String, String>, ApiError> {
+    app.keyring
+        .open_credentials(&app.store, record)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id)))?;
-    serde_json::from_slice(&plaintext).map_err(|_| {
-        ApiError::Internal(anyhow::anyhow!("connection {}: credentials are not a JSON object", record.connection_id))
-    })
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("connection {}: {e}", record.connection_id)))
 }
 
 /// The served form. Credentials that no longer open (a key removed too early) show no fields
@@ -264,6 +283,13 @@ async fn view(app: &crate::App, record: &ConnectionRecord) -> ConnectionView {
             Vec::new()
         }
     };
+    let last_run = match app.store.list_sync_runs(record.tenant_id, Some(record.connection_id), None, 1).await {
+        Ok(mut runs) => runs.pop().map(SyncRunView::from),
+        Err(err) => {
+            tracing::error!(connection.id = %record.connection_id, error = %err, "cannot read the last run");
+            None
+        }
+    };
     ConnectionView {
         connection_id: record.connection_id,
         marketplace: record.marketplace.clone(),
@@ -272,7 +298,64 @@ async fn view(app: &crate::App, record: &ConnectionRecord) -> ConnectionView {
         credential_fields,
         created_at: record.created_at,
         updated_at: record.updated_at,
+        sync_enabled: record.schedule.sync_enabled,
+        sync_interval_seconds: interval_of(&app.config.sync, record),
+        next_sync_at: record.schedule.next_sync_at.filter(|_| record.schedule.sync_enabled),
+        paused_reason: record.schedule.paused_reason.clone(),
+        last_run,
     }
+}
+
+fn interval_of(config: &SyncConfig, record: &ConnectionRecord) -> u32 {
+    record
+        .schedule
+        .sync_interval_seconds
+        .and_then(|s| u32::try_from(s).ok())
+        .unwrap_or(config.sync_default_interval_secs)
+}
+
+/// The schedule after a PATCH, or `None` when the PATCH does not touch it. Switching the
+/// schedule on (or new credentials while the service had paused it) makes the connection due
+/// at once; a shorter interval brings the next sync no later than one new interval from now.
+fn schedule_change(
+    config: &SyncConfig,
+    current: &ConnectionRecord,
+    body: &UpdateConnectionRequest,
+) -> Result<Option<Schedule>, ApiError> {
+    if body.sync_enabled.is_none() && body.sync_interval_seconds.is_none() && body.credentials.is_none() {
+        return Ok(None);
+    }
+    let now = crate::store::now();
+    let mut schedule = current.schedule.clone();
+    if let Some(seconds) = body.sync_interval_seconds {
+        let (min, max) = (config.sync_min_interval_secs, crate::sync::MAX_INTERVAL_SECS);
+        if !(min..=max).contains(&seconds) {
+            return Err(ApiError::invalid("sync_interval_seconds", format!("must be {min} to {max} seconds")));
+        }
+        schedule.sync_interval_seconds = Some(seconds as i32);
+        let latest = now + chrono::Duration::seconds(i64::from(seconds));
+        schedule.next_sync_at = Some(schedule.next_sync_at.map_or(latest, |next| next.min(latest)));
+    }
+    let paused_by_us = current.schedule.paused_reason.is_some();
+    let resume = match body.sync_enabled {
+        Some(enabled) => enabled && (!current.schedule.sync_enabled || paused_by_us),
+        None => body.credentials.is_some() && paused_by_us,
+    };
+    if body.credentials.is_some() {
+        schedule.credential_failures = 0;
+    }
+    if resume {
+        schedule = Schedule {
+            sync_enabled: true,
+            next_sync_at: Some(now),
+            paused_reason: None,
+            credential_failures: 0,
+            ..schedule
+        };
+    } else if body.sync_enabled == Some(false) {
+        schedule.sync_enabled = false;
+    }
+    Ok(Some(schedule))
 }
 
 fn err_detail(err: &ApiError) -> String {

@@ -9,6 +9,7 @@ use super::pagination::{Page, decode_cursor, limit};
 use super::{Json, PathId, Query};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::cache::Cached;
 use crate::error::ApiError;
 use crate::store::products::{Product, ProductFilter};
 use crate::store::stocks::{StockChange, StockLevel};
@@ -137,16 +138,21 @@ pub async fn list_products(
     axum::extract::State(app): AppState,
     user: AuthUser,
     Query(q): Query<ListProductsQuery>,
-) -> Result<Json<Page<ProductView>>, ApiError> {
+) -> Result<Cached, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(String, Uuid)>(q.cursor.as_deref())?;
     let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
         return Err(ApiError::invalid("search", "must be at most 200 characters"));
     }
-    let filter = ProductFilter { connection_id: q.connection_id, search };
-    let rows = app.store.list_products(user.tenant_id, &filter, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |p| (p.sku.clone(), p.product_id)).map(ProductView::from)))
+    let key = (q.connection_id, &search, limit, &after);
+    app.cache
+        .get_or_load(user.tenant_id, "products", &key, || async {
+            let filter = ProductFilter { connection_id: q.connection_id, search: search.clone() };
+            let rows = app.store.list_products(user.tenant_id, &filter, after.clone(), limit + 1).await?;
+            Ok::<_, ApiError>(Page::from_rows(rows, limit, |p| (p.sku.clone(), p.product_id)).map(ProductView::from))
+        })
+        .await
 }
 
 /// `GET /api/v1/products/{id}`: the product, its stock per warehouse and its recent history.

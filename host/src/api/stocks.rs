@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::Query;
 use super::pagination::{Page, decode_cursor, limit};
-use super::{Json, Query};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::cache::Cached;
 use crate::error::ApiError;
 use crate::store::stocks::{StockFilter, StockRow};
 
@@ -73,10 +74,18 @@ pub async fn list_stocks(
     axum::extract::State(app): AppState,
     user: AuthUser,
     Query(q): Query<ListStocksQuery>,
-) -> Result<Json<Page<StockView>>, ApiError> {
+) -> Result<Cached, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(Uuid, String)>(q.cursor.as_deref())?;
-    let filter = StockFilter { warehouse: q.warehouse, connection_id: q.connection_id, low: q.low, out: q.out };
-    let rows = app.store.list_stocks(user.tenant_id, &filter, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone())).map(StockView::from)))
+    let key = (&q.warehouse, q.connection_id, q.low, q.out, limit, &after);
+    app.cache
+        .get_or_load(user.tenant_id, "stocks", &key, || async {
+            let filter =
+                StockFilter { warehouse: q.warehouse.clone(), connection_id: q.connection_id, low: q.low, out: q.out };
+            let rows = app.store.list_stocks(user.tenant_id, &filter, after.clone(), limit + 1).await?;
+            Ok::<_, ApiError>(
+                Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone())).map(StockView::from),
+            )
+        })
+        .await
 }

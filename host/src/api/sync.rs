@@ -1,4 +1,5 @@
-//! `/api/v1/connections/{id}/sync` and `/api/v1/sync`: start syncs (they run in the background).
+//! `/api/v1/connections/{id}/sync` and `/api/v1/sync`: start syncs now, besides their schedule
+//! (a run is a durable job: any instance's workers run it, see [`crate::sync`]).
 //! Owners and admins only: a sync spends the seller's marketplace API quota, and members read.
 
 use axum::http::StatusCode;
@@ -9,6 +10,7 @@ use super::{Json, PathId};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::store::sync_runs::SyncTrigger;
 
 /// `POST /api/v1/connections/{id}/sync`: 202 with the run; while one is queued or running for
 /// this connection, that one (no second run starts).
@@ -22,7 +24,7 @@ pub async fn start_sync(
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<SyncRunView>), ApiError> {
     user.require_manager()?;
-    let (run, _) = crate::sync::start(&app, user.tenant_id, id).await?;
+    let (run, _) = crate::sync::start(&app, user.tenant_id, id, SyncTrigger::Manual).await?;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
@@ -37,7 +39,9 @@ pub async fn start_all_syncs(
     user.require_manager()?;
     let mut runs = Vec::new();
     for connection in app.store.list_connections(user.tenant_id).await? {
-        runs.push(crate::sync::start(&app, user.tenant_id, connection.connection_id).await?.0.into());
+        runs.push(
+            crate::sync::start(&app, user.tenant_id, connection.connection_id, SyncTrigger::Manual).await?.0.into(),
+        );
     }
     Ok((StatusCode::ACCEPTED, Json(Page::all(runs))))
 }

@@ -10,7 +10,7 @@ use super::{Json, PathId, Query};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::store::sync_runs::{SyncRun, SyncStatus};
+use crate::store::sync_runs::{SyncRun, SyncStatus, SyncTrigger};
 
 /// `GET /sync-runs` query.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -32,11 +32,19 @@ pub struct SyncRunView {
     pub sync_run_id: Uuid,
     pub connection_id: Uuid,
     pub status: SyncStatus,
+    /// What started it: `manual` (the API) or `schedule`.
+    pub trigger: SyncTrigger,
+    /// Attempts begun so far: a passing failure (the marketplace failing, a timeout) is tried
+    /// again; a deferral (the marketplace asking to wait) does not count.
+    pub attempts: i32,
+    /// While `queued` after a failed or deferred attempt: when the next attempt is due
+    /// (`error` says why it waits).
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub products_seen: i64,
     pub stocks_seen: i64,
     /// Stock levels whose available quantity changed (history rows written).
     pub stock_changes: i64,
-    /// Why a failed run failed.
+    /// Why a failed run failed, or why a queued run waits for another attempt.
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -51,6 +59,9 @@ impl From<SyncRun> for SyncRunView {
             sync_run_id: r.sync_run_id,
             connection_id: r.connection_id,
             status: r.status,
+            trigger: r.trigger,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
             products_seen: r.products_seen,
             stocks_seen: r.stocks_seen,
             stock_changes: r.stock_changes,

@@ -9,6 +9,7 @@
 //! that a rotation re-sealed. With the embedded default's `credentials.key`, a reload also re-reads
 //! that file, so a new master key written by `rotate-credentials-key` is picked up too.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use super::{CryptoError, Keyring, MasterKeys, Sealed, random_key};
 use crate::config::secrets::parse_key;
+use crate::store::connections::ConnectionRecord;
 use crate::store::{Store, StoreError};
 
 /// Where the master keys come from.
@@ -117,6 +119,17 @@ impl Keys {
             }
         }
         ring.open(tenant_id, connection_id, sealed)
+    }
+
+    /// Opens a connection's credentials: field name → value, for its adapter. The result must
+    /// not be logged or returned.
+    pub async fn open_credentials(
+        &self,
+        store: &Store,
+        record: &ConnectionRecord,
+    ) -> Result<BTreeMap<String, String>, CryptoError> {
+        let plaintext = self.open(store, record.tenant_id, record.connection_id, &record.sealed()).await?;
+        serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Open)
     }
 
     /// Seals `plaintext` under the current data key and hands it to `write`; when the database

@@ -22,6 +22,8 @@ pub struct ConnectionRecord {
     pub credentials_sealed: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    pub schedule: Schedule,
 }
 
 impl ConnectionRecord {
@@ -37,10 +39,36 @@ pub struct ConnectionChanges {
     pub name: Option<String>,
     pub settings: Option<Value>,
     pub credentials: Option<Sealed>,
+    pub schedule: Option<Schedule>,
+}
+
+/// A connection's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Schedule {
+    /// Whether the scheduler syncs it.
+    pub sync_enabled: bool,
+    /// Its own interval; `None`: the service's default.
+    pub sync_interval_seconds: Option<i32>,
+    /// When the scheduler syncs it next; `None`: not placed yet.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Why the service switched its schedule off.
+    pub paused_reason: Option<String>,
+    /// Runs in a row whose credentials the marketplace refused.
+    pub credential_failures: i32,
+}
+
+/// A connection the scheduler found due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueConnection {
+    pub tenant_id: Uuid,
+    pub connection_id: Uuid,
+    pub sync_interval_seconds: Option<i32>,
+    pub next_sync_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "tenant_id, connection_id, marketplace, name, settings, credentials_key_id, \
-                       credentials_sealed, created_at, updated_at";
+                       credentials_sealed, created_at, updated_at, sync_enabled, sync_interval_seconds, \
+                       next_sync_at, paused_reason, credential_failures";
 const NAME_TAKEN: &str = "a connection with this name already exists";
 
 impl Store {
@@ -59,8 +87,8 @@ impl Store {
         let at = now();
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO marketplace_connection (tenant_id, connection_id, marketplace, name, settings, \
-             credentials_key_id, credentials_sealed, created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 WHERE {}",
+             credentials_key_id, credentials_sealed, created_at, updated_at, next_sync_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8, $8 WHERE {}",
             current_key_guard(self.kind(), "$6")
         ));
         let n = on_pool!(self.pool(), p => sqlx::query(sql)
@@ -101,19 +129,24 @@ impl Store {
         changes: ConnectionChanges,
     ) -> Result<ConnectionRecord, StoreError> {
         let current = self.connection(tenant_id, connection_id).await?;
+        let schedule = changes.schedule.unwrap_or(current.schedule);
         let name = changes.name.unwrap_or(current.name);
         let settings = changes.settings.unwrap_or(current.settings.0);
         let (key_id, blob) = changes.credentials.map(|s| (s.key_id, s.blob)).unzip();
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE marketplace_connection SET name = $3, settings = $4, \
              credentials_key_id = COALESCE($5, credentials_key_id), \
-             credentials_sealed = COALESCE($6, credentials_sealed), updated_at = $7 \
+             credentials_sealed = COALESCE($6, credentials_sealed), updated_at = $7, \
+             sync_enabled = $8, sync_interval_seconds = $9, next_sync_at = $10, paused_reason = $11, \
+             credential_failures = $12 \
              WHERE tenant_id = $1 AND connection_id = $2 AND ($5 IS NULL OR {})",
             current_key_guard(self.kind(), "$5")
         ));
         let n = on_pool!(self.pool(), p => sqlx::query(sql)
             .bind(tenant_id).bind(connection_id).bind(&name).bind(Json(&settings))
             .bind(&key_id).bind(&blob).bind(now())
+            .bind(schedule.sync_enabled).bind(schedule.sync_interval_seconds).bind(schedule.next_sync_at)
+            .bind(&schedule.paused_reason).bind(schedule.credential_failures)
             .execute(p).await
             .map_err(|e| conflict_on_unique(e, "name_taken", NAME_TAKEN))?.rows_affected());
         if n == 0 {
@@ -163,5 +196,57 @@ impl Store {
             .bind(&resealed.key_id).bind(&resealed.blob)
             .execute(p).await?.rows_affected());
         Ok(n == 1)
+    }
+
+    /// Connections whose scheduled sync is due at `at` (or not yet placed), earliest first.
+    pub async fn due_connections(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<DueConnection>, StoreError> {
+        let sql = "SELECT tenant_id, connection_id, sync_interval_seconds, next_sync_at FROM marketplace_connection \
+                   WHERE sync_enabled = TRUE AND (next_sync_at IS NULL OR next_sync_at <= $1) \
+                   ORDER BY next_sync_at NULLS FIRST LIMIT $2";
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(at).bind(i64::from(limit)).fetch_all(p).await?))
+    }
+
+    /// Moves a connection's next scheduled sync from `expected` to `next`, unless someone else
+    /// moved it first (another instance's scheduler, an edit). Returns whether it moved.
+    pub async fn place_next_sync(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        expected: Option<DateTime<Utc>>,
+        next: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE marketplace_connection SET next_sync_at = $4 \
+                   WHERE tenant_id = $1 AND connection_id = $2 AND next_sync_at IS NOT DISTINCT FROM $3";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).bind(expected).bind(next)
+            .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records whether the marketplace accepted a connection's credentials in a run. The
+    /// `pause_after`-th refusal in a row switches its schedule off with `reason`; an acceptance
+    /// resets the count. Returns whether this call paused it.
+    pub async fn record_credential_check(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        refused: bool,
+        pause_after: i32,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        if !refused {
+            let sql = "UPDATE marketplace_connection SET credential_failures = 0 \
+                       WHERE tenant_id = $1 AND connection_id = $2 AND credential_failures <> 0";
+            on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).execute(p).await?.rows_affected());
+            return Ok(false);
+        }
+        let sql = "UPDATE marketplace_connection SET credential_failures = credential_failures + 1, \
+                     sync_enabled = CASE WHEN credential_failures + 1 >= $3 THEN FALSE ELSE sync_enabled END, \
+                     paused_reason = CASE WHEN credential_failures + 1 >= $3 AND sync_enabled = TRUE THEN $4 \
+                       ELSE paused_reason END \
+                   WHERE tenant_id = $1 AND connection_id = $2 \
+                   RETURNING credential_failures, paused_reason";
+        let row: Option<(i32, Option<String>)> = on_pool!(self.pool(), p => sqlx::query_as(sql)
+            .bind(tenant_id).bind(connection_id).bind(pause_after).bind(reason).fetch_optional(p).await?);
+        Ok(matches!(row, Some((n, Some(r))) if n == pause_after && r == reason))
     }
 }

@@ -5,6 +5,8 @@
 //! unique index for "one active job per key", `FOR UPDATE SKIP LOCKED` for claims on PostgreSQL
 //! (SQLite has one writer, so its claim is one atomic `UPDATE … RETURNING`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -221,5 +223,19 @@ impl Store {
             "SELECT job_id, kind, state, attempt, deferrals, run_at, locked_by, last_error FROM job WHERE job_id = $1";
         let row = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(job_id).fetch_optional(p).await?);
         row.ok_or(StoreError::NotFound)
+    }
+
+    /// The due part of the queue by kind: how many jobs wait for a worker, and how long the
+    /// oldest has waited, seconds.
+    pub async fn sample_job_queue(&self) -> Result<HashMap<String, (i64, f64)>, StoreError> {
+        let at = now();
+        let sql = "SELECT kind, COUNT(*), MIN(run_at) FROM job \
+                   WHERE state IN ('available', 'retryable') AND run_at <= $1 GROUP BY kind";
+        let rows: Vec<(String, i64, DateTime<Utc>)> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(at).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(kind, n, oldest)| (kind, (n, (at - oldest).num_milliseconds().max(0) as f64 / 1000.0)))
+            .collect())
     }
 }

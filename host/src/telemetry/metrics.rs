@@ -22,7 +22,17 @@
 //! would multiply by 10,000. Per-tenant figures belong in logs (`tenant.id` field) and the API
 //! (sync runs per connection); `active_tenants` counts tenants without naming them.
 //!
-//! Added: `stock_tracker_plugin_calls_total{plugin, outcome}`,
+//! - `stock_tracker_jobs_total{job, status}` (the seed's Celery task counter): each finished
+//!   job attempt by kind and how it ended: `success`, `failed` (for good), `retry` (failed, again
+//!   later), `deferred` (the outside asked to wait; no attempt spent).
+//! - `stock_tracker_cache_hits_total{cache_key}` / `stock_tracker_cache_misses_total{cache_key}`:
+//!   answer cache lookups by what is cached (`products`, `stocks`).
+//!
+//! Added: `stock_tracker_job_duration_seconds{job}`, `stock_tracker_jobs_queued{job}` (jobs due
+//! and waiting for a worker) and `stock_tracker_jobs_oldest_queued_seconds{job}` (how long the
+//! oldest of them has waited), sampled from the database every few seconds by every instance
+//! (each reports the shared queue: aggregate with `max`, not `sum`),
+//! `stock_tracker_plugin_calls_total{plugin, outcome}`,
 //! `stock_tracker_plugin_call_duration_seconds{plugin}`, `stock_tracker_plugin_http_requests_total{plugin, outcome}`,
 //! `stock_tracker_plugin_memory_peak_bytes{plugin}` (a call's largest linear memory, 1 MiB … 512 MiB),
 //! `stock_tracker_ratelimit_decisions_total{scope, decision}`, `stock_tracker_ratelimit_fail_open_total`,
@@ -34,7 +44,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use uuid::Uuid;
 
@@ -58,6 +69,12 @@ pub struct Metrics {
     pub ratelimit_decisions: IntCounterVec,
     pub ratelimit_fail_open: IntCounter,
     pub ratelimit_backend_duration: HistogramVec,
+    pub jobs: IntCounterVec,
+    pub job_duration: HistogramVec,
+    pub jobs_queued: IntGaugeVec,
+    pub jobs_oldest_queued: GaugeVec,
+    pub cache_hits: IntCounterVec,
+    pub cache_misses: IntCounterVec,
     active_tenants: IntGauge,
     activity: Mutex<HashMap<Uuid, Instant>>,
 }
@@ -78,6 +95,15 @@ fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], bucke
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
     registry.register(Box::new(h.clone())).expect("registered once");
     h
+}
+
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("valid metric");
+    registry.register(Box::new(metric.clone())).expect("registered once");
+    metric
 }
 
 impl Default for Metrics {
@@ -177,6 +203,27 @@ impl Metrics {
                 &["backend"],
                 fast(),
             ),
+            jobs: counter(&r, "stock_tracker_jobs_total", "Job attempts by how they ended", &["job", "status"]),
+            job_duration: histogram(
+                &r,
+                "stock_tracker_job_duration_seconds",
+                "Job attempt duration",
+                &["job"],
+                vec![0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
+            ),
+            jobs_queued: registered(
+                &r,
+                IntGaugeVec::new(Opts::new("stock_tracker_jobs_queued", "Jobs due and waiting for a worker"), &["job"]),
+            ),
+            jobs_oldest_queued: registered(
+                &r,
+                GaugeVec::new(
+                    Opts::new("stock_tracker_jobs_oldest_queued_seconds", "How long the oldest due job has waited"),
+                    &["job"],
+                ),
+            ),
+            cache_hits: counter(&r, "stock_tracker_cache_hits_total", "Answer cache hits", &["cache_key"]),
+            cache_misses: counter(&r, "stock_tracker_cache_misses_total", "Answer cache misses", &["cache_key"]),
             active_tenants,
             activity: Mutex::new(HashMap::new()),
             registry: r,
@@ -242,6 +289,22 @@ impl Metrics {
         }
     }
 
+    /// Records a finished job attempt.
+    pub fn job_finished(&self, job: &str, status: &str, took: Duration) {
+        self.jobs.with_label_values(&[job, status]).inc();
+        self.job_duration.with_label_values(&[job]).observe(took.as_secs_f64());
+    }
+
+    /// Sets the queue gauges of `jobs` (every job kind this process runs) from a sample: kind →
+    /// (due jobs, seconds the oldest has waited); kinds absent from it have none.
+    pub fn jobs_sampled(&self, jobs: &[&str], sample: &HashMap<String, (i64, f64)>) {
+        for job in jobs {
+            let (queued, oldest) = sample.get(*job).copied().unwrap_or((0, 0.0));
+            self.jobs_queued.with_label_values(&[*job]).set(queued);
+            self.jobs_oldest_queued.with_label_values(&[*job]).set(oldest);
+        }
+    }
+
     /// Records a finished sync run.
     pub fn sync_finished(&self, marketplace: &str, succeeded: bool, products: u64, took: Duration) {
         let marketplace = if MARKETPLACES.contains(&marketplace) { marketplace } else { "other" };
@@ -276,8 +339,18 @@ impl Metrics {
             }
         }
         self.errors.with_label_values(&["sync_failed", "sync"]);
+        for status in JOB_STATUSES {
+            self.jobs.with_label_values(&[crate::store::sync_runs::SYNC_JOB, status]);
+        }
+        for key in crate::cache::KEYS {
+            self.cache_hits.with_label_values(&[key]);
+            self.cache_misses.with_label_values(&[key]);
+        }
     }
 }
+
+/// How a job attempt can end (`stock_tracker_jobs_total`'s `status`).
+pub const JOB_STATUSES: [&str; 4] = ["success", "failed", "retry", "deferred"];
 
 /// The envelope code an error status always answers with (409, 502 and 503 have several).
 fn fixed_error_type(status: &str) -> Option<&'static str> {

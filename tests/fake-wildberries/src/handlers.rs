@@ -24,7 +24,21 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/v1/warehouse_remains", get(crate::report::create))
         .route("/api/v1/warehouse_remains/tasks/{task_id}/status", get(crate::report::status))
         .route("/api/v1/warehouse_remains/tasks/{task_id}/download", get(crate::report::download))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), latency))
         .with_state(state)
+}
+
+/// Answers after the configured latency ([`crate::FakeWildberries::set_latency`]).
+async fn latency(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let delay = *state.latency.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(req).await
 }
 
 /// WB's gateway error body (401, 429).
@@ -67,6 +81,16 @@ pub(crate) fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> R
     if !scoped {
         return Err(gateway(StatusCode::UNAUTHORIZED, "unauthorized", "token scope not allowed"));
     }
+    let mut failures = state.failures.lock().unwrap();
+    if let Some(pos) = failures.iter().position(|(e, n, _)| *e == endpoint && *n > 0) {
+        let status = StatusCode::from_u16(failures[pos].2).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        failures[pos].1 -= 1;
+        if failures[pos].1 == 0 {
+            failures.remove(pos);
+        }
+        return Err(gateway(status, "internal server error", "something went wrong"));
+    }
+    drop(failures);
     let mut limits = state.rate_limits.lock().unwrap();
     if let Some(pos) = limits.iter().position(|(e, n, _)| *e == endpoint && *n > 0) {
         let retry = limits[pos].2;

@@ -15,6 +15,8 @@
 //! - Auth: `Authorization: <token>` (a `Bearer ` prefix is tolerated, as WB does); a missing or wrong
 //!   token, or a token without the endpoint's category, gets WB's gateway 401 body (`token scope
 //!   not allowed` for the category).
+//! - 5xx on demand ([`FakeWildberries::fail_next`]) with the gateway body; a latency for every
+//!   answer ([`FakeWildberries::set_latency`]); tokens revoked on demand.
 //! - 429 on demand ([`FakeWildberries::rate_limit_next`]) with `X-Ratelimit-Retry`,
 //!   `X-Ratelimit-Limit`, `X-Ratelimit-Reset` and the gateway body.
 //!
@@ -84,6 +86,9 @@ pub(crate) struct State {
     pub(crate) config: FakeConfig,
     pub(crate) catalogue: Mutex<Catalogue>,
     pub(crate) rate_limits: Mutex<Vec<(Endpoint, u32, u64)>>,
+    /// Answers to fail: endpoint, how many more, status.
+    pub(crate) failures: Mutex<Vec<(Endpoint, u32, u16)>>,
+    pub(crate) latency: Mutex<std::time::Duration>,
     /// Tokens accepted besides `config.token` (one seller account, several tokens).
     pub(crate) extra_tokens: Mutex<std::collections::HashSet<String>>,
     pub(crate) requests: Mutex<Vec<Endpoint>>,
@@ -108,6 +113,8 @@ impl FakeWildberries {
             config,
             catalogue: Mutex::new(catalogue),
             rate_limits: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
+            latency: Mutex::default(),
             extra_tokens: Mutex::default(),
             requests: Mutex::new(Vec::new()),
             tasks: Mutex::default(),
@@ -141,6 +148,22 @@ impl FakeWildberries {
     /// Accepts `token` too (with the same categories as the main one).
     pub fn add_token(&self, token: &str) {
         self.state.extra_tokens.lock().unwrap().insert(token.to_owned());
+    }
+
+    /// No longer accepts `token` (added with [`FakeWildberries::add_token`]): the seller
+    /// revoked it.
+    pub fn revoke_token(&self, token: &str) {
+        self.state.extra_tokens.lock().unwrap().remove(token);
+    }
+
+    /// The next `times` requests to `endpoint` get `status` (a 5xx: the marketplace failing).
+    pub fn fail_next(&self, endpoint: Endpoint, times: u32, status: u16) {
+        self.state.failures.lock().unwrap().push((endpoint, times, status));
+    }
+
+    /// Every answer from now on comes after `latency`.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        *self.state.latency.lock().unwrap() = latency;
     }
 
     /// Sets the available quantity of `sku` in `warehouse` (and moves its `lastChangeDate`).

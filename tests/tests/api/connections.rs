@@ -35,7 +35,7 @@ both_backends! {
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
         assert_eq!(refused.body["error"]["field"], "credentials");
         let record = app.app.store.connection(t.tenant_id, id.parse().unwrap()).await.unwrap();
-        let stored = stock_tracker::api::connections::open_credentials(&app.app, &record).await.unwrap();
+        let stored = app.app.keyring.open_credentials(&app.app.store, &record).await.unwrap();
         assert_eq!(stored["token"], "rotated-token", "the refused credentials replaced the working ones");
 
         let deleted = app.call(Method::DELETE, &format!("/api/v1/connections/{id}"), Some(token), None).await;

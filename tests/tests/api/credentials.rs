@@ -2,7 +2,6 @@
 //! that happens while other instances run, sync and create connections.
 
 use fake_wildberries::Endpoint;
-use stock_tracker::api::connections::open_credentials;
 use stock_tracker::crypto::rotation;
 use stock_tracker::on_pool;
 
@@ -23,7 +22,7 @@ async fn data_keys(app: &TestApp) -> Vec<(String, String)> {
 /// The credential `token` of a connection as `app` opens it.
 async fn token_of(app: &TestApp, tenant_id: Uuid, connection_id: Uuid) -> String {
     let record = app.app.store.connection(tenant_id, connection_id).await.unwrap();
-    open_credentials(&app.app, &record).await.expect("credentials open")["token"].clone()
+    app.app.keyring.open_credentials(&app.app.store, &record).await.expect("credentials open")["token"].clone()
 }
 
 both_backends! {
@@ -47,7 +46,7 @@ both_backends! {
         let sql = "UPDATE marketplace_connection SET credentials_sealed = $3 WHERE tenant_id = $1 AND connection_id = $2";
         on_pool!(app.app.store.pool(), p => sqlx::query(sql).bind(t.tenant_id).bind(b).bind(&blob_a).execute(p).await.unwrap().rows_affected());
         let record_b = app.app.store.connection(t.tenant_id, b).await.unwrap();
-        assert!(open_credentials(&app.app, &record_b).await.is_err(), "A's ciphertext opened as B's");
+        assert!(app.app.keyring.open_credentials(&app.app.store, &record_b).await.is_err(), "A's ciphertext opened as B's");
         // The API still answers (without fields) instead of failing or leaking.
         let res = app.get(&format!("/api/v1/connections/{b}"), &t.access_token).await;
         assert_eq!(res.status, StatusCode::OK);

@@ -30,21 +30,21 @@ fn lease() -> chrono::DateTime<Utc> {
 both_backends! {
     async fn one_active_job_per_key_and_fenced_finishing(app) {
         let store = &app.app.store;
-        let first = store.enqueue_job(&job("sync", Some("sync:c1"), 5)).await.unwrap().expect("enqueued");
-        assert!(store.enqueue_job(&job("sync", Some("sync:c1"), 5)).await.unwrap().is_none(), "queued: coalesced");
-        let claimed = store.claim_jobs("w1", &["sync"], 10, lease()).await.unwrap();
+        let first = store.enqueue_job(&job("test", Some("test:c1"), 5)).await.unwrap().expect("enqueued");
+        assert!(store.enqueue_job(&job("test", Some("test:c1"), 5)).await.unwrap().is_none(), "queued: coalesced");
+        let claimed = store.claim_jobs("w1", &["test"], 10, lease()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!((claimed[0].job_id, claimed[0].attempt), (first, 1));
         assert_eq!(claimed[0].payload.0, json!({ "n": 1 }));
-        assert!(store.enqueue_job(&job("sync", Some("sync:c1"), 5)).await.unwrap().is_none(), "running: coalesced");
-        assert!(store.claim_jobs("w2", &["sync"], 10, lease()).await.unwrap().is_empty(), "nothing else is due");
+        assert!(store.enqueue_job(&job("test", Some("test:c1"), 5)).await.unwrap().is_none(), "running: coalesced");
+        assert!(store.claim_jobs("w2", &["test"], 10, lease()).await.unwrap().is_empty(), "nothing else is due");
         assert!(store.claim_jobs("w2", &["other"], 10, lease()).await.unwrap().is_empty());
         assert!(store.heartbeat_job(first, "w1", 1, lease()).await.unwrap());
         assert!(!store.complete_job(first, "w2", 1).await.unwrap(), "another worker cannot finish it");
         assert!(!store.complete_job(first, "w1", 2).await.unwrap(), "nor another attempt");
         assert!(store.complete_job(first, "w1", 1).await.unwrap());
         assert_eq!(store.job(first).await.unwrap().state, "completed");
-        assert!(store.enqueue_job(&job("sync", Some("sync:c1"), 5)).await.unwrap().is_some(), "the key is free again");
+        assert!(store.enqueue_job(&job("test", Some("test:c1"), 5)).await.unwrap().is_some(), "the key is free again");
         assert_eq!(store.prune_jobs(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1, "the finished one goes");
     }
 
@@ -70,18 +70,18 @@ both_backends! {
 
     async fn deferrals_spend_no_attempt_and_expired_leases_are_taken_back(app) {
         let store = &app.app.store;
-        let id = store.enqueue_job(&job("sync", Some("sync:c2"), 3)).await.unwrap().unwrap();
-        let c = store.claim_jobs("w1", &["sync"], 1, lease()).await.unwrap().remove(0);
+        let id = store.enqueue_job(&job("test", Some("test:c2"), 3)).await.unwrap().unwrap();
+        let c = store.claim_jobs("w1", &["test"], 1, lease()).await.unwrap().remove(0);
         assert!(store.defer_job(id, "w1", c.attempt, "rate limited for 3600 s", Utc::now() - chrono::Duration::seconds(1)).await.unwrap());
         let r = store.job(id).await.unwrap();
         assert_eq!((r.state.as_str(), r.attempt, r.deferrals), ("available", 0, 1));
 
         // Claimed with a lease that has already run out: the worker "died".
-        let dead = store.claim_jobs("w1", &["sync"], 1, Utc::now() - chrono::Duration::seconds(1)).await.unwrap().remove(0);
+        let dead = store.claim_jobs("w1", &["test"], 1, Utc::now() - chrono::Duration::seconds(1)).await.unwrap().remove(0);
         assert_eq!(dead.attempt, 1);
         assert_eq!(store.rescue_expired_jobs().await.unwrap(), 1);
         assert_eq!(store.job(id).await.unwrap().state, "retryable");
-        let taken = store.claim_jobs("w2", &["sync"], 1, lease()).await.unwrap().remove(0);
+        let taken = store.claim_jobs("w2", &["test"], 1, lease()).await.unwrap().remove(0);
         assert_eq!(taken.attempt, 2);
         assert!(!store.heartbeat_job(id, "w1", 1, lease()).await.unwrap(), "the dead worker learns it lost the job");
         assert!(!store.complete_job(id, "w1", 1).await.unwrap(), "and cannot record anything");
@@ -131,7 +131,9 @@ both_backends! {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Outcome::Done
             });
-        let workers = Workers::start(store.clone(), handlers, &JobsConfig { jobs_workers: 2, jobs_lease_secs: 3 });
+        let config = JobsConfig { jobs_workers: 2, jobs_lease_secs: 3, shutdown_grace_secs: 1 };
+        let metrics = app.app.metrics.clone();
+        let workers = Workers::start(store.clone(), handlers, &config, Arc::new(tokio::sync::Notify::new()), metrics.clone());
         for _ in 0..20 {
             store.enqueue_job(&job("count", None, 3)).await.unwrap();
         }
@@ -152,5 +154,6 @@ both_backends! {
         let r = store.job(slow).await.unwrap();
         assert_eq!((r.state.as_str(), r.attempt, r.locked_by), ("available", 0, None), "handed back, no attempt spent");
         assert_eq!(done.load(Ordering::SeqCst), 20, "each ran once");
+        assert_eq!(metrics.jobs.with_label_values(&["count", "success"]).get(), 20, "counted by kind and outcome");
     }
 }

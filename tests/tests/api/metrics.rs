@@ -168,8 +168,8 @@ async fn a_failed_sync_counts_against_the_success_rate() {
     let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
     let t = app.register("failing-sync@example.com").await;
     let connection_id = app.create_connection(&t, "WB", "failing-sync-token").await;
-    // The marketplace asks to wait longer than a run may: the run fails before any product.
-    app.fake.rate_limit_next(fake_wildberries::Endpoint::Cards, 1, 3600);
+    // The seller revokes the token: the run fails before any product.
+    app.fake.revoke_token("failing-sync-token");
     let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
     let run = finished_run(&app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "failed");
@@ -184,4 +184,10 @@ async fn a_failed_sync_counts_against_the_success_rate() {
     );
     assert_eq!(line_value(&text, r#"stock_tracker_errors_total{endpoint="sync",error_type="sync_failed"}"#), Some(1.0));
     assert_eq!(line_value(&text, r#"stock_tracker_sync_duration_seconds_count{marketplace="wildberries"}"#), Some(1.0));
+    assert_eq!(
+        line_value(&text, r#"stock_tracker_jobs_total{job="sync",status="failed"}"#),
+        Some(1.0),
+        "the seed's task counter"
+    );
+    assert_eq!(line_value(&text, r#"stock_tracker_jobs_total{job="sync",status="success"}"#), Some(0.0));
 }

@@ -52,7 +52,11 @@ stock_tracker_tests::both_backends! {
         });
         let base = app;
         let grants = format!("{},{silent_url}", base.fake.origin());
-        let app = base.restart(|c| c.plugins.plugin_extra_hosts = Some(grants)).await;
+        // One attempt: a retried timeout would only delay the failure this test looks at.
+        let app = base.replace(|c| {
+            c.plugins.plugin_extra_hosts = Some(grants);
+            c.sync.sync_max_attempts = 1;
+        }).await;
         let res = app.put_plugin("misbehaving", &manifest("misbehaving"), &component("fixture-misbehaving", &[])).await;
         assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
 

@@ -102,7 +102,7 @@ async fn prometheus_scrapes_and_the_dashboard_queries_return_data() {
     let connection_id = app.create_connection(&t, "WB", "prom-token").await;
     let run = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
     finished_run(&app, &t.access_token, run.body["sync_run_id"].as_str().unwrap()).await;
-    app.fake.rate_limit_next(fake_wildberries::Endpoint::Cards, 1, 3600);
+    app.fake.revoke_token("prom-token");
     let run = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
     assert_eq!(
         finished_run(&app, &t.access_token, run.body["sync_run_id"].as_str().unwrap()).await["status"],

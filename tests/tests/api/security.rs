@@ -8,6 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use fake_wildberries::Endpoint;
 use stock_tracker_tests::{Backend, TEST_OPERATOR_TOKEN, TempDir};
 
+use stock_tracker::on_pool;
+
 use super::*;
 
 async fn with_limits(change: impl FnOnce(&mut stock_tracker::Config)) -> TestApp {
@@ -186,15 +188,10 @@ both_backends! {
         let t = app.register("vanish@example.com").await;
         let connection_id = app.create_connection(&t, "WB", "vanish-token").await;
         app.fake.rate_limit_next(Endpoint::Stocks, 1, 1);
-        let (run, created) = app.app.store
-            .start_sync_run(t.tenant_id, connection_id, chrono::Duration::minutes(15)).await.unwrap();
-        assert!(created);
         let stocks_before = app.fake.requests(Endpoint::Stocks);
         let failed_before = app.app.metrics.errors.with_label_values(&["sync_failed", "sync"]).get();
-        let task = tokio::spawn({
-            let app = app.app.clone();
-            async move { stock_tracker::sync::execute(&app, t.tenant_id, connection_id, run.sync_run_id).await }
-        });
+        let run = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+        assert_eq!(run.status, StatusCode::ACCEPTED);
         // Delete while the run waits out the marketplace's rate limit.
         let start = Instant::now();
         while app.fake.requests(Endpoint::Stocks) == stocks_before {
@@ -203,10 +200,22 @@ both_backends! {
         }
         let res = app.call(Method::DELETE, &format!("/api/v1/connections/{connection_id}"), Some(&t.access_token), None).await;
         assert_eq!(res.status, StatusCode::NO_CONTENT);
-        let outcome = task.await.expect("the sync task ends without a panic");
-        assert!(outcome.is_none(), "the run went with its connection: {outcome:?}");
+        // The job ends (completed: there is nothing left to sync), without a panic or a retry.
+        let key = format!("sync:{connection_id}");
+        let start = Instant::now();
+        loop {
+            let sql = "SELECT state FROM job WHERE unique_key = $1";
+            let state: String = on_pool!(app.app.store.pool(), p => sqlx::query_scalar(sql).bind(&key).fetch_one(p).await.unwrap());
+            if state != "running" {
+                assert_eq!(state, "completed");
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the sync job did not end");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(app.app.metrics.errors.with_label_values(&["sync_failed", "sync"]).get(), failed_before + 1, "counted as failed");
-        let res = app.get(&format!("/api/v1/sync-runs/{}", run.sync_run_id), &t.access_token).await;
+        let run_id = run.body["sync_run_id"].as_str().unwrap();
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), &t.access_token).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
     }
 
@@ -239,7 +248,7 @@ both_backends! {
         let allowed = app.register("sandbox-tenant@example.com").await;
         let other = app.register("plain-tenant@example.com").await;
         let before = app.create_connection(&other, "WB", "kept-token").await;
-        let app = app.restart(|c| c.plugins.plugin_base_url_tenants = Some(allowed.tenant_id.to_string())).await;
+        let app = app.replace(|c| c.plugins.plugin_base_url_tenants = Some(allowed.tenant_id.to_string())).await;
         let res = app.post("/api/v1/connections", Some(&allowed.access_token), app.connection_body("WB", "ok-token")).await;
         assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
         let res = app.post("/api/v1/connections", Some(&other.access_token), app.connection_body("WB2", "no-token")).await;
@@ -262,7 +271,7 @@ both_backends! {
         });
         tokio::spawn(async move { axum::serve(noisy, router).await.unwrap() });
         let grants = format!("{},{noisy_url}", app.fake.origin());
-        let app = app.restart(|c| c.plugins.plugin_extra_hosts = Some(grants)).await;
+        let app = app.replace(|c| c.plugins.plugin_extra_hosts = Some(grants)).await;
         let res = app.post("/api/v1/connections", Some(&allowed.access_token), json!({
             "marketplace": "wildberries", "name": "noisy", "credentials": { "token": "t" },
             "settings": { "base_url": noisy_url } })).await;

@@ -16,6 +16,19 @@ async fn sync_once(app: &TestApp, t: &TestTenant, connection_id: Uuid) -> Value 
     finished_run(app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await
 }
 
+/// Polls a run until `done` holds for it; fails the test after 30 s.
+async fn wait_for_run(app: &TestApp, token: &str, run_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
+        if done(&res.body) {
+            return res.body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "run {run_id}: {:?}", res.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Every stock row through the API: (sku, warehouse) → available.
 async fn api_stocks(app: &TestApp, token: &str) -> BTreeMap<(String, String), i64> {
     collect_pages(app, token, "/api/v1/stocks?limit=500")
@@ -99,20 +112,67 @@ both_backends! {
     }
 
     async fn a_failed_run_leaves_the_previous_data(app) {
+        // One attempt, so the failure is final at once.
+        let app = app.replace(|c| c.sync.sync_max_attempts = 1).await;
         let t = app.register("failed@example.com").await;
         let connection_id = app.create_connection(&t, "WB", "fail-token").await;
         assert_eq!(sync_once(&app, &t, connection_id).await["status"], "succeeded");
         let before = api_stocks(&app, &t.access_token).await;
 
+        // The products come in, then the stock listing fails.
         app.fake.set_quantity("WB-000003", "Коледино", 55);
-        // A wait far beyond the run's budget: the run fails instead of sleeping for an hour.
-        app.fake.rate_limit_next(Endpoint::Stocks, 1, 3600);
+        app.fake.fail_next(Endpoint::Stocks, 100, 502);
         let run = sync_once(&app, &t, connection_id).await;
         assert_eq!(run["status"], "failed");
-        assert!(run["error"].as_str().unwrap().contains("rate limited"), "{run:?}");
+        assert_eq!(run["products_seen"], 120, "{run:?}");
+        assert!(run["error"].as_str().unwrap().contains("502"), "{run:?}");
         assert_eq!(api_stocks(&app, &t.access_token).await, before, "stock untouched by the failed run");
         assert_eq!(collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await.len(), 120);
         assert!(collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await.iter().all(|p| p["active"] == true));
+    }
+
+    async fn a_marketplace_failure_is_retried_and_the_run_completes(app) {
+        let t = app.register("retried@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "retry-token").await;
+        app.fake.fail_next(Endpoint::Cards, 1, 503);
+        let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+        let run_id = res.body["sync_run_id"].as_str().unwrap().to_owned();
+        // Between the attempts the run is queued, saying why and until when.
+        let waiting = wait_for_run(&app, &t.access_token, &run_id, |r| r["next_attempt_at"].is_string()).await;
+        assert_eq!((waiting["status"].as_str(), waiting["attempts"].as_i64()), (Some("queued"), Some(1)), "{waiting:?}");
+        assert!(waiting["error"].as_str().unwrap().contains("attempt 1 of 5"), "{waiting:?}");
+        let run = finished_run(&app, &t.access_token, &run_id).await;
+        assert_eq!((run["status"].as_str(), run["attempts"].as_i64()), (Some("succeeded"), Some(2)), "{run:?}");
+        assert!(run["error"].is_null() && run["next_attempt_at"].is_null(), "{run:?}");
+        assert_eq!(api_stocks(&app, &t.access_token).await, fake_stocks(&app));
+        let jobs = &app.app.metrics.jobs;
+        assert_eq!((jobs.with_label_values(&["sync", "retry"]).get(), jobs.with_label_values(&["sync", "success"]).get()), (1, 1));
+    }
+
+    async fn a_long_marketplace_wait_defers_the_run_until_after_it(app) {
+        // A run may wait 1 s in total; the marketplace asks for 3.
+        let app = app.replace(|c| c.sync.sync_max_rate_limit_wait_secs = 1).await;
+        let t = app.register("deferred@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "defer-token").await;
+        app.fake.rate_limit_next(Endpoint::Stocks, 1, 3);
+        let asked = Instant::now();
+        let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+        let run_id = res.body["sync_run_id"].as_str().unwrap().to_owned();
+        let waiting = wait_for_run(&app, &t.access_token, &run_id, |r| r["next_attempt_at"].is_string()).await;
+        assert_eq!(waiting["status"], "queued", "deferred, not failed: {waiting:?}");
+        assert!(waiting["error"].as_str().unwrap().contains("asked to wait 3 s"), "{waiting:?}");
+        let next: chrono::DateTime<chrono::Utc> = waiting["next_attempt_at"].as_str().unwrap().parse().unwrap();
+        assert!(next > chrono::Utc::now() + chrono::Duration::milliseconds(1500), "after the marketplace's wait: {waiting:?}");
+        let run = finished_run(&app, &t.access_token, &run_id).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        assert!(asked.elapsed() >= Duration::from_secs(3), "not before the wait was over");
+        assert_eq!(run["attempts"], 1, "a deferral spends no attempt: {run:?}");
+        assert_eq!(api_stocks(&app, &t.access_token).await, fake_stocks(&app));
+        let sql = "SELECT deferrals FROM job WHERE unique_key = $1";
+        let key = format!("sync:{connection_id}");
+        let deferrals: i32 = on_pool!(app.app.store.pool(), p => sqlx::query_scalar(sql).bind(&key).fetch_one(p).await.unwrap());
+        assert_eq!(deferrals, 1);
+        assert_eq!(app.app.metrics.jobs.with_label_values(&["sync", "deferred"]).get(), 1);
     }
 
     async fn products_no_longer_listed_become_inactive(app) {

@@ -1,0 +1,50 @@
+//! What runs beside the HTTP server in `serve`, and alone in `stock-tracker worker`: the job
+//! workers ([`crate::jobs`]) with every job kind's handler, and the sync scheduler
+//! ([`crate::sync::schedule`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::App;
+use crate::jobs::{Handlers, Workers};
+use crate::store::sync_runs::SYNC_JOB;
+
+/// The running background work of one process.
+pub struct Background {
+    workers: Workers,
+    scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+impl Background {
+    /// Starts the workers (`JOBS_WORKERS`) and, unless `SYNC_SCHEDULER=false`, the scheduler.
+    pub fn start(app: &Arc<App>) -> Self {
+        let handlers = Handlers::default()
+            .with(SYNC_JOB, crate::sync::job::handler(app.clone()))
+            .with(crate::cache::INVALIDATE_JOB, crate::cache::invalidation::handler(app.clone()));
+        let workers =
+            Workers::start(app.store.clone(), handlers, &app.config.jobs, app.job_wakeup.clone(), app.metrics.clone());
+        let scheduler = app.config.sync.sync_scheduler.then(|| {
+            let (stop, stopped) = watch::channel(false);
+            (stop, tokio::spawn(crate::sync::schedule::run(app.clone(), stopped)))
+        });
+        tracing::info!(
+            workers = app.config.jobs.jobs_workers,
+            scheduler = scheduler.is_some(),
+            "background jobs started"
+        );
+        Self { workers, scheduler }
+    }
+
+    /// Stops scheduling and claiming, waits up to `grace` for running jobs, then hands back
+    /// the claims of those still running.
+    pub async fn shutdown(self, grace: Duration) {
+        if let Some((stop, task)) = self.scheduler {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        self.workers.shutdown(grace).await;
+    }
+}
