@@ -15,8 +15,8 @@
 //! Redis failing is never an error: a lookup that fails is a miss answered from the database
 //! (after a few failures in a row Redis is left alone for a moment, [`Breaker`]), and an
 //! invalidation that fails is retried by a durable job ([`INVALIDATE_JOB`]) until Redis takes
-//! it, so entries written before an outage are not served after a sync that happened during it.
-//! Until then, entries live at most `CACHE_TTL_SECS`.
+//! it, so entries written before an outage are not served after a sync that happened during it;
+//! until then the instance that synced answers that tenant from the database.
 //!
 //! The in-process backend serves one instance: several instances on one PostgreSQL without
 //! Redis each keep their own cache, and one instance's sync does not reach the others' (their
@@ -83,8 +83,18 @@ return {g, redis.call('GET', ARGV[1] .. g .. ARGV[2])}
 
 enum Backend {
     Off,
-    Memory { entries: moka::future::Cache<String, Bytes>, generations: Mutex<HashMap<Uuid, u64>> },
-    Redis { client: Client, lookup: Script, breaker: Breaker },
+    Memory {
+        entries: moka::future::Cache<String, Bytes>,
+        generations: Mutex<HashMap<Uuid, u64>>,
+    },
+    Redis {
+        client: Client,
+        lookup: Script,
+        breaker: Breaker,
+        /// Tenants whose invalidation Redis has not taken yet: this process answers them from the
+        /// database until it has, even once Redis is reachable again.
+        pending: Mutex<std::collections::HashSet<Uuid>>,
+    },
 }
 
 /// The cache of one process.
@@ -112,9 +122,12 @@ impl Cache {
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let backend = match (config.cache_enabled, redis) {
             (false, _) => Backend::Off,
-            (true, Some(client)) => {
-                Backend::Redis { client, lookup: Script::from_lua(LOOKUP), breaker: Breaker::default() }
-            }
+            (true, Some(client)) => Backend::Redis {
+                client,
+                lookup: Script::from_lua(LOOKUP),
+                breaker: Breaker::default(),
+                pending: Mutex::default(),
+            },
             (true, None) => Backend::Memory {
                 entries: moka::future::Cache::builder()
                     .max_capacity(config.cache_max_mb << 20)
@@ -176,15 +189,22 @@ impl Cache {
                 *generations.lock().unwrap_or_else(|e| e.into_inner()).entry(tenant_id).or_default() += 1;
                 true
             }
-            Backend::Redis { client, .. } => {
+            Backend::Redis { client, pending, .. } => {
                 // Not behind the breaker: an invalidation is always tried.
-                match client.incr::<i64, _>(generation_key(tenant_id)).await {
+                let taken = match client.incr::<i64, _>(generation_key(tenant_id)).await {
                     Ok(_) => true,
                     Err(err) => {
                         tracing::warn!(tenant.id = %tenant_id, error = %err, "cannot invalidate the answer cache in Redis");
                         false
                     }
-                }
+                };
+                let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+                if taken {
+                    pending.remove(&tenant_id)
+                } else {
+                    pending.insert(tenant_id)
+                };
+                taken
             }
         }
     }
@@ -199,8 +219,8 @@ impl Cache {
                     generations.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id).copied().unwrap_or(0);
                 (Some(generation), entries.get(&entry_key(tenant_id, generation, suffix)).await)
             }
-            Backend::Redis { client, lookup, breaker } => {
-                if !breaker.allow() {
+            Backend::Redis { client, lookup, breaker, pending } => {
+                if pending.lock().unwrap_or_else(|e| e.into_inner()).contains(&tenant_id) || !breaker.allow() {
                     return (None, None);
                 }
                 let prefix = format!("{}:", entry_prefix(tenant_id));

@@ -118,6 +118,27 @@ impl Drop for TempDir {
     }
 }
 
+/// The Redis URL for tests (`TEST_REDIS_URL`), or `None` (after deciding whether that is
+/// allowed, as for PostgreSQL).
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(), "TEST_REDIS_URL is required");
+            eprintln!("note: TEST_REDIS_URL is not set; skipping");
+            None
+        }
+    }
+}
+
+/// A proxy in front of the test Redis, so a test can cut it off; `None` as [`redis_url`].
+pub async fn redis_proxy() -> Option<proxy::TcpProxy> {
+    let url = url::Url::parse(&redis_url()?).expect("TEST_REDIS_URL is a URL");
+    let host = (url.host_str().expect("TEST_REDIS_URL has a host"), url.port().unwrap_or(6379));
+    let target = tokio::net::lookup_host(host).await.expect("the Redis host resolves").next().expect("an address");
+    Some(proxy::TcpProxy::start(target).await)
+}
+
 /// Fixed test secrets for PostgreSQL (where they are required).
 pub const TEST_JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-0123456789";
 /// The operator token test apps accept on `/api/v1/admin`.

@@ -108,14 +108,7 @@ async fn readiness_follows_sqlite_availability() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_is_checked_when_configured_and_only_degrades() {
-    let redis_url = match std::env::var("TEST_REDIS_URL") {
-        Ok(url) => url,
-        Err(_) => {
-            assert!(std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(), "TEST_REDIS_URL is required");
-            eprintln!("note: TEST_REDIS_URL is not set; skipping");
-            return;
-        }
-    };
+    let Some(redis_url) = stock_tracker_tests::redis_url() else { return };
     let base = TestApp::try_new(Backend::Sqlite).await.unwrap();
     let with_redis = base.restart(|c| c.redis.redis_url = Some(redis_url.clone())).await;
     // The client connects in the background; give it a moment.

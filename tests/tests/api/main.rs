@@ -2,6 +2,7 @@
 //! (see the harness in `tests/src/lib.rs`).
 
 mod auth;
+mod cache;
 mod connections;
 mod credentials;
 mod errors;
@@ -16,6 +17,7 @@ mod plugins;
 mod products;
 mod prometheus;
 mod ratelimit;
+mod schedule;
 mod security;
 mod stocks;
 mod sync;

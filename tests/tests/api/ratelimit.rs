@@ -122,15 +122,7 @@ async fn a_dead_redis_fails_open_quickly_and_login_fails_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limiting_survives_redis_going_away_and_resumes_when_it_returns() {
-    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
-        assert!(std::env::var("STOCK_TRACKER_REQUIRE_ALL_BACKENDS").is_err(), "TEST_REDIS_URL is required");
-        eprintln!("note: TEST_REDIS_URL is not set; skipping");
-        return;
-    };
-    let url = url::Url::parse(&redis_url).unwrap();
-    let target =
-        tokio::net::lookup_host((url.host_str().unwrap(), url.port().unwrap_or(6379))).await.unwrap().next().unwrap();
-    let proxy = stock_tracker_tests::proxy::TcpProxy::start(target).await;
+    let Some(proxy) = stock_tracker_tests::redis_proxy().await else { return };
     let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
     let t = base.register("redis-outage@example.com").await;
     let app = base
