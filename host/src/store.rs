@@ -150,6 +150,29 @@ impl Store {
     }
 }
 
+/// Begins a transaction that writes. On SQLite that is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first takes the write lock only at its first write, and when another
+/// connection committed in between, SQLite refuses it at once with "database is locked" (the busy
+/// timeout does not apply). Taking the lock up front makes concurrent writers wait their turn.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 /// Maps a unique-constraint violation to a [`StoreError::Conflict`], anything else to `Database`.
 pub(crate) fn conflict_on_unique(err: sqlx::Error, code: &'static str, message: &str) -> StoreError {
     match err.as_database_error() {

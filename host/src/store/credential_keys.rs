@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, now, on_pool};
+use super::{BeginWrite, Store, StoreError, now, on_pool};
 use crate::config::DatabaseKind;
 
 /// A data key as stored (still wrapped).
@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let at = now();
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE credential_key SET state = 'retired', retired_at = $1 WHERE state = 'current'")
                 .bind(at).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO credential_key (key_id, master_key_id, wrapped, state, created_at) VALUES ($1, $2, $3, 'current', $4)")

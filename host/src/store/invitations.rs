@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::tenants::{Membership, Role};
-use super::{Store, StoreError, conflict_on_unique, now, on_pool};
+use super::{BeginWrite, Store, StoreError, conflict_on_unique, now, on_pool};
 
 /// An open (not yet accepted) invitation.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<Invitation, StoreError> {
         let (invitation_id, at) = (Uuid::now_v7(), now());
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let member: Option<i32> = sqlx::query_scalar(
                 "SELECT 1 FROM membership m JOIN user_account u ON u.user_id = m.user_id \
                  WHERE m.tenant_id = $1 AND u.email = $2")
@@ -137,7 +137,7 @@ impl Store {
     ) -> Result<Membership, StoreError> {
         let at = now();
         let user_id = on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let spent: Option<(Uuid, String, String)> = sqlx::query_as(
                 "UPDATE invitation SET accepted_at = $3 \
                  WHERE tenant_id = $1 AND token_hash = $2 AND accepted_at IS NULL AND expires_at > $3 \
@@ -193,7 +193,7 @@ impl Store {
     /// account itself stays: it may belong to other tenants).
     pub async fn remove_member(&self, tenant_id: Uuid, user_id: Uuid) -> Result<(), StoreError> {
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let n = sqlx::query("DELETE FROM membership WHERE tenant_id = $1 AND user_id = $2")
                 .bind(tenant_id).bind(user_id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_pool};
+use super::{BeginWrite, Store, StoreError, now, on_pool};
 
 /// A product as stored and served.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -96,7 +96,7 @@ impl Store {
         let at = now();
         let mut ids = Vec::with_capacity(products.len());
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for chunk in products.chunks(UPSERT_CHUNK) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO product (tenant_id, product_id, connection_id, sku, marketplace_id, barcode, name, \

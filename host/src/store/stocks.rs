@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{Pool, Store, StoreError, now, on_pool};
+use super::{BeginWrite, Pool, Store, StoreError, now, on_pool};
 
 /// A stock level with the product fields a stock list needs.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -197,7 +197,7 @@ async fn record_values(
 ) -> Result<u64, StoreError> {
     let at = now();
     let mut count = 0;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_write().await?;
     for chunk in observed.chunks(WRITE_CHUNK) {
         let mut q = QueryBuilder::new("SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = ");
         q.push_bind(tenant_id).push(" AND product_id IN (");
@@ -264,7 +264,7 @@ async fn record_unnest(
 ) -> Result<u64, StoreError> {
     let at = now();
     let mut count = 0;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_write().await?;
     for chunk in observed.chunks(PG_CHUNK) {
         let product_ids: Vec<Uuid> = chunk.iter().map(|o| o.product_id).collect();
         let previous: HashMap<(Uuid, String), i64> = sqlx::query_as::<_, (Uuid, String, i64)>(

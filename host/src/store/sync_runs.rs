@@ -6,7 +6,7 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_pool};
+use super::{BeginWrite, Store, StoreError, now, on_pool};
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -204,7 +204,7 @@ impl Store {
         let at = now();
         let payload = Json(SyncJob { tenant_id, connection_id, sync_run_id: run_id });
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // A write comes first, so an SQLite transaction takes the write lock at once.
             if let Some((expected, next)) = reschedule {
                 let moved = sqlx::query("UPDATE marketplace_connection SET next_sync_at = $4 \

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Store, StoreError, conflict_on_unique, now, on_pool};
+use super::{BeginWrite, Store, StoreError, conflict_on_unique, now, on_pool};
 
 /// A member's role in a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,7 +104,7 @@ impl Store {
     ) -> Result<Membership, StoreError> {
         let (tenant_id, user_id, at) = (Uuid::now_v7(), Uuid::now_v7(), now());
         on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("INSERT INTO tenant (tenant_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
                 .bind(tenant_id).bind(company_name).bind(at)
                 .execute(&mut *tx).await?;

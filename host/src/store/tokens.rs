@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, StoreError, now, on_pool};
+use super::{BeginWrite, Store, StoreError, now, on_pool};
 
 /// What happened to a presented refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Store {
     ) -> Result<Rotation, StoreError> {
         let at = now();
         let outcome = on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row: Option<TokenRow> = sqlx::query_as(
                 "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_token \
                  WHERE tenant_id = $1 AND token_hash = $2")
