@@ -23,6 +23,7 @@
 //! entries live at most `CACHE_TTL_SECS`). Run Redis with several instances.
 
 pub mod invalidation;
+mod redis;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,14 +31,11 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
-use fred::prelude::{Client, KeysInterface};
-use fred::types::Expiration;
-use fred::types::scripts::Script;
+use fred::prelude::Client;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::ratelimit::breaker::Breaker;
 use crate::telemetry::Metrics;
 
 /// What is cached (the `cache_key` label).
@@ -70,31 +68,10 @@ impl Default for CacheConfig {
     }
 }
 
-/// Longest a cache lookup or store may take in Redis: a cache slower than this is worse than
-/// the database it stands in front of.
-const REDIS_BUDGET: Duration = Duration::from_millis(50);
-
-/// One lookup in Redis: the tenant's generation and the entry under it, in one round trip.
-/// KEYS: the generation key. ARGV: the entry key before and after the generation.
-const LOOKUP: &str = r#"
-local g = redis.call('GET', KEYS[1]) or '0'
-return {g, redis.call('GET', ARGV[1] .. g .. ARGV[2])}
-"#;
-
 enum Backend {
     Off,
-    Memory {
-        entries: moka::future::Cache<String, Bytes>,
-        generations: Mutex<HashMap<Uuid, u64>>,
-    },
-    Redis {
-        client: Client,
-        lookup: Script,
-        breaker: Breaker,
-        /// Tenants whose invalidation Redis has not taken yet: this process answers them from the
-        /// database until it has, even once Redis is reachable again.
-        pending: Mutex<std::collections::HashSet<Uuid>>,
-    },
+    Memory { entries: moka::future::Cache<String, Bytes>, generations: Mutex<HashMap<Uuid, u64>> },
+    Redis(redis::RedisCache),
 }
 
 /// The cache of one process.
@@ -122,12 +99,7 @@ impl Cache {
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let backend = match (config.cache_enabled, redis) {
             (false, _) => Backend::Off,
-            (true, Some(client)) => Backend::Redis {
-                client,
-                lookup: Script::from_lua(LOOKUP),
-                breaker: Breaker::default(),
-                pending: Mutex::default(),
-            },
+            (true, Some(client)) => Backend::Redis(redis::RedisCache::new(client)),
             (true, None) => Backend::Memory {
                 entries: moka::future::Cache::builder()
                     .max_capacity(config.cache_max_mb << 20)
@@ -189,23 +161,7 @@ impl Cache {
                 *generations.lock().unwrap_or_else(|e| e.into_inner()).entry(tenant_id).or_default() += 1;
                 true
             }
-            Backend::Redis { client, pending, .. } => {
-                // Not behind the breaker: an invalidation is always tried.
-                let taken = match client.incr::<i64, _>(generation_key(tenant_id)).await {
-                    Ok(_) => true,
-                    Err(err) => {
-                        tracing::warn!(tenant.id = %tenant_id, error = %err, "cannot invalidate the answer cache in Redis");
-                        false
-                    }
-                };
-                let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
-                if taken {
-                    pending.remove(&tenant_id)
-                } else {
-                    pending.insert(tenant_id)
-                };
-                taken
-            }
+            Backend::Redis(redis) => redis.invalidate(tenant_id).await,
         }
     }
 
@@ -219,39 +175,7 @@ impl Cache {
                     generations.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id).copied().unwrap_or(0);
                 (Some(generation), entries.get(&entry_key(tenant_id, generation, suffix)).await)
             }
-            Backend::Redis { client, lookup, breaker, pending } => {
-                if pending.lock().unwrap_or_else(|e| e.into_inner()).contains(&tenant_id) || !breaker.allow() {
-                    return (None, None);
-                }
-                let prefix = format!("{}:", entry_prefix(tenant_id));
-                let answer = tokio::time::timeout(
-                    REDIS_BUDGET,
-                    lookup.evalsha_with_reload::<Vec<fred::types::Value>, _, _>(
-                        client,
-                        vec![generation_key(tenant_id)],
-                        vec![prefix, format!(":{suffix}")],
-                    ),
-                )
-                .await;
-                match answer {
-                    Ok(Ok(values)) => {
-                        breaker.success();
-                        let mut values = values.into_iter();
-                        let generation = values.next().and_then(|g| g.as_str().and_then(|g| g.parse().ok()));
-                        (generation, values.next().and_then(fred::types::Value::into_bytes))
-                    }
-                    Ok(Err(err)) => {
-                        breaker.failure();
-                        tracing::debug!(error = %err, "answer cache lookup failed; answering from the database");
-                        (None, None)
-                    }
-                    Err(_) => {
-                        breaker.failure();
-                        tracing::debug!("answer cache lookup timed out; answering from the database");
-                        (None, None)
-                    }
-                }
-            }
+            Backend::Redis(redis) => redis.lookup(tenant_id, suffix).await,
         }
     }
 
@@ -259,14 +183,7 @@ impl Cache {
         match &self.backend {
             Backend::Off => {}
             Backend::Memory { entries, .. } => entries.insert(key, bytes).await,
-            Backend::Redis { client, breaker, .. } => {
-                let ttl = Expiration::EX(self.ttl.as_secs() as i64);
-                let set = client.set::<(), _, _>(key, bytes, Some(ttl), None, false);
-                if !matches!(tokio::time::timeout(REDIS_BUDGET, set).await, Ok(Ok(()))) {
-                    breaker.failure();
-                    tracing::debug!("cannot store an answer in the cache");
-                }
-            }
+            Backend::Redis(redis) => redis.store(key, bytes, self.ttl).await,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Several `stock-tracker` processes on one database, as operators run them: the schedule shared
 //! by two instances (PostgreSQL and Redis), a SIGKILLed instance's jobs finished by the other
 //! within a lease, a killed embedded instance's jobs finished after its restart, and SIGTERM
-//! handing running jobs back.
+//! handing running jobs back, and `stock-tracker worker` running what a `serve` without workers
+//! queues.
 
 mod common;
 
@@ -256,5 +257,40 @@ async fn sigterm_hands_running_jobs_back_after_the_grace_period() {
     }
     assert!(restarted.elapsed() < Duration::from_secs(LEASE_SECS), "no lease to wait out: {:?}", restarted.elapsed());
     server.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_runs_what_serve_queues() {
+    let fake = FakeWildberries::start(FakeConfig { products: 10, ..Default::default() }).await.unwrap();
+    let dir = temp_dir();
+    let api = Server::start(&dir, &env(&fake, &[("JOBS_WORKERS", "0".into())]));
+    let token = register(&api.base, "worker@example.com").await;
+    create_connection(&api.base, &token, &fake, "WB").await;
+    let (status, _) = post(&api.base, "/sync", Some(&token), json!({})).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(runs(&api.base, &token).await.values().flatten().all(|r| r["status"] == "queued"), "no worker in serve");
+
+    let worker = Server::start_with(&dir, &env(&fake, &[]), &["worker"]);
+    let by = all_finished(&api.base, &token, Duration::from_secs(30)).await;
+    assert!(by.values().flatten().all(|r| r["status"] == "succeeded"), "{by:?}");
+    // The worker serves health and metrics only.
+    let client = reqwest::Client::new();
+    let origin = worker.base.trim_end_matches("/api/v1");
+    assert_eq!(client.get(format!("{}/health/live", worker.base)).send().await.unwrap().status(), 200);
+    let counted = r#"stock_tracker_jobs_total{job="sync",status="success"} 1"#;
+    let start = Instant::now();
+    loop {
+        let metrics = client.get(format!("{origin}/metrics")).send().await.unwrap().text().await.unwrap();
+        if metrics.contains(counted) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client.get(format!("{}/products", worker.base)).bearer_auth(&token).send().await.unwrap().status(), 404);
+    worker.stop();
+    api.stop();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -74,10 +74,7 @@ async fn no_op_jobs(backend: Backend) {
     let ran = start.elapsed();
     workers.shutdown(Duration::from_secs(1)).await;
     let (ins, jobs) = (per_second(n, inserted), per_second(n, ran));
-    println!(
-        "| {backend:?} | {n} no-op jobs, 4 workers | {jobs:.0} jobs/s | {ins:.0} inserts/s | {:.2} |",
-        jobs / ins
-    );
+    println!("| {backend:?} | {n} no-op jobs, 4 workers | {jobs:.0} jobs/s | {ins:.0} inserts/s | {:.2} |", jobs / ins);
 }
 
 /// Runs `connections` syncs at once and waits for them; returns the wall time.
@@ -85,7 +82,9 @@ async fn sync_all(app: &TestApp, tenant_id: Uuid, connections: &[Uuid]) -> Durat
     let start = Instant::now();
     let mut runs = Vec::new();
     for id in connections {
-        runs.push(stock_tracker::sync::start(&app.app, tenant_id, *id, SyncTrigger::Manual).await.unwrap().0.sync_run_id);
+        runs.push(
+            stock_tracker::sync::start(&app.app, tenant_id, *id, SyncTrigger::Manual).await.unwrap().0.sync_run_id,
+        );
     }
     for run in runs {
         loop {

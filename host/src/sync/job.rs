@@ -82,11 +82,13 @@ async fn record(
         app.metrics.sync_finished(marketplace, succeeded, counts.0.max(0) as u64, took);
         app.metrics.tenant_active(tenant_id);
     };
+    // The series move before the run shows its end, so whoever sees the run finished sees it
+    // counted (a run whose outcome then cannot be recorded is retried, and counted again).
     let err = match result {
         Ok(()) => {
+            finished(true);
             app.store.update_sync_run(tenant_id, run_id, SyncStatus::Succeeded, counts, None).await?;
             app.store.record_credential_check(tenant_id, connection_id, false, 0, "").await?;
-            finished(true);
             return Ok(Outcome::Done);
         }
         Err(err) => err,
@@ -108,8 +110,8 @@ async fn record(
         return Ok(Outcome::Retry { error: message, after });
     }
     let error = if job.attempt > 1 { format!("{message} (after {} attempts)", job.attempt) } else { message };
-    app.store.update_sync_run(tenant_id, run_id, SyncStatus::Failed, counts, Some(&error)).await?;
     finished(false);
+    app.store.update_sync_run(tenant_id, run_id, SyncStatus::Failed, counts, Some(&error)).await?;
     if err.is_refused_credentials() {
         let pause_after = app.config.sync.sync_pause_after_refusals;
         let reason = format!(

@@ -90,8 +90,14 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(data_dir: &Path, env: &[(&str, String)]) -> Server {
+        Self::start_with(data_dir, env, &[])
+    }
+
+    /// Runs the binary with `args` (a subcommand) and waits until it listens.
+    pub(crate) fn start_with(data_dir: &Path, env: &[(&str, String)], args: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = command(data_dir);
+        cmd.args(args);
         cmd.env("BIND_ADDR", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);

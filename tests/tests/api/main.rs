@@ -83,6 +83,16 @@ async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
     }
 }
 
+/// Waits until `check` holds: for a counter that moves just after what the test waited for (a
+/// job's outcome is counted once its run shows it); fails the test after 10 s.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Follows `next_cursor` from `first_path` to the end, returning every item.
 async fn collect_pages(app: &TestApp, token: &str, first_path: &str) -> Vec<Value> {
     let mut items = Vec::new();

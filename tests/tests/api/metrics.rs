@@ -173,6 +173,8 @@ async fn a_failed_sync_counts_against_the_success_rate() {
     let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
     let run = finished_run(&app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "failed");
+    eventually("the failed job counted", || app.app.metrics.jobs.with_label_values(&["sync", "failed"]).get() == 1)
+        .await;
     let text = scrape(&app).await;
     assert_eq!(
         line_value(&text, r#"stock_tracker_sync_products_total{marketplace="wildberries",status="failed"}"#),
