@@ -238,4 +238,30 @@ mod tests {
         assert_eq!(cache.metrics.cache_hits.with_label_values(&["products"]).get(), 1);
         assert_eq!(cache.metrics.cache_misses.with_label_values(&["products"]).get(), 3);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_load_once() {
+        let cache = Arc::new(Cache::new(&CacheConfig::default(), None, Arc::new(Metrics::new())));
+        let tenant = Uuid::now_v7();
+        let loads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(tenant, "stocks", &"same", || async move {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Ok::<_, ()>("answer")
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().0.as_ref(), b"\"answer\"");
+        }
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1, "one load for sixteen waiting requests");
+    }
 }

@@ -68,6 +68,25 @@ both_backends! {
         assert_eq!((r.state.as_str(), r.last_error.as_deref()), ("failed", Some("upstream 502 again")), "no third attempt");
     }
 
+    async fn the_queue_is_sampled_by_kind(app) {
+        let store = &app.app.store;
+        for _ in 0..3 {
+            store.enqueue_job(&job("sampled", None, 3)).await.unwrap();
+        }
+        let mut later = job("sampled", None, 3);
+        later.run_at = Utc::now() + chrono::Duration::hours(1);
+        store.enqueue_job(&later).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sample = store.sample_job_queue().await.unwrap();
+        let (due, oldest) = sample["sampled"];
+        assert_eq!(due, 3, "due jobs only: {sample:?}");
+        assert!((0.25..60.0).contains(&oldest), "the oldest has waited about 0.3 s: {oldest}");
+        let metrics = &app.app.metrics;
+        metrics.jobs_sampled(&["sampled", "idle"], &sample);
+        assert_eq!(metrics.jobs_queued.with_label_values(&["sampled"]).get(), 3);
+        assert_eq!(metrics.jobs_queued.with_label_values(&["idle"]).get(), 0, "a kind with nothing due reads 0");
+    }
+
     async fn deferrals_spend_no_attempt_and_expired_leases_are_taken_back(app) {
         let store = &app.app.store;
         let id = store.enqueue_job(&job("test", Some("test:c2"), 3)).await.unwrap().unwrap();
