@@ -100,7 +100,8 @@ impl App {
             None => Limiter::Memory(crate::ratelimit::memory::MemoryLimiter::default()),
         };
 
-        let cache = crate::cache::Cache::new(&config.cache, redis.clone(), metrics.clone());
+        let shared = store.kind() == crate::config::DatabaseKind::Postgres;
+        let cache = crate::cache::Cache::new(&config.cache, redis.clone(), shared, metrics.clone());
         Ok(Self {
             jwt: JwtKeys::new(&secrets.jwt_secret),
             keyring,

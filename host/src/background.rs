@@ -1,6 +1,7 @@
 //! What runs beside the HTTP server in `serve`, and alone in `stock-tracker worker`: the job
-//! workers ([`crate::jobs`]) with every job kind's handler, and the sync scheduler
-//! ([`crate::sync::schedule`]).
+//! workers ([`crate::jobs`]) with every job kind's handler, the sync scheduler
+//! ([`crate::sync::schedule`]), and, for an in-process cache on PostgreSQL, the listener of the
+//! other instances' cache invalidations ([`crate::cache::invalidation::listen`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::store::sync_runs::SYNC_JOB;
 pub struct Background {
     workers: Workers,
     scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    listener: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Background {
@@ -30,18 +32,23 @@ impl Background {
             let (stop, stopped) = watch::channel(false);
             (stop, tokio::spawn(crate::sync::schedule::run(app.clone(), stopped)))
         });
+        // An in-process cache on PostgreSQL hears the other instances' invalidations.
+        let listener = app.cache.announces().then(|| {
+            let (stop, stopped) = watch::channel(false);
+            (stop, tokio::spawn(crate::cache::invalidation::listen(app.clone(), stopped)))
+        });
         tracing::info!(
             workers = app.config.jobs.jobs_workers,
             scheduler = scheduler.is_some(),
             "background jobs started"
         );
-        Self { workers, scheduler }
+        Self { workers, scheduler, listener }
     }
 
     /// Stops scheduling and claiming, waits up to `grace` for running jobs, then hands back
     /// the claims of those still running.
     pub async fn shutdown(self, grace: Duration) {
-        if let Some((stop, task)) = self.scheduler {
+        for (stop, task) in [self.scheduler, self.listener].into_iter().flatten() {
             let _ = stop.send(true);
             let _ = task.await;
         }

@@ -18,15 +18,15 @@
 //! it, so entries written before an outage are not served after a sync that happened during it;
 //! until then the instance that synced answers that tenant from the database.
 //!
-//! The in-process backend serves one instance: several instances on one PostgreSQL without
-//! Redis each keep their own cache, and one instance's sync does not reach the others' (their
-//! entries live at most `CACHE_TTL_SECS`). Run Redis with several instances.
+//! In process, several instances on one PostgreSQL each keep their own cache: an invalidation is
+//! announced to the others with `NOTIFY`, and an instance serves cached answers only while it
+//! hears announcements (see [`memory`]).
 
 pub mod invalidation;
+mod memory;
 mod redis;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -70,7 +70,7 @@ impl Default for CacheConfig {
 
 enum Backend {
     Off,
-    Memory { entries: moka::future::Cache<String, Bytes>, generations: Mutex<HashMap<Uuid, u64>> },
+    Memory(memory::MemoryCache),
     Redis(redis::RedisCache),
 }
 
@@ -94,20 +94,14 @@ impl IntoResponse for Cached {
 }
 
 impl Cache {
-    /// The cache `config` asks for: in Redis when a client is given, else in memory.
-    pub fn new(config: &CacheConfig, redis: Option<Client>, metrics: Arc<Metrics>) -> Self {
+    /// The cache `config` asks for: in Redis when a client is given, else in memory; `shared`
+    /// when other instances may change the data (PostgreSQL).
+    pub fn new(config: &CacheConfig, redis: Option<Client>, shared: bool, metrics: Arc<Metrics>) -> Self {
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let backend = match (config.cache_enabled, redis) {
             (false, _) => Backend::Off,
             (true, Some(client)) => Backend::Redis(redis::RedisCache::new(client)),
-            (true, None) => Backend::Memory {
-                entries: moka::future::Cache::builder()
-                    .max_capacity(config.cache_max_mb << 20)
-                    .weigher(|k: &String, v: &Bytes| (k.len() + v.len()).try_into().unwrap_or(u32::MAX))
-                    .time_to_live(ttl)
-                    .build(),
-                generations: Mutex::default(),
-            },
+            (true, None) => Backend::Memory(memory::MemoryCache::new(config.cache_max_mb << 20, ttl, shared)),
         };
         let flights = moka::future::Cache::builder().time_to_idle(Duration::from_secs(60)).build();
         Self { backend, ttl, flights, metrics }
@@ -152,13 +146,34 @@ impl Cache {
         Ok(Cached(bytes))
     }
 
+    /// Whether this is an in-process cache over data other instances may change: its
+    /// invalidations are announced, and it must hear theirs ([`invalidation::listen`]).
+    pub fn announces(&self) -> bool {
+        matches!(&self.backend, Backend::Memory(memory) if memory.shared())
+    }
+
+    /// Another instance's invalidation of the tenant, heard.
+    pub fn heard(&self, tenant_id: Uuid) {
+        if let Backend::Memory(memory) = &self.backend {
+            memory.invalidate(tenant_id);
+        }
+    }
+
+    /// Whether announcements are heard; with `missed`, some may have been lost: every entry
+    /// cached so far is dropped.
+    pub fn listening(&self, listening: bool, missed: bool) {
+        if let Backend::Memory(memory) = &self.backend {
+            memory.listening(listening, missed);
+        }
+    }
+
     /// Forgets every answer of the tenant. `false` when Redis did not take it (the caller
     /// retries: see [`INVALIDATE_JOB`]).
     pub async fn invalidate(&self, tenant_id: Uuid) -> bool {
         match &self.backend {
             Backend::Off => true,
-            Backend::Memory { generations, .. } => {
-                *generations.lock().unwrap_or_else(|e| e.into_inner()).entry(tenant_id).or_default() += 1;
+            Backend::Memory(memory) => {
+                memory.invalidate(tenant_id);
                 true
             }
             Backend::Redis(redis) => redis.invalidate(tenant_id).await,
@@ -170,11 +185,7 @@ impl Cache {
     async fn lookup(&self, tenant_id: Uuid, suffix: &str) -> (Option<u64>, Option<Bytes>) {
         match &self.backend {
             Backend::Off => (None, None),
-            Backend::Memory { entries, generations } => {
-                let generation =
-                    generations.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id).copied().unwrap_or(0);
-                (Some(generation), entries.get(&entry_key(tenant_id, generation, suffix)).await)
-            }
+            Backend::Memory(memory) => memory.lookup(tenant_id, suffix).await,
             Backend::Redis(redis) => redis.lookup(tenant_id, suffix).await,
         }
     }
@@ -182,7 +193,7 @@ impl Cache {
     async fn store(&self, key: String, bytes: Bytes) {
         match &self.backend {
             Backend::Off => {}
-            Backend::Memory { entries, .. } => entries.insert(key, bytes).await,
+            Backend::Memory(memory) => memory.store(key, bytes).await,
             Backend::Redis(redis) => redis.store(key, bytes, self.ttl).await,
         }
     }
@@ -216,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_entries_hit_until_invalidated_and_load_once() {
-        let cache = Cache::new(&CacheConfig::default(), None, Arc::new(Metrics::new()));
+        let cache = Cache::new(&CacheConfig::default(), None, false, Arc::new(Metrics::new()));
         let tenant = Uuid::now_v7();
         let loads = std::sync::atomic::AtomicU32::new(0);
         let load = |n: u32| {
@@ -241,7 +252,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_misses_load_once() {
-        let cache = Arc::new(Cache::new(&CacheConfig::default(), None, Arc::new(Metrics::new())));
+        let cache = Arc::new(Cache::new(&CacheConfig::default(), None, false, Arc::new(Metrics::new())));
         let tenant = Uuid::now_v7();
         let loads = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let tasks: Vec<_> = (0..16)

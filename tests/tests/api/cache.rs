@@ -110,3 +110,30 @@ async fn redis_going_away_changes_no_answer() {
     assert_eq!(available(&app, &t, "WB-000005", "Подольск").await, before + 3);
     assert!(hits(&app, "stocks").0 > hits_before, "cached again once Redis is back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_without_redis_hear_each_others_invalidations() {
+    let Some(a) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    let b = a.restart(|_| {}).await;
+    let t = a.register("two-caches@example.com").await;
+    let connection_id = a.create_connection(&t, "WB", "two-caches-token").await;
+    sync(&a, &t, connection_id).await;
+    let before = available(&b, &t, "WB-000006", "Коледино").await;
+    let start = Instant::now();
+    while hits(&b, "stocks").0 == 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "B never served from its cache");
+        assert_eq!(available(&b, &t, "WB-000006", "Коледино").await, before);
+    }
+
+    // A syncs a change (either instance's worker may run it); B's cache hears of it.
+    a.fake.set_quantity("WB-000006", "Коледино", before + 9);
+    sync(&a, &t, connection_id).await;
+    let start = Instant::now();
+    while available(&b, &t, "WB-000006", "Коледино").await != before + 9 {
+        assert!(start.elapsed() < Duration::from_secs(1), "B still answers the old stock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (hits_before, _) = hits(&b, "stocks");
+    available(&b, &t, "WB-000006", "Коледино").await;
+    assert!(hits(&b, "stocks").0 > hits_before, "and caches again");
+}
