@@ -177,7 +177,16 @@ async fn two_instances_share_the_schedule_and_finish_a_killed_ones_jobs() {
             runs.iter().all(|r| r["status"] == "succeeded" && r["trigger"] == "schedule"),
             "{connection}: {runs:?}"
         );
-        taken_over += runs.iter().filter(|r| r["attempts"] == 2 && at(&r["created_at"]) < killed_at).count();
+        for run in runs.iter().filter(|r| r["attempts"] == 2 && at(&r["created_at"]) < killed_at) {
+            taken_over += 1;
+            // Taken over once its lease ran out (the rescuer looks every third of a lease), then
+            // synced behind what B was doing: within a lease and ten seconds of the kill.
+            let after_kill = (at(&run["finished_at"]) - killed_at).num_milliseconds();
+            assert!(
+                after_kill < (LEASE_SECS as i64 + 10) * 1000,
+                "{connection}: finished {after_kill} ms after the kill"
+            );
+        }
         // Once per interval: the scheduler starts each slot's run within a tick (5 s ± 20 %)
         // of it, so consecutive runs are an interval apart, give or take one tick; none is
         // missed and none is doubled.
