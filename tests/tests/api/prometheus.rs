@@ -30,8 +30,9 @@ async fn prometheus_scrapes_and_the_dashboard_queries_return_data() {
         return;
     }
     let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    // Replaced, not a second instance: the syncs below must run here, where Prometheus scrapes.
     let app = base
-        .restart(|c| {
+        .replace(|c| {
             c.ratelimit.rate_limit_enabled = true;
             c.ratelimit.rate_limit_global = 1_000_000;
             c.ratelimit.rate_limit_tenant = 1_000_000;

@@ -20,7 +20,7 @@ async fn from_ip(
 
 async fn limited(tenant_limit: u64) -> TestApp {
     let base = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
-    base.restart(|c| {
+    base.replace(|c| {
         c.ratelimit.rate_limit_enabled = true;
         c.ratelimit.rate_limit_tenant = tenant_limit;
     })

@@ -14,7 +14,7 @@ use super::*;
 
 async fn with_limits(change: impl FnOnce(&mut stock_tracker::Config)) -> TestApp {
     let base = TestApp::try_new(Backend::Sqlite).await.unwrap();
-    base.restart(|c| {
+    base.replace(|c| {
         c.ratelimit.rate_limit_enabled = true;
         change(c);
     })
