@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod connections;
+pub mod events;
 pub mod invitations;
 pub mod members;
 pub mod openapi;
@@ -15,7 +16,10 @@ pub mod products;
 pub mod stocks;
 pub mod sync;
 pub mod sync_runs;
+pub mod telegram;
+pub mod tenant;
+pub mod webhooks;
 
 mod extract;
 
-pub use extract::{Json, MAX_BODY_BYTES, PathId, Query};
+pub use extract::{Json, MAX_BODY_BYTES, PathId, PathIds, Query, nullable};

@@ -49,6 +49,8 @@ pub struct App {
     pub cache: crate::cache::Cache,
     /// Wakes an idle job worker of this process (a job was just enqueued here).
     pub job_wakeup: Arc<tokio::sync::Notify>,
+    /// The Telegram bot, when `TELEGRAM_BOT_TOKEN` is set.
+    pub telegram: Option<crate::telegram::Telegram>,
 }
 
 impl std::fmt::Debug for App {
@@ -65,6 +67,8 @@ impl App {
         let cors = config.http.cors()?;
         config.sentry.validate()?;
         config.sync.validate()?;
+        config.webhooks.validate()?;
+        config.telegram.validate()?;
         config.plugins.base_url_tenants()?;
         let (url, kind) = config.database.resolve()?;
         // Plugins and their compiled cache live here on either backend; keys and the database
@@ -115,6 +119,7 @@ impl App {
             redis,
             cache,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
+            telegram: crate::telegram::Telegram::new(&config.telegram),
             config,
         })
     }

@@ -25,7 +25,19 @@ impl Background {
     pub fn start(app: &Arc<App>) -> Self {
         let handlers = Handlers::default()
             .with(SYNC_JOB, crate::sync::job::handler(app.clone()))
-            .with(crate::cache::INVALIDATE_JOB, crate::cache::invalidation::handler(app.clone()));
+            .with(crate::cache::INVALIDATE_JOB, crate::cache::invalidation::handler(app.clone()))
+            .with(crate::store::events::WEBHOOK_JOB, crate::webhooks::deliver::handler(app.clone()))
+            .with(crate::telegram::commands::UPDATE_JOB, crate::telegram::commands::handler(app.clone()))
+            .with(crate::events::ALERT_JOB, crate::telegram::jobs::alert_handler(app.clone()))
+            .with(crate::telegram::jobs::SEND_JOB, crate::telegram::jobs::send_handler(app.clone()));
+        if app.telegram.is_some() && app.config.telegram.telegram_webhook_url.is_some() {
+            let app = app.clone();
+            tokio::spawn(async move {
+                if let Some(telegram) = &app.telegram {
+                    telegram.set_webhook(&app.config.telegram).await;
+                }
+            });
+        }
         let workers =
             Workers::start(app.store.clone(), handlers, &app.config.jobs, app.job_wakeup.clone(), app.metrics.clone());
         let scheduler = app.config.sync.sync_scheduler.then(|| {

@@ -59,6 +59,10 @@ pub struct Config {
     #[command(flatten)]
     pub cache: crate::cache::CacheConfig,
     #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookConfig,
+    #[command(flatten)]
+    pub telegram: crate::telegram::TelegramConfig,
+    #[command(flatten)]
     pub ratelimit: crate::ratelimit::RateLimitConfig,
     #[command(flatten)]
     pub sentry: crate::telemetry::reporting::SentryConfig,
@@ -93,6 +97,8 @@ impl Config {
             sync: crate::sync::SyncConfig::default(),
             jobs: crate::jobs::JobsConfig::default(),
             cache: crate::cache::CacheConfig::default(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
+            telegram: crate::telegram::TelegramConfig::default(),
             ratelimit: crate::ratelimit::RateLimitConfig::default(),
             sentry: crate::telemetry::reporting::SentryConfig::default(),
         }

@@ -301,6 +301,10 @@ async fn maintain(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             if let Err(err) = store.prune_jobs(crate::store::now() - RETENTION).await {
                 tracing::warn!(error = %err, "cannot prune finished jobs");
             }
+            // Telegram keeps an update a day; after that a repeat cannot come.
+            if let Err(err) = store.prune_telegram(crate::store::now() - RETENTION).await {
+                tracing::warn!(error = %err, "cannot prune Telegram updates and link codes");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(shared.lease / 3) => {}

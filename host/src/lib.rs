@@ -27,6 +27,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod plugins;
@@ -35,7 +36,9 @@ pub mod router;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod telegram;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::Config;

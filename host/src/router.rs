@@ -24,7 +24,10 @@ use utoipa_axum::routes;
 
 use crate::api::MAX_BODY_BYTES;
 use crate::api::openapi::{self, ApiDoc};
-use crate::api::{admin, auth, connections, invitations, members, products, stocks, sync, sync_runs};
+use crate::api::{
+    admin, auth, connections, events, invitations, members, products, stocks, sync, sync_runs, telegram, tenant,
+    webhooks,
+};
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::ratelimit::RouteLimit;
@@ -84,7 +87,19 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(limit(None)),
         )
         .routes(routes!(products::list_products).layer(limit(None)))
-        .routes(routes!(products::get_product).layer(limit(None)))
+        .routes(routes!(products::get_product, products::update_product).layer(limit(None)))
+        .routes(routes!(tenant::get_tenant, tenant::update_tenant).layer(limit(None)))
+        .routes(routes!(events::list_events).layer(limit(None)))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook).layer(limit(None)))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook).layer(limit(None)))
+        .routes(routes!(webhooks::rotate_webhook_secret).layer(limit(None)))
+        .routes(routes!(webhooks::test_webhook).layer(limit(Some(RouteLimit::per_tenant("webhook_test", 10, 60)))))
+        .routes(routes!(webhooks::list_deliveries).layer(limit(None)))
+        .routes(routes!(telegram::create_link).layer(limit(Some(RouteLimit::per_tenant("telegram_link", 20, 3600)))))
+        .routes(routes!(telegram::list_chats).layer(limit(None)))
+        .routes(routes!(telegram::delete_chat).layer(limit(None)))
+        .routes(routes!(telegram::telegram_webhook).layer(limit(None)))
+        .routes(routes!(webhooks::redeliver).layer(limit(Some(RouteLimit::per_tenant("redeliver", 60, 60)))))
         .routes(routes!(stocks::list_stocks).layer(limit(None)))
         .routes(routes!(sync_runs::list_sync_runs).layer(limit(None)))
         .routes(routes!(sync_runs::get_sync_run).layer(limit(None)))

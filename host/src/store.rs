@@ -12,13 +12,16 @@
 
 pub mod connections;
 pub mod credential_keys;
+pub mod events;
 pub mod invitations;
 pub mod jobs;
 pub mod products;
 pub mod stocks;
 pub mod sync_runs;
+pub mod telegram;
 pub mod tenants;
 pub mod tokens;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

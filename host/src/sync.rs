@@ -259,6 +259,8 @@ async fn run(app: &App, connection: &ConnectionRecord, run_id: Uuid, progress: &
         tracing::warn!(tenant.id = %tenant_id, connection.id = %connection_id, rows = unknown,
             "{unknown} stock row(s) name a SKU the product listing did not have; skipped");
     }
+    // Complete: levels that crossed their thresholds become events.
+    crate::events::evaluate_stock(app, connection).await?;
     Ok(())
 }
 

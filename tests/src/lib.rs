@@ -12,6 +12,7 @@ pub mod fake_sentry;
 pub mod fixtures;
 pub mod proxy;
 pub mod stack;
+pub mod webhook_receiver;
 
 use std::path::PathBuf;
 use std::sync::Arc;

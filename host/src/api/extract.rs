@@ -167,3 +167,29 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         uuid::Uuid::try_parse(&raw).map(PathId).map_err(|_| ApiError::NotFound)
     }
 }
+
+/// Two id segments (`/{id}/…/{other_id}`), each a UUID; anything else is a 404.
+#[derive(Debug, Clone, Copy)]
+pub struct PathIds(pub uuid::Uuid, pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) = axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let parse = |raw: &str| uuid::Uuid::try_parse(raw).map_err(|_| ApiError::NotFound);
+        Ok(PathIds(parse(&a)?, parse(&b)?))
+    }
+}
+
+/// For a field that may be absent (leave it), `null` (clear it) or a value: with
+/// `#[serde(default, deserialize_with = "nullable")]` on an `Option<Option<T>>`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

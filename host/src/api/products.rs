@@ -6,11 +6,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::pagination::{Page, decode_cursor, limit};
-use super::{Json, PathId, Query};
+use super::{Json, PathId, Query, nullable};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::cache::Cached;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::products::{Product, ProductFilter};
 use crate::store::stocks::{StockChange, StockLevel};
 
@@ -48,8 +48,10 @@ pub struct ProductView {
     pub brand: Option<String>,
     /// Price in minor units (kopecks).
     pub price_minor: Option<i64>,
-    /// At or below this, a level counts as low.
-    pub low_stock_threshold: i64,
+    /// The product's own low-stock threshold; null: the tenant's applies.
+    pub low_stock_threshold: Option<i64>,
+    /// The threshold that applies: at or below it, a level counts as low.
+    pub effective_low_stock_threshold: i64,
     /// False once the marketplace stopped listing it (kept, with its history).
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -68,6 +70,7 @@ impl From<Product> for ProductView {
             brand: p.brand,
             price_minor: p.price_minor,
             low_stock_threshold: p.low_stock_threshold,
+            effective_low_stock_threshold: p.effective_low_stock_threshold,
             active: p.active,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -174,4 +177,48 @@ pub async fn get_product(
         stocks: stocks.into_iter().map(Into::into).collect(),
         history: history.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Largest threshold accepted.
+pub const MAX_THRESHOLD: i64 = 1_000_000;
+
+/// `PATCH /products/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProductRequest {
+    /// 0 to 1,000,000; null: the tenant's threshold applies. Takes effect for stock events at
+    /// the connection's next sync.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000)]
+    pub low_stock_threshold: Option<Option<i64>>,
+}
+
+/// Checks a threshold given for `field`.
+pub fn check_threshold(field: &str, value: i64) -> Result<i64, ApiError> {
+    if (0..=MAX_THRESHOLD).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(field, format!("must be between 0 and {MAX_THRESHOLD}")))
+    }
+}
+
+/// `PATCH /api/v1/products/{id}`: the product's own low-stock threshold (owner or admin).
+#[utoipa::path(patch, path = "/products/{id}", tag = "products", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The product id")), request_body = UpdateProductRequest,
+    responses((status = 200, description = "The product as changed", body = ProductView),
+              (status = 403, description = "Needs the owner or admin role", body = ErrorBody)))]
+pub async fn update_product(
+    axum::extract::State(app): AppState,
+    user: AuthUser,
+    PathId(id): PathId,
+    Json(body): Json<UpdateProductRequest>,
+) -> Result<Json<ProductView>, ApiError> {
+    user.require_manager()?;
+    let Some(threshold) = body.low_stock_threshold else {
+        return Err(ApiError::invalid("low_stock_threshold", "required (a number, or null for the tenant's)"));
+    };
+    let threshold = threshold.map(|t| check_threshold("low_stock_threshold", t)).transpose()?;
+    let product = app.store.set_product_threshold(user.tenant_id, id, threshold).await?;
+    crate::cache::invalidation::invalidate(&app, user.tenant_id).await;
+    Ok(Json(product.into()))
 }

@@ -75,7 +75,8 @@ pub async fn rotate(store: &Store, keys: &Keys) -> anyhow::Result<(String, Resea
     Ok((new_id, reseal_all(store, keys).await?))
 }
 
-/// Re-seals every connection not sealed under the current data key.
+/// Re-seals every connection's credentials and every webhook's secrets not sealed under the
+/// current data key.
 pub async fn reseal_all(store: &Store, keys: &Keys) -> anyhow::Result<ResealReport> {
     let mut report = ResealReport::default();
     let current = keys.current().current_key_id().to_owned();
@@ -89,6 +90,21 @@ pub async fn reseal_all(store: &Store, keys: &Keys) -> anyhow::Result<ResealRepo
         };
         let sealed = keys.current().seal(record.tenant_id, record.connection_id, &plaintext);
         if store.reseal_connection(record.tenant_id, record.connection_id, &old, &sealed).await? {
+            report.resealed += 1;
+        } else {
+            report.skipped += 1;
+        }
+    }
+    for record in store.webhooks_not_sealed_under(&current).await? {
+        let old = record.sealed();
+        let Ok(plaintext) = keys.open(store, record.tenant_id, record.webhook_id, &old).await else {
+            tracing::error!(tenant.id = %record.tenant_id, webhook.id = %record.webhook_id, key_id = %old.key_id,
+                "secrets of webhook {} do not open with any available key", record.webhook_id);
+            report.unreadable += 1;
+            continue;
+        };
+        let sealed = keys.current().seal(record.tenant_id, record.webhook_id, &plaintext);
+        if store.replace_webhook_secrets(record.tenant_id, record.webhook_id, &old, &sealed, None).await? {
             report.resealed += 1;
         } else {
             report.skipped += 1;

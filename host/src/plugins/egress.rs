@@ -7,7 +7,7 @@
 //! address, checked at connection time ([`address`]). Connect and total timeouts apply, and the
 //! response body is capped. A refusal is an `http-error` the guest sees, never a trap.
 
-mod address;
+pub(crate) mod address;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -212,7 +212,7 @@ impl Egress {
 }
 
 /// Whether the request failed because [`address::PublicOnly`] refused every address.
-fn resolved_to_no_public_address(err: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn resolved_to_no_public_address(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(err);
     while let Some(e) = source {
         if e.is::<address::NonPublic>() {
@@ -223,7 +223,7 @@ fn resolved_to_no_public_address(err: &(dyn std::error::Error + 'static)) -> boo
     false
 }
 
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = err;
     while let Some(next) = cur.source() {
         cur = next;

@@ -92,17 +92,21 @@ impl Store {
 
     /// Deletes the retired data keys no connection is sealed under. Returns how many went.
     pub async fn delete_unused_retired_keys(&self) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM credential_key WHERE state = 'retired' AND NOT EXISTS \
-                   (SELECT 1 FROM marketplace_connection c WHERE c.credentials_key_id = credential_key.key_id)";
+        let sql = "DELETE FROM credential_key WHERE state = 'retired' \
+                   AND NOT EXISTS (SELECT 1 FROM marketplace_connection c WHERE c.credentials_key_id = credential_key.key_id) \
+                   AND NOT EXISTS (SELECT 1 FROM webhook_endpoint w WHERE w.secrets_key_id = credential_key.key_id)";
         Ok(on_pool!(self.pool(), p => sqlx::query(sql).execute(p).await?.rows_affected()))
     }
 
-    /// Connections not sealed under the current data key, by kind of key.
+    /// Sealed rows (connection credentials, webhook secrets) not under the current data key, by
+    /// kind of key.
     pub async fn credential_key_usage(&self) -> Result<KeyUsage, StoreError> {
         let sql = "SELECT \
                      COUNT(*) FILTER (WHERE k.state = 'retired'), \
                      COUNT(*) FILTER (WHERE k.key_id IS NULL) \
-                   FROM marketplace_connection c LEFT JOIN credential_key k ON k.key_id = c.credentials_key_id";
+                   FROM (SELECT credentials_key_id AS key_id FROM marketplace_connection \
+                         UNION ALL SELECT secrets_key_id FROM webhook_endpoint) c \
+                   LEFT JOIN credential_key k ON k.key_id = c.key_id";
         let (retired, legacy): (i64, i64) = on_pool!(self.pool(), p => sqlx::query_as(sql).fetch_one(p).await?);
         Ok(KeyUsage { retired, legacy })
     }

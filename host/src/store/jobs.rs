@@ -57,6 +57,27 @@ pub struct JobRecord {
     pub last_error: Option<String>,
 }
 
+/// The head of a multi-row job insert; rows are pushed with [`push_job!`].
+pub(crate) const JOB_INSERT: &str =
+    "INSERT INTO job (job_id, tenant_id, kind, unique_key, payload, state, max_attempts, run_at, created_at) ";
+
+/// Pushes the values of a [`NewJob`] as one row of a [`JOB_INSERT`] (a macro, so each backend's
+/// arm of [`on_pool!`] binds with its own driver).
+macro_rules! push_job {
+    ($row:expr, $job:expr, $at:expr) => {
+        $row.push_bind(uuid::Uuid::now_v7())
+            .push_bind($job.tenant_id)
+            .push_bind($job.kind)
+            .push_bind($job.unique_key.clone())
+            .push_bind(sqlx::types::Json($job.payload.clone()))
+            .push_bind("available")
+            .push_bind($job.max_attempts)
+            .push_bind($job.run_at)
+            .push_bind($at)
+    };
+}
+pub(crate) use push_job;
+
 const CLAIMED: &str = "job_id, tenant_id, kind, unique_key, payload, attempt, max_attempts, deferrals, created_at";
 /// The fence of every finishing statement: still this worker's, still this attempt, still running.
 const FENCE: &str = "job_id = $1 AND locked_by = $2 AND attempt = $3 AND state = 'running'";

@@ -19,7 +19,10 @@ pub struct Product {
     pub name: String,
     pub brand: Option<String>,
     pub price_minor: Option<i64>,
-    pub low_stock_threshold: i64,
+    /// The product's own threshold; `None`: the tenant's.
+    pub low_stock_threshold: Option<i64>,
+    /// The threshold that applies: the product's own, else the tenant's.
+    pub effective_low_stock_threshold: i64,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -45,7 +48,10 @@ pub struct ProductFilter {
 }
 
 const COLUMNS: &str = "product_id, connection_id, sku, marketplace_id, barcode, name, brand, price_minor, \
-                       low_stock_threshold, active, created_at, updated_at";
+                       low_stock_threshold, COALESCE(low_stock_threshold, \
+                         (SELECT t.low_stock_threshold FROM tenant t WHERE t.tenant_id = product.tenant_id)) \
+                         AS effective_low_stock_threshold, \
+                       active, created_at, updated_at";
 
 /// Rows per upsert statement: 11 binds a row stays well under both backends' bind limits.
 const UPSERT_CHUNK: usize = 1000;
@@ -83,6 +89,23 @@ impl Store {
         let row =
             on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_optional(p).await?);
         row.ok_or(StoreError::NotFound)
+    }
+
+    /// Sets a product's own low-stock threshold (`None`: the tenant's applies).
+    pub async fn set_product_threshold(
+        &self,
+        tenant_id: Uuid,
+        product_id: Uuid,
+        threshold: Option<i64>,
+    ) -> Result<Product, StoreError> {
+        let sql =
+            "UPDATE product SET low_stock_threshold = $3, updated_at = $4 WHERE tenant_id = $1 AND product_id = $2";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(product_id).bind(threshold).bind(now())
+            .execute(p).await?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.product(tenant_id, product_id).await
     }
 
     /// Inserts or updates products of one connection by SKU, marking them active. Returns each

@@ -81,8 +81,10 @@ impl Store {
         Ok(on_pool!(self.pool(), p => {
             let mut q = QueryBuilder::new(
                 "SELECT s.product_id, p.connection_id, p.sku, p.name, s.warehouse, s.available, \
-                 s.in_transit_to_client, s.in_transit_from_client, p.low_stock_threshold, s.updated_at \
+                 s.in_transit_to_client, s.in_transit_from_client, \
+                 COALESCE(p.low_stock_threshold, t.low_stock_threshold) AS low_stock_threshold, s.updated_at \
                  FROM stock_level s JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
+                 JOIN tenant t ON t.tenant_id = s.tenant_id \
                  WHERE p.active AND s.tenant_id = ",
             );
             q.push_bind(tenant_id);
@@ -93,7 +95,7 @@ impl Store {
                 q.push(" AND p.connection_id = ").push_bind(connection_id);
             }
             if filter.low {
-                q.push(" AND s.available <= p.low_stock_threshold");
+                q.push(" AND s.available <= COALESCE(p.low_stock_threshold, t.low_stock_threshold)");
             }
             if filter.out {
                 q.push(" AND s.available <= 0");
@@ -104,6 +106,20 @@ impl Store {
             q.push(" ORDER BY s.product_id, s.warehouse LIMIT ").push_bind(i64::from(limit));
             q.build_query_as().fetch_all(p).await?
         }))
+    }
+
+    /// Active products, their levels, and how many levels are low (at or below the threshold,
+    /// above zero) and out (zero).
+    pub async fn stock_summary(&self, tenant_id: Uuid) -> Result<(i64, i64, i64, i64), StoreError> {
+        let sql = "SELECT \
+                     (SELECT COUNT(*) FROM product WHERE tenant_id = $1 AND active), \
+                     COUNT(*), \
+                     COALESCE(SUM(CASE WHEN s.available > 0 \
+                       AND s.available <= COALESCE(p.low_stock_threshold, t.low_stock_threshold) THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN s.available <= 0 THEN 1 ELSE 0 END), 0) \
+                   FROM stock_level s JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
+                   JOIN tenant t ON t.tenant_id = s.tenant_id WHERE s.tenant_id = $1 AND p.active";
+        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_one(p).await?))
     }
 
     /// A product's stock per warehouse, by warehouse name.

@@ -89,6 +89,27 @@ impl TryFrom<MembershipRow> for Membership {
     }
 }
 
+/// A tenant's own settings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantSettings {
+    pub tenant_id: Uuid,
+    pub name: String,
+    /// At or below this, a level is low (unless the product has its own threshold).
+    pub low_stock_threshold: i64,
+    /// IANA time zone name.
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Changes to [`TenantSettings`]; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TenantChanges {
+    pub name: Option<String>,
+    pub low_stock_threshold: Option<i64>,
+    pub timezone: Option<String>,
+}
+
 const MEMBERSHIP_SELECT: &str = "SELECT m.tenant_id, t.name AS tenant_name, u.user_id, u.email, m.role, m.created_at \
      FROM membership m JOIN tenant t ON t.tenant_id = m.tenant_id JOIN user_account u ON u.user_id = m.user_id";
 
@@ -157,5 +178,25 @@ impl Store {
         let rows: Vec<MembershipRow> =
             on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_all(p).await?);
         rows.into_iter().map(Membership::try_from).collect()
+    }
+
+    /// A tenant's settings.
+    pub async fn tenant(&self, tenant_id: Uuid) -> Result<TenantSettings, StoreError> {
+        let sql = "SELECT tenant_id, name, low_stock_threshold, timezone, created_at, updated_at FROM tenant WHERE tenant_id = $1";
+        let row = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).fetch_optional(p).await?);
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// Changes what is given of a tenant's settings.
+    pub async fn update_tenant(&self, tenant_id: Uuid, changes: &TenantChanges) -> Result<TenantSettings, StoreError> {
+        let sql = "UPDATE tenant SET name = COALESCE($2, name), low_stock_threshold = COALESCE($3, low_stock_threshold), \
+                   timezone = COALESCE($4, timezone), updated_at = $5 WHERE tenant_id = $1";
+        let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(&changes.name)
+            .bind(changes.low_stock_threshold).bind(&changes.timezone).bind(now())
+            .execute(p).await?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.tenant(tenant_id).await
     }
 }

@@ -87,6 +87,7 @@ async fn record(
     let err = match result {
         Ok(()) => {
             finished(true);
+            announce(app, connection, run_id, SyncStatus::Succeeded, counts, None, job.attempt).await;
             app.store.update_sync_run(tenant_id, run_id, SyncStatus::Succeeded, counts, None).await?;
             app.store.record_credential_check(tenant_id, connection_id, false, 0, "").await?;
             return Ok(Outcome::Done);
@@ -111,6 +112,7 @@ async fn record(
     }
     let error = if job.attempt > 1 { format!("{message} (after {} attempts)", job.attempt) } else { message };
     finished(false);
+    announce(app, connection, run_id, SyncStatus::Failed, counts, Some(&error), job.attempt).await;
     app.store.update_sync_run(tenant_id, run_id, SyncStatus::Failed, counts, Some(&error)).await?;
     if err.is_refused_credentials() {
         let pause_after = app.config.sync.sync_pause_after_refusals;
@@ -123,6 +125,34 @@ async fn record(
         }
     }
     Ok(Outcome::Fail(error))
+}
+
+/// The run's `sync.completed` / `sync.failed` event, recorded just before the run shows its end
+/// (whoever sees the run finished finds its event). An event that cannot be written is logged
+/// rather than repeating the sync.
+async fn announce(
+    app: &App,
+    connection: &crate::store::connections::ConnectionRecord,
+    run_id: uuid::Uuid,
+    status: SyncStatus,
+    counts: (i64, i64, i64),
+    error: Option<&str>,
+    attempts: i32,
+) {
+    let announced = match app.store.sync_run(connection.tenant_id, run_id).await {
+        Ok(mut run) => {
+            run.status = status;
+            (run.products_seen, run.stocks_seen, run.stock_changes) = counts;
+            run.error = error.map(str::to_owned);
+            run.attempts = attempts;
+            run.finished_at = Some(crate::store::now());
+            crate::events::sync_finished(app, connection, &run).await
+        }
+        Err(err) => Err(err),
+    };
+    if let Err(err) = announced {
+        tracing::error!(sync_run.id = %run_id, error = %err, "cannot record the event of sync {run_id}");
+    }
 }
 
 fn at(after: Duration) -> chrono::DateTime<Utc> {

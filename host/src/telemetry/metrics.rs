@@ -28,6 +28,14 @@
 //! - `stock_tracker_cache_hits_total{cache_key}` / `stock_tracker_cache_misses_total{cache_key}`:
 //!   answer cache lookups by what is cached (`products`, `stocks`).
 //!
+//! Added for telling the seller (issue 12): `stock_tracker_events_total{type}` (events recorded
+//! by type), `stock_tracker_webhook_deliveries_total{outcome}` (each delivery attempt:
+//! `success`, `retry` (failed, again later), `failed` (for good, or the endpoint disabled),
+//! `disabled` (the endpoint answered 410 or failed too often and was switched off)),
+//! `stock_tracker_webhook_delivery_seconds` (from the event to its successful delivery),
+//! `stock_tracker_telegram_messages_total{outcome}` (`sent`, `throttled` (Telegram answered 429),
+//! `failed`).
+//!
 //! Added: `stock_tracker_job_duration_seconds{job}`, `stock_tracker_jobs_queued{job}` (jobs due
 //! and waiting for a worker) and `stock_tracker_jobs_oldest_queued_seconds{job}` (how long the
 //! oldest of them has waited), sampled from the database every few seconds by every instance
@@ -75,6 +83,10 @@ pub struct Metrics {
     pub jobs_oldest_queued: GaugeVec,
     pub cache_hits: IntCounterVec,
     pub cache_misses: IntCounterVec,
+    pub events: IntCounterVec,
+    pub webhook_deliveries: IntCounterVec,
+    pub webhook_delivery_seconds: prometheus::Histogram,
+    pub telegram_messages: IntCounterVec,
     active_tenants: IntGauge,
     activity: Mutex<HashMap<Uuid, Instant>>,
 }
@@ -224,6 +236,31 @@ impl Metrics {
             ),
             cache_hits: counter(&r, "stock_tracker_cache_hits_total", "Answer cache hits", &["cache_key"]),
             cache_misses: counter(&r, "stock_tracker_cache_misses_total", "Answer cache misses", &["cache_key"]),
+            events: counter(&r, "stock_tracker_events_total", "Events recorded, by type", &["type"]),
+            webhook_deliveries: counter(
+                &r,
+                "stock_tracker_webhook_deliveries_total",
+                "Webhook delivery attempts by outcome",
+                &["outcome"],
+            ),
+            webhook_delivery_seconds: registered(
+                &r,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "stock_tracker_webhook_delivery_seconds",
+                        "From an event to its successful webhook delivery",
+                    )
+                    .buckets(vec![
+                        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0, 36000.0, 86400.0,
+                    ]),
+                ),
+            ),
+            telegram_messages: counter(
+                &r,
+                "stock_tracker_telegram_messages_total",
+                "Telegram messages by outcome",
+                &["outcome"],
+            ),
             active_tenants,
             activity: Mutex::new(HashMap::new()),
             registry: r,
@@ -345,6 +382,15 @@ impl Metrics {
         for key in crate::cache::KEYS {
             self.cache_hits.with_label_values(&[key]);
             self.cache_misses.with_label_values(&[key]);
+        }
+        for event_type in crate::events::EventType::ALL {
+            self.events.with_label_values(&[event_type.as_str()]);
+        }
+        for outcome in ["success", "retry", "failed", "disabled"] {
+            self.webhook_deliveries.with_label_values(&[outcome]);
+        }
+        for outcome in ["sent", "throttled", "failed"] {
+            self.telegram_messages.with_label_values(&[outcome]);
         }
     }
 }

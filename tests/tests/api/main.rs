@@ -6,6 +6,7 @@ mod cache;
 mod connections;
 mod credentials;
 mod errors;
+mod events;
 mod health;
 mod invitations;
 mod isolation;
@@ -22,6 +23,8 @@ mod security;
 mod stocks;
 mod sync;
 mod sync_runs;
+mod tenant;
+mod webhooks;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -69,6 +72,14 @@ async fn seed_catalogue(
     (connection_id, ids)
 }
 
+/// Starts a sync of the connection and waits for its run to finish.
+async fn sync_once(app: &TestApp, t: &TestTenant, connection_id: Uuid) -> Value {
+    let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{:?}", res.body);
+    assert!(matches!(res.body["status"].as_str(), Some("queued" | "running")), "{:?}", res.body);
+    finished_run(app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await
+}
+
 /// Polls a run until it finishes; fails the test after 60 s.
 async fn finished_run(app: &TestApp, token: &str, run_id: &str) -> Value {
     let start = Instant::now();
@@ -91,6 +102,16 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
         assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Asserts an error envelope names `field` as the one at fault.
+fn assert_field(body: &Value, field: &str) {
+    let error = &body["error"];
+    assert!(
+        error["field"].as_str().is_some_and(|f| f.starts_with(field))
+            || error["message"].as_str().is_some_and(|m| m.contains(field)),
+        "expected an error about `{field}`: {body:?}"
+    );
 }
 
 /// Follows `next_cursor` from `first_path` to the end, returning every item.

@@ -5,16 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fake_wildberries::{Endpoint, FakeConfig};
 use stock_tracker::on_pool;
-use stock_tracker_tests::{Backend, TestTenant};
+use stock_tracker_tests::Backend;
 
 use super::*;
-
-async fn sync_once(app: &TestApp, t: &TestTenant, connection_id: Uuid) -> Value {
-    let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
-    assert_eq!(res.status, StatusCode::ACCEPTED, "{:?}", res.body);
-    assert!(matches!(res.body["status"].as_str(), Some("queued" | "running")), "{:?}", res.body);
-    finished_run(app, &t.access_token, res.body["sync_run_id"].as_str().unwrap()).await
-}
 
 /// Polls a run until `done` holds for it; fails the test after 30 s.
 async fn wait_for_run(app: &TestApp, token: &str, run_id: &str, done: impl Fn(&Value) -> bool) -> Value {

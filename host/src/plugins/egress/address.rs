@@ -15,7 +15,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Whether `ip` is an address of the public internet (not loopback, private, link-local, shared,
 /// reserved, documentation, multicast or unspecified; IPv6 forms that embed an IPv4 address are
 /// judged by it).
-pub(super) fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
@@ -62,11 +62,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// The refusal carried through reqwest's error chain, so the host can report a denial.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} resolves to no public address")]
-pub(super) struct NonPublic(pub(super) String);
+pub(crate) struct NonPublic(pub(crate) String);
 
 /// A resolver that keeps only public addresses (the system resolver underneath).
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {

@@ -1,0 +1,156 @@
+//! Events: what happened, for the seller. Recorded once, listed by `GET /api/v1/events`, and
+//! fanned out to webhooks ([`crate::webhooks`]) and Telegram ([`crate::telegram`]) in the same
+//! transaction ([`crate::store::events`]).
+//!
+//! Stock events come from a complete sync: each level of the connection's active products is
+//! `ok`, `low` (at or below its product's threshold, else the tenant's) or `out` (nothing
+//! available). A level that changes state emits one event: `stock.low`, `stock.out`, or
+//! `stock.restocked` (back above the threshold after low or out); nothing while the state holds.
+//! The first evaluation of a level sets its state without an event (nothing was crossed). A
+//! failed sync evaluates nothing: its data may be partial. A threshold changed through the API
+//! takes effect at the connection's next sync.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::App;
+use crate::store::StoreError;
+use crate::store::connections::ConnectionRecord;
+use crate::store::events::{Fanout, NewEvent, StockTransition};
+use crate::store::sync_runs::SyncRun;
+
+/// The types of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub enum EventType {
+    /// A level fell to or below its threshold (but not to zero).
+    #[serde(rename = "stock.low")]
+    StockLow,
+    /// A level reached zero.
+    #[serde(rename = "stock.out")]
+    StockOut,
+    /// A level rose above its threshold after being low or out.
+    #[serde(rename = "stock.restocked")]
+    StockRestocked,
+    /// A sync run succeeded.
+    #[serde(rename = "sync.completed")]
+    SyncCompleted,
+    /// A sync run failed for good.
+    #[serde(rename = "sync.failed")]
+    SyncFailed,
+}
+
+impl EventType {
+    pub const ALL: [Self; 5] =
+        [Self::StockLow, Self::StockOut, Self::StockRestocked, Self::SyncCompleted, Self::SyncFailed];
+
+    /// The wire name (`stock.low`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StockLow => "stock.low",
+            Self::StockOut => "stock.out",
+            Self::StockRestocked => "stock.restocked",
+            Self::SyncCompleted => "sync.completed",
+            Self::SyncFailed => "sync.failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Whether a Telegram alert tells of it (stock events and failed syncs; a completed sync
+    /// is no news).
+    pub fn is_alert(self) -> bool {
+        !matches!(self, Self::SyncCompleted)
+    }
+}
+
+/// The job kind that sends the Telegram alert of one batch of events.
+pub const ALERT_JOB: &str = "telegram_alert";
+
+/// How events fan out with this configuration.
+pub fn fanout(app: &App) -> Fanout {
+    Fanout { webhook_attempts: app.config.webhooks.attempts(), alert_kind: ALERT_JOB }
+}
+
+/// The event a transition emits; `None` for a level's first evaluation.
+pub fn stock_event(t: &StockTransition) -> Option<NewEvent> {
+    let previous = t.previous_state.as_deref()?;
+    let event_type = match t.state.as_str() {
+        "out" => EventType::StockOut,
+        "low" => EventType::StockLow,
+        _ => EventType::StockRestocked,
+    };
+    Some(NewEvent {
+        event_type: event_type.as_str(),
+        data: json!({
+            "connection_id": t.connection_id,
+            "product_id": t.product_id,
+            "sku": t.sku,
+            "name": t.name,
+            "warehouse": t.warehouse,
+            "available": t.available,
+            "threshold": t.threshold,
+            "previous_state": previous,
+            "state": t.state,
+        }),
+    })
+}
+
+/// After a complete sync of `connection`: the stock events of its levels' transitions, and the
+/// new states stored. Returns how many events.
+pub async fn evaluate_stock(app: &App, connection: &ConnectionRecord) -> Result<usize, StoreError> {
+    let (tenant_id, connection_id) = (connection.tenant_id, connection.connection_id);
+    let transitions = app.store.stock_transitions(tenant_id, connection_id).await?;
+    if transitions.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<NewEvent> = transitions.iter().filter_map(stock_event).collect();
+    record(app, tenant_id, &events, Some(connection_id)).await?;
+    Ok(events.len())
+}
+
+/// `sync.completed` or `sync.failed` for a finished run.
+pub async fn sync_finished(app: &App, connection: &ConnectionRecord, run: &SyncRun) -> Result<(), StoreError> {
+    let event_type = match run.status {
+        crate::store::sync_runs::SyncStatus::Succeeded => EventType::SyncCompleted,
+        crate::store::sync_runs::SyncStatus::Failed => EventType::SyncFailed,
+        _ => return Ok(()),
+    };
+    let event = NewEvent {
+        event_type: event_type.as_str(),
+        data: json!({
+            "connection_id": connection.connection_id,
+            "connection_name": connection.name,
+            "marketplace": connection.marketplace,
+            "sync_run_id": run.sync_run_id,
+            "trigger": run.trigger,
+            "attempts": run.attempts,
+            "products_seen": run.products_seen,
+            "stocks_seen": run.stocks_seen,
+            "stock_changes": run.stock_changes,
+            "error": run.error,
+            "finished_at": run.finished_at,
+        }),
+    };
+    record(app, connection.tenant_id, &[event], None).await.map(drop)
+}
+
+/// Records events (and, with `alert_states_of`, that connection's new alert states) with their
+/// fan-out, counts them, and wakes a worker for the deliveries.
+pub async fn record(
+    app: &App,
+    tenant_id: Uuid,
+    events: &[NewEvent],
+    alert_states_of: Option<Uuid>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids = app.store.record_events(tenant_id, events, alert_states_of, &fanout(app)).await?;
+    for event in events {
+        app.metrics.events.with_label_values(&[event.event_type]).inc();
+    }
+    if !events.is_empty() {
+        app.job_wakeup.notify_waiters();
+        app.job_wakeup.notify_one();
+    }
+    Ok(ids)
+}
