@@ -281,7 +281,7 @@ fn later(after: Duration) -> chrono::DateTime<Utc> {
 }
 
 /// Every third of a lease: takes back expired leases and samples the queue for the metrics;
-/// hourly: prunes old finished jobs.
+/// hourly: prunes old finished jobs, events, deliveries and Telegram updates.
 async fn maintain(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let store = &shared.store;
     let kinds = shared.handlers.kinds();
@@ -301,9 +301,8 @@ async fn maintain(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             if let Err(err) = store.prune_jobs(crate::store::now() - RETENTION).await {
                 tracing::warn!(error = %err, "cannot prune finished jobs");
             }
-            // Telegram keeps an update a day; after that a repeat cannot come.
-            if let Err(err) = store.prune_telegram(crate::store::now() - RETENTION).await {
-                tracing::warn!(error = %err, "cannot prune Telegram updates and link codes");
+            if let Err(err) = store.prune_history(crate::store::now()).await {
+                tracing::warn!(error = %err, "cannot prune old events, deliveries and Telegram updates");
             }
         }
         tokio::select! {

@@ -9,6 +9,7 @@
 //! - [`proxy::TcpProxy`] sits between the app and PostgreSQL so a test can cut the database off.
 
 pub mod fake_sentry;
+pub mod fake_telegram;
 pub mod fixtures;
 pub mod proxy;
 pub mod stack;

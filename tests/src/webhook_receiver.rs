@@ -82,6 +82,11 @@ impl Receiver {
         self.state.lock().unwrap().mode = Some(mode);
     }
 
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
     /// Everything received so far, in order.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()

@@ -84,8 +84,9 @@ impl Modify for SecuritySchemes {
 }
 
 /// Routes outside every rate limit (no 429).
-const UNLIMITED: [&str; 6] = [
+const UNLIMITED: [&str; 7] = [
     "/metrics",
+    "/api/v1/telegram/webhook",
     "/api/v1/health",
     "/api/v1/health/",
     "/api/v1/health/live",

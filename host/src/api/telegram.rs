@@ -1,7 +1,6 @@
 //! `/api/v1/telegram`: linking Telegram chats to the tenant, and the bot's webhook (how the bot
 //! works: [`crate::telegram`]).
 
-use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -120,8 +119,8 @@ pub async fn delete_chat(
 }
 
 /// `POST /api/v1/telegram/webhook`: an update from Telegram. Checked against
-/// `TELEGRAM_WEBHOOK_SECRET` in constant time, taken in once (by `update_id`) with its job, and
-/// acknowledged at once.
+/// `TELEGRAM_WEBHOOK_SECRET` in constant time before the body is read, taken in once (by
+/// `update_id`) with its job, and acknowledged at once. Not rate-limited (see the route table).
 #[utoipa::path(post, path = "/telegram/webhook", tag = "telegram",
     request_body(content = Object, description = "A Telegram `Update`", content_type = "application/json"),
     responses((status = 200, description = "Taken in (or a repeat, already taken in)"),
@@ -130,7 +129,7 @@ pub async fn delete_chat(
 pub async fn telegram_webhook(
     axum::extract::State(app): AppState,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<StatusCode, ApiError> {
     telegram(&app)?;
     let expected = app.config.telegram.telegram_webhook_secret.as_ref().map(|s| s.expose_secret().as_bytes());
@@ -139,6 +138,10 @@ pub async fn telegram_webhook(
     if !matches {
         return Err(ApiError::Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token"));
     }
+    // Read only now, after the secret matched.
+    let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(super::MAX_BODY_BYTES))?;
     let update: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let Some(update_id) = update["update_id"].as_i64() else {

@@ -146,7 +146,7 @@ impl Store {
                     .filter(|(e, _)| crate::events::EventType::parse(e.event_type).is_some_and(|t| t.is_alert()))
                     .map(|(_, id)| *id).collect();
                 let has_chats: Option<i64> = if alerts.is_empty() { None } else {
-                    sqlx::query_scalar("SELECT 1 FROM telegram_chat WHERE tenant_id = $1 LIMIT 1")
+                    sqlx::query_scalar("SELECT chat_id FROM telegram_chat WHERE tenant_id = $1 LIMIT 1")
                         .bind(tenant_id).fetch_optional(&mut *tx).await?
                 };
                 if has_chats.is_some() {

@@ -27,6 +27,11 @@ impl ChatRecord {
     }
 }
 
+/// Finished webhook deliveries are kept this long (to look into and redeliver).
+pub const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(30);
+/// Events are kept this long.
+pub const EVENT_RETENTION: chrono::Duration = chrono::Duration::days(90);
+
 const COLUMNS: &str = "tenant_id, chat_id, user_id, language, muted_until, linked_at";
 
 impl Store {
@@ -156,11 +161,19 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets updates and used or expired link codes older than `before`.
-    pub async fn prune_telegram(&self, before: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Forgets what is no longer needed: Telegram updates and link codes older than a day
+    /// (Telegram keeps an update a day, so no repeat can come later), finished webhook
+    /// deliveries after [`DELIVERY_RETENTION`], events after [`EVENT_RETENTION`].
+    pub async fn prune_history(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let day = at - chrono::Duration::days(1);
+        let deliveries = at - DELIVERY_RETENTION;
+        let events = at - EVENT_RETENTION;
         on_pool!(self.pool(), p => {
-            sqlx::query("DELETE FROM telegram_update WHERE received_at < $1").bind(before).execute(p).await?;
-            sqlx::query("DELETE FROM telegram_link_code WHERE expires_at < $1").bind(before).execute(p).await?;
+            sqlx::query("DELETE FROM telegram_update WHERE received_at < $1").bind(day).execute(p).await?;
+            sqlx::query("DELETE FROM telegram_link_code WHERE expires_at < $1").bind(day).execute(p).await?;
+            sqlx::query("DELETE FROM webhook_delivery WHERE status <> 'pending' AND finished_at < $1")
+                .bind(deliveries).execute(p).await?;
+            sqlx::query("DELETE FROM event WHERE created_at < $1").bind(events).execute(p).await?;
         });
         Ok(())
     }

@@ -218,7 +218,9 @@ impl Store {
 
     /// Counts a delivery's end towards the endpoint's failure streak: a success resets it, a
     /// delivery that failed every attempt adds one, and at `disable_after` the endpoint is
-    /// switched off with the reason. Returns whether this switched it off.
+    /// switched off with the reason. Returns whether this switched it off. (A success on an
+    /// endpoint without failures writes nothing: deliveries to one endpoint do not queue on its
+    /// row.)
     pub async fn webhook_delivery_ended(
         &self,
         tenant_id: Uuid,
@@ -231,7 +233,7 @@ impl Store {
                      enabled = CASE WHEN NOT $3 AND consecutive_failures + 1 >= $4 THEN FALSE ELSE enabled END, \
                      disabled_reason = CASE WHEN NOT $3 AND consecutive_failures + 1 >= $4 AND enabled THEN $5 \
                                        ELSE disabled_reason END \
-                   WHERE tenant_id = $1 AND webhook_id = $2 \
+                   WHERE tenant_id = $1 AND webhook_id = $2 AND (NOT $3 OR consecutive_failures <> 0) \
                    RETURNING enabled, consecutive_failures";
         let reason = format!("{disable_after} deliveries in a row failed every attempt; PATCH enabled: true to resume");
         let row: Option<(bool, i32)> = on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(webhook_id)

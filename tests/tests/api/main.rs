@@ -23,6 +23,7 @@ mod security;
 mod stocks;
 mod sync;
 mod sync_runs;
+mod telegram;
 mod tenant;
 mod webhooks;
 

@@ -139,6 +139,28 @@ both_backends! {
         assert_eq!(res.status, StatusCode::NOT_FOUND);
     }
 
+    async fn deliveries_written_before_a_crash_are_sent_after_it(app) {
+        let mut app = open_app(app).await;
+        let receiver = Receiver::start().await;
+        let t = app.register("crash-hooks@example.com").await;
+        let (webhook_id, secret) = create(&app, &t, &receiver.url("/in"), &["stock.low"]).await;
+        // The instance stops working (its workers gone) right after the events are recorded.
+        app.stop_background(Duration::ZERO).await;
+        let batch: Vec<_> = (0..5)
+            .map(|i| stock_tracker::store::events::NewEvent { event_type: "stock.low", data: json!({"sku": format!("S{i}")}) })
+            .collect();
+        stock_tracker::events::record(&app.app, t.tenant_id, &batch, None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(receiver.count(), 0);
+        // The next instance sends all of them, once each.
+        let app = app.replace(|_| {}).await;
+        deliveries_until(&app, &t, &webhook_id, "sent after the restart", |l| l.len() == 5 && l.iter().all(|d| d["status"] == "succeeded")).await;
+        let received = receiver.received();
+        assert_eq!(received.len(), 5);
+        assert_eq!(received.iter().map(|r| r.id.clone()).collect::<BTreeSet<_>>().len(), 5);
+        assert!(received.iter().all(|r| verify(&secret, r).is_ok()));
+    }
+
     async fn a_rotated_secret_signs_beside_the_old_one(app) {
         let app = open_app(app).await;
         let receiver = Receiver::start().await;
