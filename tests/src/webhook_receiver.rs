@@ -36,6 +36,8 @@ pub struct Received {
     pub body: String,
     /// The status the receiver answered.
     pub answered: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -110,6 +112,7 @@ fn receive(state: &Mutex<State>, path: &str, headers: &HeaderMap, body: &[u8]) -
         content_type: header("content-type"),
         body: String::from_utf8_lossy(body).into_owned(),
         answered,
+        at: std::time::Instant::now(),
     });
     let status = StatusCode::from_u16(answered).unwrap();
     match mode {

@@ -91,4 +91,28 @@ mod tests {
         assert!(check_url("http://127.0.0.1:8080/in", &open).is_ok());
         assert!(check_url("ftp://127.0.0.1/", &open).is_err());
     }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_at_connection_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
+        // `localhost` passes no URL check here: the client's resolver alone must refuse it.
+        let err = client(&WebhookConfig::default()).get(format!("http://localhost:{port}/")).send().await.unwrap_err();
+        assert!(crate::plugins::egress::resolved_to_no_public_address(&err), "{err:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!accepted.is_finished(), "no connection was made");
+        accepted.abort();
+        // With private targets allowed, the same call connects.
+        let open = WebhookConfig { webhook_allow_private: true, ..WebhookConfig::default() };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            client(&open).get(format!("http://localhost:{port}/")).send(),
+        )
+        .await;
+        assert!(accepted.await.unwrap());
+    }
 }

@@ -108,6 +108,11 @@ both_backends! {
         assert_eq!(by_id.keys().cloned().collect::<BTreeSet<_>>(), event_ids);
         for (id, attempts) in &by_id {
             assert!(attempts.len() >= 2, "{id} was retried");
+            // On schedule: 1 s ± 20 % between attempts (the next claim may add a poll interval).
+            for pair in attempts.windows(2) {
+                let gap = pair[1].at - pair[0].at;
+                assert!(gap >= Duration::from_millis(750) && gap < Duration::from_secs(4), "{id}: {gap:?} between attempts");
+            }
             assert!(attempts.iter().all(|a| a.body == attempts[0].body), "{id}: the same body on every attempt");
             assert_eq!(attempts.iter().filter(|a| a.answered == 200).count(), 1, "{id} delivered once");
             assert_eq!(attempts.last().unwrap().answered, 200);
