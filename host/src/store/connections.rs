@@ -71,6 +71,11 @@ const COLUMNS: &str = "tenant_id, connection_id, marketplace, name, settings, cr
                        next_sync_at, paused_reason, credential_failures";
 const NAME_TAKEN: &str = "a connection with this name already exists";
 
+/// Moves a connection's `next_sync_at` from `$3` (compare) to `$4` (set): the scheduler's
+/// compare-and-set, shared by [`Store::place_next_sync`] and the scheduled start of a sync.
+pub(crate) const PLACE_NEXT_SYNC: &str = "UPDATE marketplace_connection SET next_sync_at = $4 \
+     WHERE tenant_id = $1 AND connection_id = $2 AND next_sync_at IS NOT DISTINCT FROM $3";
+
 impl Store {
     /// Stores a new connection. `connection_id` is chosen by the caller, because the sealed
     /// credentials are bound to it. [`StoreError::KeyNotCurrent`] when `credentials` are sealed
@@ -215,9 +220,7 @@ impl Store {
         expected: Option<DateTime<Utc>>,
         next: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE marketplace_connection SET next_sync_at = $4 \
-                   WHERE tenant_id = $1 AND connection_id = $2 AND next_sync_at IS NOT DISTINCT FROM $3";
-        let n = on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(connection_id).bind(expected).bind(next)
+        let n = on_pool!(self.pool(), p => sqlx::query(PLACE_NEXT_SYNC).bind(tenant_id).bind(connection_id).bind(expected).bind(next)
             .execute(p).await?.rows_affected());
         Ok(n == 1)
     }

@@ -207,9 +207,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             // A write comes first, so an SQLite transaction takes the write lock at once.
             if let Some((expected, next)) = reschedule {
-                let moved = sqlx::query("UPDATE marketplace_connection SET next_sync_at = $4 \
-                                         WHERE tenant_id = $1 AND connection_id = $2 \
-                                         AND next_sync_at IS NOT DISTINCT FROM $3")
+                let moved = sqlx::query(super::connections::PLACE_NEXT_SYNC)
                     .bind(tenant_id).bind(connection_id).bind(expected).bind(next)
                     .execute(&mut *tx).await?.rows_affected();
                 if moved == 0 {
