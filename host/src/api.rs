@@ -13,6 +13,7 @@ pub mod members;
 pub mod openapi;
 pub mod pagination;
 pub mod products;
+pub mod sales;
 pub mod stocks;
 pub mod sync;
 pub mod sync_runs;

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::api::MAX_BODY_BYTES;
 use crate::api::openapi::{self, ApiDoc};
 use crate::api::{
-    admin, auth, connections, events, invitations, members, products, stocks, sync, sync_runs, telegram, tenant,
+    admin, auth, connections, events, invitations, members, products, sales, stocks, sync, sync_runs, telegram, tenant,
     webhooks,
 };
 use crate::config::CorsOrigins;
@@ -90,6 +90,7 @@ pub fn router(app: Arc<App>) -> Router {
         .routes(routes!(products::get_product, products::update_product).layer(limit(None)))
         .routes(routes!(tenant::get_tenant, tenant::update_tenant).layer(limit(None)))
         .routes(routes!(events::list_events).layer(limit(None)))
+        .routes(routes!(sales::list_sales).layer(limit(None)))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook).layer(limit(None)))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook).layer(limit(None)))
         .routes(routes!(webhooks::rotate_webhook_secret).layer(limit(None)))

@@ -16,6 +16,7 @@ pub mod events;
 pub mod invitations;
 pub mod jobs;
 pub mod products;
+pub mod sales;
 pub mod stocks;
 pub mod sync_runs;
 pub mod telegram;

@@ -54,6 +54,7 @@ pub const OPERATOR: &str = "operator";
         (name = "products", description = "The synced catalogue"),
         (name = "stocks", description = "Stock per product and warehouse"),
         (name = "tenant", description = "The tenant's settings"),
+        (name = "sales", description = "Orders, sales, returns and cancellations by day"),
         (name = "events", description = "What happened: stock crossing thresholds, syncs ending"),
         (name = "webhooks", description = "Events sent to the tenant's endpoints (Standard Webhooks)"),
         (name = "telegram", description = "The Telegram bot: linking chats, and its webhook"),

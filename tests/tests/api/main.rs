@@ -16,6 +16,7 @@ mod metrics;
 mod openapi;
 mod plugins;
 mod products;
+mod sales;
 mod prometheus;
 mod ratelimit;
 mod schedule;
