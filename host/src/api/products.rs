@@ -189,7 +189,7 @@ pub struct UpdateProductRequest {
     /// 0 to 1,000,000; null: the tenant's threshold applies. Takes effect for stock events at
     /// the connection's next sync.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000)]
+    #[schema(value_type = Option<i64>, required = true, minimum = 0, maximum = 1000000)]
     pub low_stock_threshold: Option<Option<i64>>,
 }
 

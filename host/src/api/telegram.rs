@@ -61,10 +61,10 @@ impl From<ChatRecord> for ChatView {
 }
 
 fn telegram(app: &crate::App) -> Result<&crate::telegram::Telegram, ApiError> {
-    app.telegram.as_ref().ok_or(ApiError::Unavailable {
+    // A 409, not a 5xx: nothing is failing; this service runs without a bot.
+    app.telegram.as_ref().ok_or(ApiError::Conflict {
         code: "telegram_not_configured",
         message: "the Telegram bot is not configured on this service (TELEGRAM_BOT_TOKEN)".into(),
-        retry_after: None,
     })
 }
 
@@ -72,7 +72,7 @@ fn telegram(app: &crate::App) -> Result<&crate::telegram::Telegram, ApiError> {
 #[utoipa::path(post, path = "/telegram/link", tag = "telegram", security(("bearer" = [])),
     responses((status = 201, description = "A code and its t.me link, valid 10 minutes", body = LinkCode),
               (status = 502, description = "Telegram did not answer `getMe`", body = ErrorBody),
-              (status = 503, description = "`telegram_not_configured`", body = ErrorBody)))]
+              (status = 409, description = "`telegram_not_configured`: this service runs without a bot", body = ErrorBody)))]
 pub async fn create_link(
     axum::extract::State(app): AppState,
     user: AuthUser,
@@ -125,7 +125,7 @@ pub async fn delete_chat(
     request_body(content = Object, description = "A Telegram `Update`", content_type = "application/json"),
     responses((status = 200, description = "Taken in (or a repeat, already taken in)"),
               (status = 401, description = "Missing or wrong `X-Telegram-Bot-Api-Secret-Token`", body = ErrorBody),
-              (status = 503, description = "`telegram_not_configured`", body = ErrorBody)))]
+              (status = 409, description = "`telegram_not_configured`: this service runs without a bot", body = ErrorBody)))]
 pub async fn telegram_webhook(
     axum::extract::State(app): AppState,
     headers: HeaderMap,

@@ -141,13 +141,32 @@ impl From<DeliveryRecord> for DeliveryView {
     }
 }
 
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// `GET /webhooks/{id}/deliveries` query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListDeliveriesQuery {
-    /// Only deliveries in this state: `pending`, `succeeded` or `failed`.
-    pub status: Option<String>,
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryStatus>,
     /// 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -317,13 +336,9 @@ pub async fn list_deliveries(
     user.require_manager()?;
     let limit = limit(q.limit)?;
     let before = decode_cursor::<Uuid>(q.cursor.as_deref())?;
-    if let Some(status) = &q.status
-        && !["pending", "succeeded", "failed"].contains(&status.as_str())
-    {
-        return Err(ApiError::invalid("status", "one of pending, succeeded, failed"));
-    }
     app.store.webhook(user.tenant_id, id).await?;
-    let rows = app.store.list_deliveries(user.tenant_id, id, q.status.as_deref(), before, limit + 1).await?;
+    let rows =
+        app.store.list_deliveries(user.tenant_id, id, q.status.map(DeliveryStatus::as_str), before, limit + 1).await?;
     Ok(Json(Page::from_rows(rows, limit, |d| d.delivery_id).map(Into::into)))
 }
 

@@ -5,7 +5,14 @@ use stock_tracker::store::sales::{NewSale, SaleKind};
 
 use super::*;
 
-fn sale(id: &str, kind: SaleKind, product_id: Uuid, warehouse: Option<&str>, quantity: i64, at: (u32, u32, u32)) -> NewSale {
+fn sale(
+    id: &str,
+    kind: SaleKind,
+    product_id: Uuid,
+    warehouse: Option<&str>,
+    quantity: i64,
+    at: (u32, u32, u32),
+) -> NewSale {
     NewSale {
         event_id: id.to_owned(),
         kind,
@@ -24,8 +31,15 @@ async fn totals(app: &TestApp, t: &TestTenant, query: &str) -> Vec<(String, Stri
         .iter()
         .map(|r| {
             let n = |k: &str| r[k].as_i64().unwrap();
-            (r["date"].as_str().unwrap().to_owned(), r["sku"].as_str().unwrap().to_owned(), r["warehouse"].clone(),
-             n("orders"), n("sales"), n("returns"), n("cancels"))
+            (
+                r["date"].as_str().unwrap().to_owned(),
+                r["sku"].as_str().unwrap().to_owned(),
+                r["warehouse"].clone(),
+                n("orders"),
+                n("sales"),
+                n("returns"),
+                n("cancels"),
+            )
         })
         .collect()
 }

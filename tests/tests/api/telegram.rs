@@ -179,10 +179,10 @@ both_backends! {
 
         // Without a bot the routes say so.
         let app = app.replace(|c| c.telegram = Default::default()).await;
-        assert_eq!(post_update(&app, Some(SECRET), &hello).await.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(post_update(&app, Some(SECRET), &hello).await.status, StatusCode::CONFLICT);
         let t = app.register("nobot@example.com").await;
         let res = app.post("/api/v1/telegram/link", Some(&t.access_token), json!({})).await;
-        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.status, StatusCode::CONFLICT);
         assert_eq!(res.error_code(), Some("telegram_not_configured"));
     }
 
