@@ -238,6 +238,10 @@ async fn run_one(shared: &Shared, worker: &str, handler: Arc<dyn Handler>, job: 
     let (store, lease) = (&shared.store, shared.lease);
     let (job_id, attempt, kind) = (job.job_id, job.attempt, job.kind.clone());
     let started = std::time::Instant::now();
+    let running = shared.metrics.jobs_running.with_label_values(&[kind.as_str()]);
+    running.inc();
+    // Down again however the attempt ends (also when the task is stopped at shutdown).
+    let _running = scopeguard(move || running.dec());
     let renew = async {
         loop {
             tokio::time::sleep(lease / 3).await;
@@ -274,6 +278,19 @@ async fn run_one(shared: &Shared, worker: &str, handler: Arc<dyn Handler>, job: 
             tracing::error!(job.id = %job_id, error = %err, "cannot record the outcome of job {job_id}; its lease will expire")
         }
     }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn later(after: Duration) -> chrono::DateTime<Utc> {

@@ -110,6 +110,26 @@ fn one_at_a_time(connection: &str, runs: &[Value]) {
     }
 }
 
+/// Waits until the instance at `base` itself runs at least `n` sync jobs
+/// (`stock_tracker_jobs_running`).
+async fn running_here(base: &str, n: i64) {
+    let start = Instant::now();
+    loop {
+        let root = base.trim_end_matches("/api/v1");
+        let text = reqwest::get(format!("{root}/metrics")).await.unwrap().text().await.unwrap();
+        let now = text
+            .lines()
+            .find_map(|l| l.strip_prefix("stock_tracker_jobs_running{job=\"sync\"} "))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        if now >= n {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{base} never ran {n} syncs at once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until at least `n` runs of the tenant are running.
 async fn running(base: &str, token: &str, n: usize) {
     let start = Instant::now();
@@ -158,7 +178,10 @@ async fn two_instances_share_the_schedule_and_finish_a_killed_ones_jobs() {
 
     // Run together for two intervals, then lose A with its running jobs.
     tokio::time::sleep(Duration::from_secs(2 * u64::from(interval))).await;
+    // The kill must catch A itself running syncs (an instance's workers take most of what its
+    // own scheduler tick starts, so "runs running" alone may all be B's).
     running(&b.base, &token, 4).await;
+    running_here(&a.base, 2).await;
     let killed_at = Utc::now();
     a.kill();
     tokio::time::sleep(Duration::from_secs(u64::from(interval))).await;
@@ -200,7 +223,12 @@ async fn two_instances_share_the_schedule_and_finish_a_killed_ones_jobs() {
             );
         }
     }
-    assert!(taken_over > 0, "no run of the killed instance was taken over");
+    let attempts: std::collections::BTreeMap<String, usize> =
+        by.values().flatten().fold(Default::default(), |mut m, r| {
+            *m.entry(format!("{}/{}", r["attempts"], at(&r["created_at"]) < killed_at)).or_default() += 1;
+            m
+        });
+    assert!(taken_over > 0, "no run of the killed instance was taken over: attempts/before-kill {attempts:?}");
     b.stop();
 }
 

@@ -36,7 +36,8 @@
 //! `stock_tracker_telegram_messages_total{outcome}` (`sent`, `throttled` (Telegram answered 429),
 //! `failed`).
 //!
-//! Added: `stock_tracker_job_duration_seconds{job}`, `stock_tracker_jobs_queued{job}` (jobs due
+//! Added: `stock_tracker_jobs_running{job}` (jobs this process runs now: per instance, so
+//! aggregate with `sum`), `stock_tracker_job_duration_seconds{job}`, `stock_tracker_jobs_queued{job}` (jobs due
 //! and waiting for a worker) and `stock_tracker_jobs_oldest_queued_seconds{job}` (how long the
 //! oldest of them has waited), sampled from the database every few seconds by every instance
 //! (each reports the shared queue: aggregate with `max`, not `sum`),
@@ -80,6 +81,7 @@ pub struct Metrics {
     pub jobs: IntCounterVec,
     pub job_duration: HistogramVec,
     pub jobs_queued: IntGaugeVec,
+    pub jobs_running: IntGaugeVec,
     pub jobs_oldest_queued: GaugeVec,
     pub cache_hits: IntCounterVec,
     pub cache_misses: IntCounterVec,
@@ -222,6 +224,10 @@ impl Metrics {
                 "Job attempt duration",
                 &["job"],
                 vec![0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
+            ),
+            jobs_running: registered(
+                &r,
+                IntGaugeVec::new(Opts::new("stock_tracker_jobs_running", "Jobs this process is running now"), &["job"]),
             ),
             jobs_queued: registered(
                 &r,
@@ -382,6 +388,9 @@ impl Metrics {
         for key in crate::cache::KEYS {
             self.cache_hits.with_label_values(&[key]);
             self.cache_misses.with_label_values(&[key]);
+        }
+        for job in [crate::store::sync_runs::SYNC_JOB, crate::store::events::WEBHOOK_JOB] {
+            self.jobs_running.with_label_values(&[job]);
         }
         for event_type in crate::events::EventType::ALL {
             self.events.with_label_values(&[event_type.as_str()]);
