@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Pool, Store, StoreError, now, on_pool};
+use super::{BeginWrite, Pool, Store, StoreError, now, on_pool};
 
 /// A job to add.
 #[derive(Debug, Clone)]
@@ -93,6 +93,26 @@ impl Store {
             .bind(job.max_attempts).bind(job.run_at).bind(now())
             .execute(p).await?.rows_affected());
         Ok((n == 1).then_some(job_id))
+    }
+
+    /// Adds jobs in one transaction (the messages of an alert); a job whose key is active is
+    /// left out.
+    pub async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        on_pool!(self.pool(), pool => {
+            let mut tx = pool.begin_write().await?;
+            for chunk in jobs.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::new(JOB_INSERT);
+                q.push_values(chunk, |mut row, job| { push_job!(row, job, at); });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Claims up to `limit` due jobs of `kinds` for `worker`, leased until `lease_until`.

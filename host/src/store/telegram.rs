@@ -142,25 +142,6 @@ impl Store {
         })
     }
 
-    /// Adds jobs in one transaction (the messages of an alert).
-    pub async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let at = now();
-        on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin_write().await?;
-            for chunk in jobs.chunks(1000) {
-                let mut q = sqlx::QueryBuilder::new(super::jobs::JOB_INSERT);
-                q.push_values(chunk, |mut row, job| { super::jobs::push_job!(row, job, at); });
-                q.push(" ON CONFLICT DO NOTHING");
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Forgets what is no longer needed: Telegram updates and link codes older than a day
     /// (Telegram keeps an update a day, so no repeat can come later), finished webhook
     /// deliveries after [`DELIVERY_RETENTION`], events after [`EVENT_RETENTION`].

@@ -59,39 +59,37 @@ async fn send(app: &App, job: &ClaimedJob) -> Result<Outcome, StoreError> {
         return Ok(Outcome::Fail("the Telegram bot is not configured".into()));
     };
     let counted = |outcome: &str| app.metrics.telegram_messages.with_label_values(&[outcome]).inc();
-    let mut target = chat_id;
-    for _ in 0..2 {
-        return Ok(match telegram.bot.send_message(target, &text).await {
-            Ok(()) => {
-                counted("sent");
-                Outcome::Done
-            }
-            Err(BotError::RetryAfter(secs)) => {
-                counted("throttled");
-                Outcome::Defer { after: Duration::from_secs(secs), reason: format!("Telegram asked to wait {secs} s") }
-            }
-            Err(BotError::ChatGone(why)) => {
-                counted("failed");
-                app.store.forget_chat(target).await?;
-                tracing::info!(chat.id = target, "Telegram chat unlinked: {why}");
-                Outcome::Done
-            }
-            Err(BotError::Migrated(to)) => {
-                app.store.move_chat(target, to).await?;
-                target = to;
-                continue;
-            }
-            Err(err @ BotError::Unavailable(_)) => {
-                counted("failed");
-                Outcome::retry(job.attempt, err.to_string())
-            }
-            Err(err) => {
-                counted("failed");
-                Outcome::Fail(err.to_string())
-            }
-        });
+    let (mut target, mut sent) = (chat_id, telegram.bot.send_message(chat_id, &text).await);
+    // A group that became a supergroup: follow it once.
+    if let Err(BotError::Migrated(to)) = sent {
+        app.store.move_chat(chat_id, to).await?;
+        target = to;
+        sent = telegram.bot.send_message(to, &text).await;
     }
-    Ok(Outcome::Fail("the chat moved twice".into()))
+    Ok(match sent {
+        Ok(()) => {
+            counted("sent");
+            Outcome::Done
+        }
+        Err(BotError::RetryAfter(secs)) => {
+            counted("throttled");
+            Outcome::Defer { after: Duration::from_secs(secs), reason: format!("Telegram asked to wait {secs} s") }
+        }
+        Err(BotError::ChatGone(why)) => {
+            counted("failed");
+            app.store.forget_chat(target).await?;
+            tracing::info!(chat.id = target, "Telegram chat unlinked: {why}");
+            Outcome::Done
+        }
+        Err(err @ BotError::Unavailable(_)) => {
+            counted("failed");
+            Outcome::retry(job.attempt, err.to_string())
+        }
+        Err(err) => {
+            counted("failed");
+            Outcome::Fail(err.to_string())
+        }
+    })
 }
 
 #[derive(Deserialize)]
