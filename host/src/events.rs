@@ -37,11 +37,20 @@ pub enum EventType {
     /// A sync run failed for good.
     #[serde(rename = "sync.failed")]
     SyncFailed,
+    /// A connection's credentials stop working within 14 days (the marketplace said when).
+    #[serde(rename = "connection.credentials_expiring")]
+    CredentialsExpiring,
 }
 
 impl EventType {
-    pub const ALL: [Self; 5] =
-        [Self::StockLow, Self::StockOut, Self::StockRestocked, Self::SyncCompleted, Self::SyncFailed];
+    pub const ALL: [Self; 6] = [
+        Self::StockLow,
+        Self::StockOut,
+        Self::StockRestocked,
+        Self::SyncCompleted,
+        Self::SyncFailed,
+        Self::CredentialsExpiring,
+    ];
 
     /// The wire name (`stock.low`, …).
     pub fn as_str(self) -> &'static str {
@@ -51,6 +60,7 @@ impl EventType {
             Self::StockRestocked => "stock.restocked",
             Self::SyncCompleted => "sync.completed",
             Self::SyncFailed => "sync.failed",
+            Self::CredentialsExpiring => "connection.credentials_expiring",
         }
     }
 
@@ -134,6 +144,30 @@ pub async fn sync_finished(app: &App, connection: &ConnectionRecord, run: &SyncR
         }),
     };
     record(app, connection.tenant_id, &[event], None).await.map(drop)
+}
+
+/// How long before credentials expire the seller is told.
+pub const EXPIRY_NOTICE: chrono::Duration = chrono::Duration::days(14);
+
+/// `connection.credentials_expiring` for every connection whose credentials expire within
+/// [`EXPIRY_NOTICE`] and whose seller was not yet told of this expiry. Each connection is claimed
+/// with a compare-and-set first, so of several instances only one tells. Returns how many.
+pub async fn credentials_expiring(app: &App) -> Result<usize, StoreError> {
+    let now = crate::store::now();
+    let expiring = app.store.claim_expiring_credentials(now, now + EXPIRY_NOTICE).await?;
+    for c in &expiring {
+        let event = NewEvent {
+            event_type: EventType::CredentialsExpiring.as_str(),
+            data: json!({
+                "connection_id": c.connection_id,
+                "connection_name": c.name,
+                "marketplace": c.marketplace,
+                "expires_at": c.credentials_expire_at,
+            }),
+        };
+        record(app, c.tenant_id, &[event], None).await?;
+    }
+    Ok(expiring.len())
 }
 
 /// Records events (and, with `alert_states_of`, that connection's new alert states) with their

@@ -27,6 +27,7 @@ mod outcome;
 pub mod registry;
 pub mod runtime;
 pub mod settings;
+pub mod spool;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,9 +71,11 @@ pub struct PluginConfig {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub plugin_max_instances: u32,
 
-    /// Largest response body a plugin's HTTP request may receive, MiB.
-    #[arg(long, env = "PLUGIN_MAX_RESPONSE_MB", value_name = "PLUGIN_MAX_RESPONSE_MB", default_value_t = 32,
-          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    /// Largest response body a plugin's HTTP request may receive, MiB: the bytes a spooled body
+    /// (`http.send-spooled`, written to a temporary file and read in pieces) may reach. A body
+    /// handed whole into the call (`http.send`) is also bounded by the call's memory.
+    #[arg(long, env = "PLUGIN_MAX_RESPONSE_MB", value_name = "PLUGIN_MAX_RESPONSE_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=16384))]
     pub plugin_max_response_mb: u64,
 
     /// Memory each pooled instance slot keeps resident between calls, MiB: the pages a call
@@ -93,7 +96,7 @@ impl Default for PluginConfig {
             plugin_memory_mb: 64,
             plugin_timeout_ms: 10_000,
             plugin_max_instances: 64,
-            plugin_max_response_mb: 32,
+            plugin_max_response_mb: 1024,
             plugin_keep_resident_mb: 16,
         }
     }

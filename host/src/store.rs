@@ -19,6 +19,7 @@ pub mod products;
 pub mod sales;
 pub mod stocks;
 pub mod sync_runs;
+pub mod sync_state;
 pub mod telegram;
 pub mod tenants;
 pub mod tokens;

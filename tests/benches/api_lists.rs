@@ -44,7 +44,8 @@ async fn seed(app: &TestApp, tenant: &TestTenant, products: usize) -> Vec<(Strin
                 barcode: Some(format!("4600{i:09}")),
                 name: format!("Товар номер {i}"),
                 brand: Some("Бренд".into()),
-                price_minor: Some(99_00 + i as i64),
+                variant_id: None,
+                price: Some(stock_tracker::store::products::NewPrice::rub(99_00 + i as i64)),
             })
             .collect();
         let mut batch_ids = app.app.store.upsert_products(tenant.tenant_id, connection_id, &batch).await.unwrap();
@@ -57,8 +58,8 @@ async fn seed(app: &TestApp, tenant: &TestTenant, products: usize) -> Vec<(Strin
                     product_id: *id,
                     warehouse: (*name).to_owned(),
                     available: quantity(i, w),
-                    in_transit_to_client: (i % 3) as i64,
-                    in_transit_from_client: 0,
+                    kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+                    warehouse_id: None,
                 })
             })
             .collect();

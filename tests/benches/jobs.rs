@@ -134,7 +134,8 @@ async fn cached_lists(backend: Backend, redis: Option<String>) {
             barcode: Some(format!("4600{i:09}")),
             name: format!("Товар номер {i}"),
             brand: Some("Бренд".into()),
-            price_minor: Some(99_00 + i),
+            variant_id: None,
+            price: Some(stock_tracker::store::products::NewPrice::rub(99_00 + i)),
         })
         .collect();
     base.app.store.upsert_products(t.tenant_id, connection_id, &products).await.unwrap();

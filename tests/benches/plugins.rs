@@ -98,7 +98,14 @@ async fn per_call_cycle() {
                     if call == "info()" {
                         rt.info(plugin).await.unwrap();
                     } else {
-                        rt.list_products(plugin, ctx(), PageRequest { cursor: None, page_size: 10 }).await.unwrap();
+                        rt.list_products(
+                            plugin,
+                            stock_tracker::plugins::runtime::Scope::once(),
+                            ctx(),
+                            PageRequest { cursor: None, page_size: 10, resume: None },
+                        )
+                        .await
+                        .unwrap();
                     }
                     if block > 0 {
                         times.push(start.elapsed());
@@ -183,7 +190,15 @@ async fn mapping_ratio() {
         async move {
             let ctx = CallContext { credentials: Vec::new(), settings };
             let start = Instant::now();
-            let page = rt.list_products(plugin, ctx, PageRequest { cursor: None, page_size: 10_000 }).await.unwrap();
+            let page = rt
+                .list_products(
+                    plugin,
+                    stock_tracker::plugins::runtime::Scope::once(),
+                    ctx,
+                    PageRequest { cursor: None, page_size: 10_000, resume: None },
+                )
+                .await
+                .unwrap();
             (start.elapsed(), page.items.len())
         }
     };

@@ -96,8 +96,8 @@ async fn run(backend: Backend) {
             product_id: ids[&r.sku()],
             warehouse: r.warehouse.clone(),
             available: r.quantity + 1,
-            in_transit_to_client: r.in_way_to_client,
-            in_transit_from_client: r.in_way_from_client,
+            kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+            warehouse_id: None,
         })
         .collect();
     let start = Instant::now();
@@ -107,17 +107,17 @@ async fn run(backend: Backend) {
     let batched = start.elapsed();
 
     let start = Instant::now();
-    let sql = "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
-               in_transit_from_client, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, product_id, warehouse) \
-               DO UPDATE SET available = excluded.available, in_transit_to_client = excluded.in_transit_to_client, \
-               in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at";
+    let sql = "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
+               warehouse_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, product_id, warehouse) \
+               DO UPDATE SET available = excluded.available, warehouse_kind = excluded.warehouse_kind, \
+               warehouse_id = excluded.warehouse_id, updated_at = excluded.updated_at";
     for page in rows.chunks(60_000) {
         on_pool!(app.app.store.pool(), pool => {
             let mut tx = pool.begin().await.unwrap();
             for r in page {
                 sqlx::query(sql)
                     .bind(t.tenant_id).bind(r.product_id).bind(&r.warehouse).bind(r.available + 1)
-                    .bind(r.in_transit_to_client).bind(r.in_transit_from_client).bind(chrono::Utc::now())
+                    .bind(r.kind.as_str()).bind(r.warehouse_id.as_deref()).bind(chrono::Utc::now())
                     .execute(&mut *tx).await.unwrap();
             }
             tx.commit().await.unwrap();

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::plugins::LoadedPlugin;
-use crate::plugins::bindings::stock_tracker::marketplace::types::CallContext;
+use crate::plugins::bindings::{Account, CallContext};
 use crate::store::connections::{ConnectionChanges, ConnectionRecord, Schedule};
 use crate::sync::SyncConfig;
 
@@ -103,6 +103,10 @@ pub struct ConnectionView {
     pub paused_reason: Option<String>,
     /// The latest run, if any.
     pub last_run: Option<SyncRunView>,
+    /// When the credentials stop working, as the marketplace said when they were last checked
+    /// (WB: the token's expiry); null if it does not say. The seller is told 14 days before
+    /// (event `connection.credentials_expiring`).
+    pub credentials_expire_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/v1/connections`
@@ -126,11 +130,11 @@ pub async fn create_connection(
     let plaintext = check_credentials(&body.credentials)?;
     let plugin = adapter(&app, &body.marketplace)?;
     let settings = body.settings.unwrap_or_default();
-    crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, user.tenant_id, &settings)?;
+    crate::plugins::settings::check(&app.config.plugins, &plugin.info, user.tenant_id, &settings)?;
     let settings = Value::Object(settings);
-    verify(&app, &plugin, &body.credentials.0, &settings).await?;
+    let account = verify(&app, &plugin, &body.credentials.0, &settings).await?;
     let connection_id = Uuid::now_v7();
-    let record = app
+    let mut record = app
         .keyring
         .write_sealed(&app.store, user.tenant_id, connection_id, &plaintext, |sealed| {
             let (app, marketplace, name, settings) = (&app, &body.marketplace, &name, &settings);
@@ -139,6 +143,8 @@ pub async fn create_connection(
             }
         })
         .await?;
+    record.credentials_expire_at = expiry(&account);
+    app.store.set_credentials_expiry(user.tenant_id, connection_id, record.credentials_expire_at).await?;
     tracing::info!(tenant.id = %user.tenant_id, connection.id = %connection_id, marketplace = %body.marketplace, "connection {connection_id} created");
     Ok((StatusCode::CREATED, Json(view(&app, &record).await)))
 }
@@ -188,17 +194,18 @@ pub async fn update_connection(
     user.require_manager()?;
     // Look the connection up first, so another tenant's id is a 404 before any validation runs.
     let current = app.store.connection(user.tenant_id, id).await?;
+    let mut checked = None;
     if body.credentials.is_some() || body.settings.is_some() {
         let plugin = adapter(&app, &current.marketplace)?;
         if let Some(settings) = &body.settings {
-            crate::plugins::settings::check(&app.config.plugins, &plugin.manifest, user.tenant_id, settings)?;
+            crate::plugins::settings::check(&app.config.plugins, &plugin.info, user.tenant_id, settings)?;
         }
         let credentials = match &body.credentials {
             Some(c) => c.0.clone(),
             None => open_credentials(&app, &current).await?,
         };
         let settings = body.settings.clone().map(Value::Object).unwrap_or_else(|| current.settings.0.clone());
-        verify(&app, &plugin, &credentials, &settings).await?;
+        checked = Some(verify(&app, &plugin, &credentials, &settings).await?);
     }
     let name = body.name.as_deref().map(check_name).transpose()?;
     let schedule = schedule_change(&app.config.sync, &current, &body)?;
@@ -223,6 +230,11 @@ pub async fn update_connection(
             app.store.update_connection(user.tenant_id, id, changes).await?
         }
     };
+    let mut record = record;
+    if let Some(account) = checked {
+        record.credentials_expire_at = expiry(&account);
+        app.store.set_credentials_expiry(user.tenant_id, id, record.credentials_expire_at).await?;
+    }
     Ok(Json(view(&app, &record).await))
 }
 
@@ -250,19 +262,23 @@ fn adapter(app: &crate::App, marketplace: &str) -> Result<std::sync::Arc<LoadedP
     })
 }
 
+/// When the account's credentials expire, if the adapter said (and it is a time).
+fn expiry(account: &Account) -> Option<DateTime<Utc>> {
+    account.expires_at.and_then(|secs| DateTime::from_timestamp(i64::try_from(secs).ok()?, 0))
+}
+
 /// Checks credentials and settings with the marketplace through its adapter.
 async fn verify(
     app: &crate::App,
     plugin: &std::sync::Arc<LoadedPlugin>,
     credentials: &BTreeMap<String, String>,
     settings: &Value,
-) -> Result<(), ApiError> {
+) -> Result<Account, ApiError> {
     let ctx = CallContext {
         credentials: credentials.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         settings: crate::sync::settings_pairs(settings),
     };
-    app.plugins.runtime().verify_credentials(plugin, ctx).await?;
-    Ok(())
+    Ok(app.plugins.runtime().verify_credentials(plugin, ctx).await?)
 }
 
 /// Opens a connection's credentials (to check them again with new settings).
@@ -303,6 +319,7 @@ async fn view(app: &crate::App, record: &ConnectionRecord) -> ConnectionView {
         next_sync_at: record.schedule.next_sync_at.filter(|_| record.schedule.sync_enabled),
         paused_reason: record.schedule.paused_reason.clone(),
         last_run,
+        credentials_expire_at: record.credentials_expire_at,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::auth::AuthUser;
 use crate::cache::Cached;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::products::{Product, ProductFilter};
-use crate::store::stocks::{StockChange, StockLevel};
+use crate::store::stocks::{StockChange, StockLevel, WarehouseKind};
 
 /// How many recent stock changes a product's detail shows.
 pub const RECENT_HISTORY: u32 = 50;
@@ -46,8 +46,11 @@ pub struct ProductView {
     pub barcode: Option<String>,
     pub name: String,
     pub brand: Option<String>,
-    /// Price in minor units (kopecks).
-    pub price_minor: Option<i64>,
+    /// The current price, if the marketplace reports one.
+    pub price: Option<PriceView>,
+    /// Goods on the way to buyers and back from them (marketplaces count them per product, not
+    /// per warehouse).
+    pub in_transit: InTransitView,
     /// The product's own low-stock threshold; null: the tenant's applies.
     pub low_stock_threshold: Option<i64>,
     /// The threshold that applies: at or below it, a level counts as low.
@@ -68,7 +71,13 @@ impl From<Product> for ProductView {
             barcode: p.barcode,
             name: p.name,
             brand: p.brand,
-            price_minor: p.price_minor,
+            price: p.price_minor.map(|base_minor| PriceView {
+                base_minor,
+                discounted_minor: p.discounted_price_minor,
+                discount_percent: p.discount_percent,
+                currency: p.currency.clone().unwrap_or_else(|| "RUB".into()),
+            }),
+            in_transit: InTransitView { to_client: p.in_transit_to_client, from_client: p.in_transit_from_client },
             low_stock_threshold: p.low_stock_threshold,
             effective_low_stock_threshold: p.effective_low_stock_threshold,
             active: p.active,
@@ -76,6 +85,26 @@ impl From<Product> for ProductView {
             updated_at: p.updated_at,
         }
     }
+}
+
+/// A price in minor units (kopecks for RUB).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceView {
+    /// Before the seller's discount.
+    pub base_minor: i64,
+    /// After it, if there is one.
+    pub discounted_minor: Option<i64>,
+    /// The seller's discount, percent.
+    pub discount_percent: Option<i64>,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+/// Units between warehouses and buyers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InTransitView {
+    pub to_client: i64,
+    pub from_client: i64,
 }
 
 /// A product with its stock per warehouse and its recent history.
@@ -92,19 +121,21 @@ pub struct ProductDetail {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StockLevelView {
     pub warehouse: String,
+    /// Whose warehouse: the marketplace's or the seller's own.
+    pub warehouse_kind: WarehouseKind,
+    /// The marketplace's id of the warehouse, if it has one.
+    pub warehouse_id: Option<String>,
     pub available: i64,
-    pub in_transit_to_client: i64,
-    pub in_transit_from_client: i64,
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<StockLevel> for StockLevelView {
     fn from(s: StockLevel) -> Self {
         StockLevelView {
+            warehouse_kind: WarehouseKind::parse(&s.warehouse_kind),
             warehouse: s.warehouse,
+            warehouse_id: s.warehouse_id,
             available: s.available,
-            in_transit_to_client: s.in_transit_to_client,
-            in_transit_from_client: s.in_transit_from_client,
             updated_at: s.updated_at,
         }
     }

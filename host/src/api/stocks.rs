@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::cache::Cached;
 use crate::error::ApiError;
-use crate::store::stocks::{StockFilter, StockRow};
+use crate::store::stocks::{StockFilter, StockRow, WarehouseKind};
 
 /// `GET /stocks` query.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -20,6 +20,8 @@ use crate::store::stocks::{StockFilter, StockRow};
 pub struct ListStocksQuery {
     /// Only this warehouse (exact name).
     pub warehouse: Option<String>,
+    /// Only the marketplace's warehouses, or only the seller's own.
+    pub warehouse_kind: Option<WarehouseKind>,
     /// Only this connection's products.
     pub connection_id: Option<Uuid>,
     /// Only levels at or below the product's low-stock threshold.
@@ -43,9 +45,9 @@ pub struct StockView {
     pub sku: String,
     pub name: String,
     pub warehouse: String,
+    /// Whose warehouse: the marketplace's or the seller's own.
+    pub warehouse_kind: WarehouseKind,
     pub available: i64,
-    pub in_transit_to_client: i64,
-    pub in_transit_from_client: i64,
     pub low_stock_threshold: i64,
     pub updated_at: DateTime<Utc>,
 }
@@ -57,10 +59,9 @@ impl From<StockRow> for StockView {
             connection_id: s.connection_id,
             sku: s.sku,
             name: s.name,
+            warehouse_kind: WarehouseKind::parse(&s.warehouse_kind),
             warehouse: s.warehouse,
             available: s.available,
-            in_transit_to_client: s.in_transit_to_client,
-            in_transit_from_client: s.in_transit_from_client,
             low_stock_threshold: s.low_stock_threshold,
             updated_at: s.updated_at,
         }
@@ -77,11 +78,16 @@ pub async fn list_stocks(
 ) -> Result<Cached, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(Uuid, String)>(q.cursor.as_deref())?;
-    let key = (&q.warehouse, q.connection_id, q.low, q.out, limit, &after);
+    let key = (&q.warehouse, q.warehouse_kind.map(WarehouseKind::as_str), q.connection_id, q.low, q.out, limit, &after);
     app.cache
         .get_or_load(user.tenant_id, "stocks", &key, || async {
-            let filter =
-                StockFilter { warehouse: q.warehouse.clone(), connection_id: q.connection_id, low: q.low, out: q.out };
+            let filter = StockFilter {
+                warehouse: q.warehouse.clone(),
+                warehouse_kind: q.warehouse_kind,
+                connection_id: q.connection_id,
+                low: q.low,
+                out: q.out,
+            };
             let rows = app.store.list_stocks(user.tenant_id, &filter, after.clone(), limit + 1).await?;
             Ok::<_, ApiError>(
                 Page::from_rows(rows, limit, |s| (s.product_id, s.warehouse.clone())).map(StockView::from),

@@ -123,7 +123,9 @@ impl Egress {
         self.config.extra_origins.contains(origin) || (origin.scheme == "https" && allowed.contains(origin))
     }
 
-    /// Sends a request, following redirects (each re-checked), within `deadline`.
+    /// Sends a request, following redirects (each re-checked), within `deadline`; the body comes
+    /// back in memory, at most `max_body` bytes (and the host's response cap).
+    #[allow(clippy::too_many_arguments)] // the request's parts, as the WIT record has them
     pub async fn send(
         &self,
         allowed: &[Origin],
@@ -132,7 +134,46 @@ impl Egress {
         headers: &[(String, String)],
         body: Option<Vec<u8>>,
         deadline: Instant,
+        max_body: usize,
     ) -> Result<EgressResponse, EgressError> {
+        let mut sink = Sink::Memory(Vec::new(), max_body.min(self.config.max_response_bytes));
+        let (status, headers) = self.exchange(allowed, method, url, headers, body, deadline, &mut sink).await?;
+        let Sink::Memory(body, _) = sink else { unreachable!("a memory sink stays one") };
+        Ok(EgressResponse { status, headers, body })
+    }
+
+    /// Sends a request like [`Egress::send`], writing the body to `file` (up to the host's
+    /// response cap) instead of memory; returns the status, headers and the body's length.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_to_file(
+        &self,
+        allowed: &[Origin],
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        deadline: Instant,
+        file: std::fs::File,
+    ) -> Result<(u16, Vec<(String, String)>, u64), EgressError> {
+        let file = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+        let mut sink = Sink::File(file, 0, self.config.max_response_bytes as u64);
+        let (status, headers) = self.exchange(allowed, method, url, headers, body, deadline, &mut sink).await?;
+        let Sink::File(mut file, written, _) = sink else { unreachable!("a file sink stays one") };
+        tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| EgressError::Connection(format!("spool: {e}")))?;
+        Ok((status, headers, written))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange(
+        &self,
+        allowed: &[Origin],
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        deadline: Instant,
+        sink: &mut Sink,
+    ) -> Result<(u16, Vec<(String, String)>), EgressError> {
         let mut method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| EgressError::InvalidRequest(format!("method `{method}`")))?;
         let mut url = Url::parse(url).map_err(|e| EgressError::InvalidRequest(format!("url: {e}")))?;
@@ -189,7 +230,6 @@ impl Egress {
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                 .collect();
-            let mut collected = Vec::new();
             loop {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(remaining, resp.chunk()).await {
@@ -197,17 +237,41 @@ impl Egress {
                     Ok(Err(e)) if e.is_timeout() => return Err(EgressError::Timeout),
                     Ok(Err(e)) => return Err(EgressError::Connection(root_cause(&e))),
                     Ok(Ok(None)) => break,
-                    Ok(Ok(Some(chunk))) => {
-                        if collected.len() + chunk.len() > self.config.max_response_bytes {
-                            return Err(EgressError::TooLarge);
-                        }
-                        collected.extend_from_slice(&chunk);
-                    }
+                    Ok(Ok(Some(chunk))) => sink.push(&chunk).await?,
                 }
             }
-            return Ok(EgressResponse { status: status.as_u16(), headers, body: collected });
+            return Ok((status.as_u16(), headers));
         }
         Err(EgressError::Connection(format!("more than {} redirects", self.config.max_redirects)))
+    }
+}
+
+/// Where a response body goes, each with its cap.
+enum Sink {
+    Memory(Vec<u8>, usize),
+    File(tokio::io::BufWriter<tokio::fs::File>, u64, u64),
+}
+
+impl Sink {
+    async fn push(&mut self, chunk: &[u8]) -> Result<(), EgressError> {
+        match self {
+            Self::Memory(bytes, cap) => {
+                if bytes.len() + chunk.len() > *cap {
+                    return Err(EgressError::TooLarge);
+                }
+                bytes.extend_from_slice(chunk);
+            }
+            Self::File(file, written, cap) => {
+                if *written + chunk.len() as u64 > *cap {
+                    return Err(EgressError::TooLarge);
+                }
+                tokio::io::AsyncWriteExt::write_all(file, chunk)
+                    .await
+                    .map_err(|e| EgressError::Connection(format!("spool: {e}")))?;
+                *written += chunk.len() as u64;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -273,19 +337,19 @@ mod tests {
             max_redirects: 3,
         });
         let deadline = Instant::now() + Duration::from_secs(5);
-        let ok = egress.send(&[], "GET", &format!("{inside}/"), &[], None, deadline).await.unwrap();
+        let ok = egress.send(&[], "GET", &format!("{inside}/"), &[], None, deadline, usize::MAX).await.unwrap();
         assert_eq!((ok.status, ok.body.as_slice()), (200, b"ok".as_slice()));
-        let redirected = egress.send(&[], "GET", &format!("{inside}/redirect"), &[], None, deadline).await;
+        let redirected = egress.send(&[], "GET", &format!("{inside}/redirect"), &[], None, deadline, usize::MAX).await;
         assert_eq!(
             redirected.unwrap_err(),
             EgressError::Denied(o(&outside).to_string()),
             "the redirect target is checked too"
         );
-        let big = egress.send(&[], "GET", &format!("{inside}/big"), &[], None, deadline).await;
+        let big = egress.send(&[], "GET", &format!("{inside}/big"), &[], None, deadline, usize::MAX).await;
         assert_eq!(big.unwrap_err(), EgressError::TooLarge);
-        let denied = egress.send(&[], "GET", &format!("{outside}/"), &[], None, deadline).await;
+        let denied = egress.send(&[], "GET", &format!("{outside}/"), &[], None, deadline, usize::MAX).await;
         assert!(matches!(denied, Err(EgressError::Denied(_))));
-        let bad = egress.send(&[], "GET", "not a url", &[], None, deadline).await;
+        let bad = egress.send(&[], "GET", "not a url", &[], None, deadline, usize::MAX).await;
         assert!(matches!(bad, Err(EgressError::InvalidRequest(_))));
     }
 
@@ -309,11 +373,11 @@ mod tests {
             ("https://[::1]:9/", "not a public address"),
             ("https://10.0.0.1/", "not a public address"),
         ] {
-            let err = egress.send(&manifest, "GET", url, &[], None, deadline).await.unwrap_err();
+            let err = egress.send(&manifest, "GET", url, &[], None, deadline, usize::MAX).await.unwrap_err();
             assert!(matches!(&err, EgressError::Denied(d) if d.contains(why)), "{url}: {err:?}");
         }
         // The operator's grant reaches loopback.
-        let ok = egress.send(&[], "GET", &format!("{granted}/"), &[], None, deadline).await.unwrap();
+        let ok = egress.send(&[], "GET", &format!("{granted}/"), &[], None, deadline, usize::MAX).await.unwrap();
         assert_eq!((ok.status, ok.body.as_slice()), (200, &b"ok"[..]));
     }
 

@@ -1,5 +1,5 @@
-//! The per-call store state and the host side of the plugin imports (`http`, `log`), plus the
-//! memory limiter.
+//! The per-call store state and the host side of the plugin imports (`http`, `log`), for every
+//! supported WIT version, plus the memory limiter.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,9 +9,13 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use uuid::Uuid;
+
 use super::bindings::stock_tracker::marketplace::{http, log, types};
+use super::bindings::{legacy, v0_1};
 use super::egress::{Egress, EgressError, Origin};
 use super::runtime::PluginStats;
+use super::spool::Spools;
 
 /// Captured guest stdout/stderr per call; writing past it traps the call.
 pub const OUTPUT_CAPACITY: usize = 64 * 1024;
@@ -20,7 +24,16 @@ pub const LOG_LINES_PER_CALL: usize = 1_000;
 /// Longest log line kept, in bytes.
 pub const LOG_LINE_MAX: usize = 4 * 1024;
 
-/// Everything one call's store holds. Nothing survives the call.
+/// What a call runs with, besides the plugin: the host's shared parts and the call's scope.
+pub struct CallEnv {
+    pub metrics: Arc<crate::telemetry::Metrics>,
+    pub egress: Egress,
+    pub spools: Arc<Spools>,
+    pub scope: Uuid,
+}
+
+/// Everything one call's store holds. Nothing survives the call but spooled bodies (see
+/// [`Spools`]).
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -32,6 +45,9 @@ pub struct HostState {
     log_budget: usize,
     stats: Arc<PluginStats>,
     metrics: Arc<crate::telemetry::Metrics>,
+    spools: Arc<Spools>,
+    /// Whose spooled bodies this call may read and owns the ones it makes.
+    scope: Uuid,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
 }
@@ -39,9 +55,8 @@ pub struct HostState {
 impl HostState {
     /// A fresh state: WASI with no env, args, files, sockets or inherited stdio; output captured.
     pub fn new(
-        metrics: Arc<crate::telemetry::Metrics>,
+        env: CallEnv,
         plugin_id: Arc<str>,
-        egress: Egress,
         allowed: Arc<Vec<Origin>>,
         memory_bytes: usize,
         deadline: Instant,
@@ -61,12 +76,14 @@ impl HostState {
             table: ResourceTable::new(),
             limits: CallLimits::new(memory_bytes),
             plugin_id,
-            egress,
+            egress: env.egress,
             allowed,
             deadline,
             log_budget: LOG_LINES_PER_CALL,
             stats,
-            metrics,
+            metrics: env.metrics,
+            spools: env.spools,
+            scope: env.scope,
             stdout,
             stderr,
         }
@@ -130,13 +147,11 @@ impl ResourceLimiter for CallLimits {
 }
 
 impl types::Host for HostState {}
+impl v0_1::stock_tracker::marketplace::types::Host for HostState {}
 
-impl http::Host for HostState {
-    async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
-        let started = Instant::now();
-        let result =
-            self.egress.send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline).await;
-        self.stats.record_http(&result, started.elapsed());
+impl HostState {
+    /// Counts a request's outcome and maps a refusal to the WIT error.
+    fn outcome<T>(&self, result: Result<T, EgressError>, started: Instant) -> Result<T, http::HttpError> {
         let outcome = match &result {
             Ok(_) => "ok",
             Err(EgressError::Denied(_)) => "denied",
@@ -145,22 +160,88 @@ impl http::Host for HostState {
             Err(EgressError::TooLarge) => "too_large",
             Err(EgressError::InvalidRequest(_)) => "invalid_request",
         };
+        self.stats.record_http(result.as_ref().err(), started.elapsed());
         self.metrics.plugin_http.with_label_values(&[&*self.plugin_id, outcome]).inc();
-        Ok(match result {
-            Ok(resp) => Ok(http::Response { status: resp.status, headers: resp.headers, body: resp.body }),
-            Err(err) => {
-                if let EgressError::Denied(origin) = &err {
-                    tracing::warn!(plugin.id = %self.plugin_id, origin = %origin, "plugin {} request to {origin} denied", self.plugin_id);
-                }
-                Err(match err {
-                    EgressError::Denied(o) => http::HttpError::Denied(o),
-                    EgressError::Timeout => http::HttpError::Timeout,
-                    EgressError::Connection(e) => http::HttpError::Connection(e),
-                    EgressError::TooLarge => http::HttpError::TooLarge,
-                    EgressError::InvalidRequest(e) => http::HttpError::InvalidRequest(e),
-                })
+        result.map_err(|err| {
+            if let EgressError::Denied(origin) = &err {
+                tracing::warn!(plugin.id = %self.plugin_id, origin = %origin, "plugin {} request to {origin} denied", self.plugin_id);
+            }
+            match err {
+                EgressError::Denied(o) => http::HttpError::Denied(o),
+                EgressError::Timeout => http::HttpError::Timeout,
+                EgressError::Connection(e) => http::HttpError::Connection(e),
+                EgressError::TooLarge => http::HttpError::TooLarge,
+                EgressError::InvalidRequest(e) => http::HttpError::InvalidRequest(e),
             }
         })
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let started = Instant::now();
+        // A body bigger than the call's memory could never be handed in: refuse it as it arrives.
+        let max_body = self.limits.memory_bytes;
+        let result = self
+            .egress
+            .send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline, max_body)
+            .await;
+        Ok(self.outcome(result, started).map(|resp| http::Response {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+        }))
+    }
+
+    async fn send_spooled(
+        &mut self,
+        req: http::Request,
+    ) -> wasmtime::Result<Result<http::SpooledResponse, http::HttpError>> {
+        let started = Instant::now();
+        let (id, path, file) = match self.spools.create() {
+            Ok(created) => created,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create a spool file");
+                return Ok(Err(http::HttpError::Connection("the host cannot spool bodies now".into())));
+            }
+        };
+        let result = self
+            .egress
+            .send_to_file(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline, file)
+            .await;
+        Ok(match self.outcome(result, started) {
+            Ok((status, headers, size)) => {
+                self.spools.register(self.scope, id.clone(), path);
+                Ok(http::SpooledResponse { status, headers, body_id: id, size })
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(path);
+                Err(err)
+            }
+        })
+    }
+
+    async fn read_spooled(
+        &mut self,
+        body_id: String,
+        offset: u64,
+        max_bytes: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, http::HttpError>> {
+        let (spools, scope) = (self.spools.clone(), self.scope);
+        let read = tokio::task::spawn_blocking(move || spools.read(scope, &body_id, offset, max_bytes)).await?;
+        Ok(read.map_err(http::HttpError::InvalidRequest))
+    }
+}
+
+impl v0_1::stock_tracker::marketplace::http::Host for HostState {
+    async fn send(
+        &mut self,
+        req: v0_1::stock_tracker::marketplace::http::Request,
+    ) -> wasmtime::Result<
+        Result<v0_1::stock_tracker::marketplace::http::Response, v0_1::stock_tracker::marketplace::http::HttpError>,
+    > {
+        let answer = http::Host::send(self, legacy::request(req)).await?;
+        Ok(legacy::response(answer))
     }
 }
 
@@ -186,6 +267,16 @@ impl log::Host for HostState {
             );
         }
         Ok(())
+    }
+}
+
+impl v0_1::stock_tracker::marketplace::log::Host for HostState {
+    async fn write(
+        &mut self,
+        level: v0_1::stock_tracker::marketplace::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        log::Host::write(self, legacy::level(level), message).await
     }
 }
 

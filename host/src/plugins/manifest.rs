@@ -3,10 +3,9 @@
 //!
 //! ```toml
 //! id = "wildberries"
-//! version = "0.1.0"
-//! wit = "0.1.0"
+//! version = "0.3.0"
+//! wit = "0.2.0"
 //! allowed_hosts = ["https://content-api.wildberries.ru"]
-//! settings = ["stocks_source"]
 //! [limits]
 //! memory_mb = 64
 //! timeout_ms = 10000
@@ -29,8 +28,8 @@ pub struct Manifest {
     /// Origins (`https://host[:port]`) the plugin may call.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    /// Connection settings the adapter reads (besides `base_url`, which the host governs); a
-    /// connection may set no others.
+    /// WIT 0.1.0 only: the connection settings the adapter reads (besides `base_url`, which the
+    /// host governs); a connection may set no others. Since 0.2.0 `info()` declares them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
     #[serde(default)]
@@ -106,11 +105,11 @@ mod tests {
     fn parses_the_wildberries_manifest() {
         let m = Manifest::parse(include_str!("../../../plugins/wildberries/plugin.toml")).unwrap();
         assert_eq!(m.id, "wildberries");
-        assert_eq!(m.wit, "0.1.0");
+        assert_eq!(m.wit, "0.2.0");
         assert_eq!(m.limits.memory_mb, None, "memory is left to PLUGIN_MEMORY_MB");
-        assert_eq!(m.limits.timeout_ms, Some(10_000));
-        assert_eq!(m.origins().len(), 3, "content, statistics, analytics");
-        assert_eq!(m.settings, ["stocks_source"]);
+        assert_eq!(m.limits.timeout_ms, Some(60_000));
+        assert_eq!(m.origins().len(), 5, "content, statistics, analytics, prices, marketplace");
+        assert!(m.settings.is_empty(), "since WIT 0.2.0 settings are declared in info()");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! [`CallError`] is recorded with its `Display` text as the run's error.)
 
 use super::CallError;
-use super::bindings::stock_tracker::marketplace::types::AdapterError;
+use super::bindings::AdapterError;
 use super::runtime::shown;
 use crate::error::ApiError;
 
@@ -13,15 +13,15 @@ impl From<CallError> for ApiError {
                 "credentials",
                 format!("the marketplace refused these credentials: {}", shown(&detail)),
             ),
-            CallError::Adapter(AdapterError::RateLimited(secs)) => ApiError::Unavailable {
+            CallError::Adapter(AdapterError::RateLimited(limit)) => ApiError::Unavailable {
                 code: "marketplace_rate_limited",
-                message: format!("the marketplace asks to wait {secs} s; try again then"),
-                retry_after: Some(secs),
+                message: format!("the marketplace asks to wait {} s; try again then", limit.retry_after_secs),
+                retry_after: Some(limit.retry_after_secs),
             },
             CallError::Adapter(AdapterError::Unsupported(m)) => {
                 ApiError::invalid("settings", format!("unsupported: {}", shown(&m)))
             }
-            CallError::Adapter(AdapterError::Upstream(m)) => ApiError::BadGateway {
+            CallError::Adapter(AdapterError::Upstream(m) | AdapterError::Transient(m)) => ApiError::BadGateway {
                 code: "marketplace_error",
                 message: format!("the marketplace failed: {}", shown(&m)),
             },

@@ -9,13 +9,17 @@ use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::bindings::exports::stock_tracker::marketplace::adapter::{PageRequest, ProductPage, StockPage};
-use super::bindings::stock_tracker::marketplace::types::{AdapterError, AdapterInfo, CallContext};
-use super::bindings::{AdapterPlugin, AdapterPluginPre, SUPPORTED_WIT_VERSIONS, WIT_PACKAGE};
+use uuid::Uuid;
+
+use super::bindings::{
+    Account, AdapterError, AdapterInfo, AdapterPlugin, AdapterPluginPre, CallContext, Capability, PageRequest,
+    PricePage, ProductPage, ProductRef, SUPPORTED_WIT_VERSIONS, SalePage, StockPage, WIT_PACKAGE, legacy, v0_1,
+};
 use super::cache::{CodeCache, content_hash};
 use super::egress::{Egress, EgressConfig, EgressError, Origin};
-use super::imports::{HostState, truncate};
+use super::imports::{CallEnv, HostState, truncate};
 use super::manifest::Manifest;
+use super::spool::Spools;
 use super::{PluginConfig, engine};
 use crate::telemetry::reporting;
 
@@ -41,6 +45,7 @@ impl CallError {
         match self {
             Self::Adapter(AdapterError::InvalidCredentials(_)) => "invalid_credentials",
             Self::Adapter(AdapterError::RateLimited(_)) => "rate_limited",
+            Self::Adapter(AdapterError::Transient(_)) => "transient",
             Self::Adapter(AdapterError::Upstream(_)) => "upstream",
             Self::Adapter(AdapterError::Unsupported(_)) => "unsupported",
             Self::Adapter(AdapterError::Internal(_)) => "adapter_internal",
@@ -57,7 +62,8 @@ impl CallError {
 pub fn describe(err: &AdapterError) -> String {
     match err {
         AdapterError::InvalidCredentials(m) => format!("invalid credentials: {}", shown(m)),
-        AdapterError::RateLimited(s) => format!("rate limited by the marketplace for {s} s"),
+        AdapterError::RateLimited(r) => format!("rate limited by the marketplace for {} s", r.retry_after_secs),
+        AdapterError::Transient(m) => format!("marketplace failed: {}", shown(m)),
         AdapterError::Upstream(m) => format!("marketplace error: {}", shown(m)),
         AdapterError::Unsupported(m) => format!("unsupported: {}", shown(m)),
         AdapterError::Internal(m) => format!("adapter error: {}", shown(m)),
@@ -111,10 +117,10 @@ pub struct PluginStats {
 }
 
 impl PluginStats {
-    pub(crate) fn record_http(&self, result: &Result<super::egress::EgressResponse, EgressError>, took: Duration) {
+    pub(crate) fn record_http(&self, error: Option<&EgressError>, took: Duration) {
         self.http_requests.fetch_add(1, Ordering::Relaxed);
         self.http_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        if matches!(result, Err(EgressError::Denied(_))) {
+        if matches!(error, Some(EgressError::Denied(_))) {
             self.http_denied.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -134,7 +140,7 @@ pub struct LoadedPlugin {
     pub stats: Arc<PluginStats>,
     /// The component bytes (to persist or re-install this version).
     pub source: Arc<[u8]>,
-    pre: AdapterPluginPre<HostState>,
+    pre: Pre,
     origins: Arc<Vec<Origin>>,
     memory_bytes: usize,
     timeout: Duration,
@@ -169,6 +175,12 @@ pub struct PluginSummary {
     pub memory_limit_bytes: u64,
 }
 
+/// The linked component, by the WIT version it targets.
+enum Pre {
+    Current(AdapterPluginPre<HostState>),
+    V0_1(v0_1::AdapterPluginPre<HostState>),
+}
+
 impl LoadedPlugin {
     pub fn summary(&self) -> PluginSummary {
         PluginSummary {
@@ -186,6 +198,11 @@ impl LoadedPlugin {
             memory_limit_bytes: self.memory_bytes as u64,
         }
     }
+
+    /// Whether the adapter declared `capability` (so its optional export answers).
+    pub fn can(&self, capability: Capability) -> bool {
+        self.info.capabilities.contains(&capability)
+    }
 }
 
 /// One call into a plugin.
@@ -194,6 +211,9 @@ enum Call {
     Verify(CallContext),
     Products(CallContext, PageRequest),
     Stocks(CallContext, PageRequest),
+    SellerStocks(CallContext, PageRequest, Vec<ProductRef>),
+    Prices(CallContext, PageRequest),
+    Sales(CallContext, PageRequest),
 }
 
 impl Call {
@@ -204,15 +224,46 @@ impl Call {
             Self::Verify(_) => "verify-credentials",
             Self::Products(..) => "list-products",
             Self::Stocks(..) => "fetch-stocks",
+            Self::SellerStocks(..) => "fetch-seller-stocks",
+            Self::Prices(..) => "fetch-prices",
+            Self::Sales(..) => "fetch-sales",
         }
     }
 }
 
 enum Output {
     Info(AdapterInfo),
-    Verify(Result<String, AdapterError>),
+    Verify(Result<Account, AdapterError>),
     Products(Result<ProductPage, AdapterError>),
     Stocks(Result<StockPage, AdapterError>),
+    Prices(Result<PricePage, AdapterError>),
+    Sales(Result<SalePage, AdapterError>),
+}
+
+impl Output {
+    /// The adapter's refusal, if it refused.
+    fn refusal(&self) -> Option<&AdapterError> {
+        match self {
+            Self::Info(_) => None,
+            Self::Verify(r) => r.as_ref().err(),
+            Self::Products(r) => r.as_ref().err(),
+            Self::Stocks(r) => r.as_ref().err(),
+            Self::Prices(r) => r.as_ref().err(),
+            Self::Sales(r) => r.as_ref().err(),
+        }
+    }
+}
+
+/// Whose spooled bodies a call reads and makes: a sync passes its connection's (bodies then
+/// serve the phase's next calls until [`Runtime::release`]); other calls get their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope(pub Uuid);
+
+impl Scope {
+    /// A scope of one call.
+    pub fn once() -> Self {
+        Self(Uuid::new_v4())
+    }
 }
 
 /// The engine, linker and policies shared by every plugin.
@@ -223,6 +274,7 @@ pub struct Runtime {
     egress: Egress,
     cache: CodeCache,
     config: PluginConfig,
+    spools: Arc<Spools>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -242,6 +294,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_1::AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let egress = Egress::new(EgressConfig {
             extra_origins: config.extra_origins()?,
             connect_timeout: Duration::from_secs(5),
@@ -250,7 +303,8 @@ impl Runtime {
             max_redirects: 5,
         });
         let cache = CodeCache::new(cache_dir, &engine)?;
-        Ok(Self { metrics, engine, linker, egress, cache, config })
+        let spools = Arc::new(Spools::new()?);
+        Ok(Self { metrics, engine, linker, egress, cache, config, spools })
     }
 
     /// Compiles (or takes from the cache) and checks a component: it must be a WebAssembly
@@ -279,9 +333,20 @@ impl Runtime {
                 .map_err(|e| LoadError(format!("compile task failed: {e}")))?
                 .map_err(|e| LoadError(format!("not a valid component: {e:#}")))?;
         let wit_version = self.check_wit_version(&component)?;
+        if wit_version != manifest.wit {
+            return Err(LoadError(format!(
+                "the component targets WIT {WIT_PACKAGE}@{wit_version} but its manifest says wit = \"{}\"",
+                manifest.wit
+            )));
+        }
         let instance_pre =
             self.linker.instantiate_pre(&component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
-        let pre = AdapterPluginPre::new(instance_pre).map_err(|e| LoadError(format!("missing exports: {e:#}")))?;
+        let missing = |e: wasmtime::Error| LoadError(format!("missing exports: {e:#}"));
+        let pre = if wit_version == "0.1.0" {
+            Pre::V0_1(v0_1::AdapterPluginPre::new(instance_pre).map_err(missing)?)
+        } else {
+            Pre::Current(AdapterPluginPre::new(instance_pre).map_err(missing)?)
+        };
 
         let memory_bytes =
             (manifest.limits.memory_mb.unwrap_or(u64::MAX).min(self.config.plugin_memory_mb) as usize) << 20;
@@ -294,6 +359,8 @@ impl Runtime {
                 version: manifest.version.clone(),
                 marketplace: String::new(),
                 credential_fields: Vec::new(),
+                capabilities: Vec::new(),
+                settings: Vec::new(),
             },
             id: manifest.id.as_str().into(),
             origins: Arc::new(manifest.origins()),
@@ -314,6 +381,19 @@ impl Runtime {
                 "info() reports id `{}` but the manifest says `{}`",
                 info.id, plugin.manifest.id
             )));
+        }
+        if let Some(bad) =
+            info.settings.iter().find(|f| !super::manifest::valid_id(&f.name) || f.name == super::settings::BASE_URL)
+        {
+            return Err(LoadError(format!(
+                "info() declares a setting `{}`; names are 1-64 characters of a-z, 0-9, `-` or `_`, and not base_url",
+                truncate(&bad.name, 64)
+            )));
+        }
+        if plugin.wit_version != "0.1.0" && !plugin.manifest.settings.is_empty() {
+            return Err(LoadError(
+                "since WIT 0.2.0 an adapter declares its settings in info(), not in the manifest's `settings`".into(),
+            ));
         }
         plugin.info = info;
         Ok(plugin)
@@ -340,14 +420,14 @@ impl Runtime {
     }
 
     pub async fn info(&self, plugin: &LoadedPlugin) -> Result<AdapterInfo, CallError> {
-        match self.call(plugin, Call::Info).await? {
+        match self.call(plugin, Scope::once(), Call::Info).await? {
             Output::Info(info) => Ok(info),
             _ => unreachable!("info call answers info"),
         }
     }
 
-    pub async fn verify_credentials(&self, plugin: &LoadedPlugin, ctx: CallContext) -> Result<String, CallError> {
-        match self.call(plugin, Call::Verify(ctx)).await? {
+    pub async fn verify_credentials(&self, plugin: &LoadedPlugin, ctx: CallContext) -> Result<Account, CallError> {
+        match self.call(plugin, Scope::once(), Call::Verify(ctx)).await? {
             Output::Verify(r) => r.map_err(CallError::Adapter),
             _ => unreachable!("verify call answers verify"),
         }
@@ -356,10 +436,11 @@ impl Runtime {
     pub async fn list_products(
         &self,
         plugin: &LoadedPlugin,
+        scope: Scope,
         ctx: CallContext,
         page: PageRequest,
     ) -> Result<ProductPage, CallError> {
-        match self.call(plugin, Call::Products(ctx, page)).await? {
+        match self.call(plugin, scope, Call::Products(ctx, page)).await? {
             Output::Products(r) => r.map_err(CallError::Adapter),
             _ => unreachable!("products call answers products"),
         }
@@ -368,27 +449,78 @@ impl Runtime {
     pub async fn fetch_stocks(
         &self,
         plugin: &LoadedPlugin,
+        scope: Scope,
         ctx: CallContext,
         page: PageRequest,
     ) -> Result<StockPage, CallError> {
-        match self.call(plugin, Call::Stocks(ctx, page)).await? {
+        match self.call(plugin, scope, Call::Stocks(ctx, page)).await? {
             Output::Stocks(r) => r.map_err(CallError::Adapter),
             _ => unreachable!("stocks call answers stocks"),
         }
     }
 
+    /// Stock of the seller's warehouses for a batch of variants (capability `seller-stock`).
+    pub async fn fetch_seller_stocks(
+        &self,
+        plugin: &LoadedPlugin,
+        scope: Scope,
+        ctx: CallContext,
+        page: PageRequest,
+        products: Vec<ProductRef>,
+    ) -> Result<StockPage, CallError> {
+        match self.call(plugin, scope, Call::SellerStocks(ctx, page, products)).await? {
+            Output::Stocks(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("stocks call answers stocks"),
+        }
+    }
+
+    /// Prices (capability `prices`).
+    pub async fn fetch_prices(
+        &self,
+        plugin: &LoadedPlugin,
+        scope: Scope,
+        ctx: CallContext,
+        page: PageRequest,
+    ) -> Result<PricePage, CallError> {
+        match self.call(plugin, scope, Call::Prices(ctx, page)).await? {
+            Output::Prices(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("prices call answers prices"),
+        }
+    }
+
+    /// Sale events (capability `sales`).
+    pub async fn fetch_sales(
+        &self,
+        plugin: &LoadedPlugin,
+        scope: Scope,
+        ctx: CallContext,
+        page: PageRequest,
+    ) -> Result<SalePage, CallError> {
+        match self.call(plugin, scope, Call::Sales(ctx, page)).await? {
+            Output::Sales(r) => r.map_err(CallError::Adapter),
+            _ => unreachable!("sales call answers sales"),
+        }
+    }
+
+    /// Deletes the spooled bodies of `scope` (a sync attempt ended).
+    pub fn release(&self, scope: Scope) {
+        self.spools.release(scope.0);
+    }
+
+    /// Spooled bodies held now.
+    pub fn spooled_bodies(&self) -> usize {
+        self.spools.len()
+    }
+
     /// One call: fresh store, limits, deadline; the store is dropped afterwards whatever happened.
-    async fn call(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
+    async fn call(&self, plugin: &LoadedPlugin, scope: Scope, call: Call) -> Result<Output, CallError> {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let name = call.name();
-        let result = self.call_inner(plugin, call).await;
+        let result = self.call_inner(plugin, scope, call).await;
         let outcome = match &result {
             Err(e) => e.kind(),
-            Ok(Output::Verify(Err(e)) | Output::Products(Err(e)) | Output::Stocks(Err(e))) => {
-                CallError::Adapter(e.clone()).kind()
-            }
-            Ok(_) => "ok",
+            Ok(out) => out.refusal().map_or("ok", |e| CallError::Adapter(e.clone()).kind()),
         };
         if outcome != "ok" {
             plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -404,12 +536,17 @@ impl Runtime {
         result
     }
 
-    async fn call_inner(&self, plugin: &LoadedPlugin, call: Call) -> Result<Output, CallError> {
+    async fn call_inner(&self, plugin: &LoadedPlugin, scope: Scope, call: Call) -> Result<Output, CallError> {
         let deadline = Instant::now() + plugin.timeout;
+        let env = CallEnv {
+            metrics: self.metrics.clone(),
+            egress: self.egress.clone(),
+            spools: self.spools.clone(),
+            scope: scope.0,
+        };
         let state = HostState::new(
-            self.metrics.clone(),
+            env,
             plugin.id.clone(),
-            self.egress.clone(),
             plugin.origins.clone(),
             plugin.memory_bytes,
             deadline,
@@ -423,15 +560,15 @@ impl Runtime {
         });
 
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
-            let adapter = instance.stock_tracker_marketplace_adapter();
-            let out = match call {
-                Call::Info => adapter.call_info(&mut store).await.map(Output::Info),
-                Call::Verify(ctx) => adapter.call_verify_credentials(&mut store, &ctx).await.map(Output::Verify),
-                Call::Products(ctx, page) => {
-                    adapter.call_list_products(&mut store, &ctx, &page).await.map(Output::Products)
+            let out = match &plugin.pre {
+                Pre::Current(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
+                    call_current(instance.stock_tracker_marketplace_adapter(), &mut store, call).await
                 }
-                Call::Stocks(ctx, page) => adapter.call_fetch_stocks(&mut store, &ctx, &page).await.map(Output::Stocks),
+                Pre::V0_1(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
+                    call_v0_1(instance.stock_tracker_marketplace_adapter(), &mut store, call, &plugin.manifest).await
+                }
             };
             out.map_err(|e| (e, false))
         };
@@ -468,6 +605,62 @@ impl Runtime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// A call into a component of the current WIT version.
+async fn call_current(
+    adapter: &super::bindings::exports::stock_tracker::marketplace::adapter::Guest,
+    store: &mut Store<HostState>,
+    call: Call,
+) -> wasmtime::Result<Output> {
+    Ok(match call {
+        Call::Info => Output::Info(adapter.call_info(&mut *store).await?),
+        Call::Verify(ctx) => Output::Verify(adapter.call_verify_credentials(&mut *store, &ctx).await?),
+        Call::Products(ctx, page) => Output::Products(adapter.call_list_products(&mut *store, &ctx, &page).await?),
+        Call::Stocks(ctx, page) => Output::Stocks(adapter.call_fetch_stocks(&mut *store, &ctx, &page).await?),
+        Call::SellerStocks(ctx, page, variants) => {
+            Output::Stocks(adapter.call_fetch_seller_stocks(&mut *store, &ctx, &page, &variants).await?)
+        }
+        Call::Prices(ctx, page) => Output::Prices(adapter.call_fetch_prices(&mut *store, &ctx, &page).await?),
+        Call::Sales(ctx, page) => Output::Sales(adapter.call_fetch_sales(&mut *store, &ctx, &page).await?),
+    })
+}
+
+/// A call into a 0.1.0 component, in and out through [`legacy`]. It has no prices or sales.
+async fn call_v0_1(
+    adapter: &v0_1::exports::stock_tracker::marketplace::adapter::Guest,
+    store: &mut Store<HostState>,
+    call: Call,
+    manifest: &Manifest,
+) -> wasmtime::Result<Output> {
+    let unsupported = |what: &str| AdapterError::Unsupported(format!("a WIT 0.1.0 adapter has no {what}"));
+    Ok(match call {
+        Call::Info => Output::Info(legacy::info(adapter.call_info(&mut *store).await?, &manifest.settings)),
+        Call::Verify(ctx) => Output::Verify(
+            adapter
+                .call_verify_credentials(&mut *store, &legacy::context(&ctx))
+                .await?
+                .map(legacy::account)
+                .map_err(legacy::error),
+        ),
+        Call::Products(ctx, page) => Output::Products(
+            adapter
+                .call_list_products(&mut *store, &legacy::context(&ctx), &legacy::page(&page))
+                .await?
+                .map(legacy::products)
+                .map_err(legacy::error),
+        ),
+        Call::Stocks(ctx, page) => Output::Stocks(
+            adapter
+                .call_fetch_stocks(&mut *store, &legacy::context(&ctx), &legacy::page(&page))
+                .await?
+                .map(legacy::stocks)
+                .map_err(legacy::error),
+        ),
+        Call::SellerStocks(..) => Output::Stocks(Err(unsupported("seller stocks"))),
+        Call::Prices(..) => Output::Prices(Err(unsupported("prices"))),
+        Call::Sales(..) => Output::Sales(Err(unsupported("sales"))),
+    })
 }
 
 /// Writes what the guest printed to the host log, one line each, tagged with the plugin id.

@@ -22,6 +22,8 @@ pub struct ConnectionRecord {
     pub credentials_sealed: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the credentials stop working, as the marketplace said at the last check.
+    pub credentials_expire_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub schedule: Schedule,
 }
@@ -68,7 +70,7 @@ pub struct DueConnection {
 
 const COLUMNS: &str = "tenant_id, connection_id, marketplace, name, settings, credentials_key_id, \
                        credentials_sealed, created_at, updated_at, sync_enabled, sync_interval_seconds, \
-                       next_sync_at, paused_reason, credential_failures";
+                       next_sync_at, paused_reason, credential_failures, credentials_expire_at";
 const NAME_TAKEN: &str = "a connection with this name already exists";
 
 /// Moves a connection's `next_sync_at` from `$3` (compare) to `$4` (set): the scheduler's
@@ -160,6 +162,51 @@ impl Store {
             return Err(StoreError::KeyNotCurrent);
         }
         self.connection(tenant_id, connection_id).await
+    }
+
+    /// Records when a connection's credentials expire (as the marketplace just said); a new date
+    /// lets the seller be told again before it.
+    pub async fn set_credentials_expiry(
+        &self,
+        tenant_id: Uuid,
+        connection_id: Uuid,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE marketplace_connection SET credentials_expire_at = $3, \
+                   credentials_expiry_notified_at = CASE WHEN credentials_expire_at IS NOT DISTINCT FROM $3 \
+                     THEN credentials_expiry_notified_at ELSE NULL END \
+                   WHERE tenant_id = $1 AND connection_id = $2";
+        on_pool!(self.pool(), p => {
+            sqlx::query(sql).bind(tenant_id).bind(connection_id).bind(expires_at).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Connections whose credentials expire before `before` (and have not yet), not yet told:
+    /// each is marked told at `now` by a compare-and-set, so only one caller gets it.
+    pub async fn claim_expiring_credentials(
+        &self,
+        now: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM marketplace_connection WHERE credentials_expire_at IS NOT NULL \
+             AND credentials_expire_at > $1 AND credentials_expire_at <= $2 \
+             AND credentials_expiry_notified_at IS NULL LIMIT 500"
+        ));
+        let due: Vec<ConnectionRecord> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(now).bind(before).fetch_all(p).await?);
+        let mut claimed = Vec::with_capacity(due.len());
+        let claim = "UPDATE marketplace_connection SET credentials_expiry_notified_at = $3 \
+                     WHERE tenant_id = $1 AND connection_id = $2 AND credentials_expiry_notified_at IS NULL";
+        for c in due {
+            let n = on_pool!(self.pool(), p => sqlx::query(claim).bind(c.tenant_id).bind(c.connection_id).bind(now)
+                .execute(p).await?.rows_affected());
+            if n == 1 {
+                claimed.push(c);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Deletes a connection with its products, stock and runs.

@@ -17,9 +17,9 @@ pub struct StockRow {
     pub sku: String,
     pub name: String,
     pub warehouse: String,
+    /// `marketplace` or `seller`.
+    pub warehouse_kind: String,
     pub available: i64,
-    pub in_transit_to_client: i64,
-    pub in_transit_from_client: i64,
     pub low_stock_threshold: i64,
     pub updated_at: DateTime<Utc>,
 }
@@ -28,9 +28,9 @@ pub struct StockRow {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StockLevel {
     pub warehouse: String,
+    pub warehouse_kind: String,
+    pub warehouse_id: Option<String>,
     pub available: i64,
-    pub in_transit_to_client: i64,
-    pub in_transit_from_client: i64,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -49,15 +49,53 @@ pub struct StockChange {
 pub struct ObservedStock {
     pub product_id: Uuid,
     pub warehouse: String,
+    pub kind: WarehouseKind,
+    pub warehouse_id: Option<String>,
     pub available: i64,
-    pub in_transit_to_client: i64,
-    pub in_transit_from_client: i64,
+}
+
+impl ObservedStock {
+    /// A level in one of the marketplace's warehouses.
+    pub fn marketplace(product_id: Uuid, warehouse: &str, available: i64) -> Self {
+        Self {
+            product_id,
+            warehouse: warehouse.to_owned(),
+            kind: WarehouseKind::Marketplace,
+            warehouse_id: None,
+            available,
+        }
+    }
+}
+
+/// Whose warehouse holds the stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WarehouseKind {
+    /// The marketplace's (WB FBW, Ozon FBO).
+    Marketplace,
+    /// The seller's own (WB FBS/DBS, Ozon FBS).
+    Seller,
+}
+
+impl WarehouseKind {
+    /// The stored text (anything but `seller` reads as the marketplace's).
+    pub fn parse(text: &str) -> Self {
+        if text == "seller" { Self::Seller } else { Self::Marketplace }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marketplace => "marketplace",
+            Self::Seller => "seller",
+        }
+    }
 }
 
 /// Filters for [`Store::list_stocks`].
 #[derive(Debug, Default, Clone)]
 pub struct StockFilter {
     pub warehouse: Option<String>,
+    pub warehouse_kind: Option<WarehouseKind>,
     pub connection_id: Option<Uuid>,
     /// At or below the product's low-stock threshold.
     pub low: bool,
@@ -80,8 +118,7 @@ impl Store {
     ) -> Result<Vec<StockRow>, StoreError> {
         Ok(on_pool!(self.pool(), p => {
             let mut q = QueryBuilder::new(
-                "SELECT s.product_id, p.connection_id, p.sku, p.name, s.warehouse, s.available, \
-                 s.in_transit_to_client, s.in_transit_from_client, \
+                "SELECT s.product_id, p.connection_id, p.sku, p.name, s.warehouse, s.warehouse_kind, s.available, \
                  COALESCE(p.low_stock_threshold, t.low_stock_threshold) AS low_stock_threshold, s.updated_at \
                  FROM stock_level s JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
                  JOIN tenant t ON t.tenant_id = s.tenant_id \
@@ -90,6 +127,9 @@ impl Store {
             q.push_bind(tenant_id);
             if let Some(warehouse) = &filter.warehouse {
                 q.push(" AND s.warehouse = ").push_bind(warehouse.clone());
+            }
+            if let Some(kind) = filter.warehouse_kind {
+                q.push(" AND s.warehouse_kind = ").push_bind(kind.as_str());
             }
             if let Some(connection_id) = filter.connection_id {
                 q.push(" AND p.connection_id = ").push_bind(connection_id);
@@ -128,22 +168,28 @@ impl Store {
         tenant_id: Uuid,
         product_id: Uuid,
     ) -> Result<Vec<StockLevel>, StoreError> {
-        let sql = "SELECT warehouse, available, in_transit_to_client, in_transit_from_client, updated_at \
+        let sql = "SELECT warehouse, warehouse_kind, warehouse_id, available, updated_at \
                    FROM stock_level WHERE tenant_id = $1 AND product_id = $2 ORDER BY warehouse";
         Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(product_id).fetch_all(p).await?))
     }
 
-    /// The (product, warehouse) pairs of a connection's products that hold any non-zero quantity.
-    pub async fn nonzero_stock_levels_of_connection(
+    /// The levels of a connection's products with a non-zero quantity that no write touched
+    /// since `since` (a listing that started then no longer reports them), with their kind.
+    pub async fn stock_levels_not_seen_since(
         &self,
         tenant_id: Uuid,
         connection_id: Uuid,
-    ) -> Result<Vec<(Uuid, String)>, StoreError> {
-        let sql = "SELECT s.product_id, s.warehouse FROM stock_level s \
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, String, WarehouseKind, Option<String>)>, StoreError> {
+        let sql = "SELECT s.product_id, s.warehouse, s.warehouse_kind, s.warehouse_id FROM stock_level s \
                    JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
-                   WHERE s.tenant_id = $1 AND p.connection_id = $2 \
-                   AND (s.available <> 0 OR s.in_transit_to_client <> 0 OR s.in_transit_from_client <> 0)";
-        Ok(on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(connection_id).fetch_all(p).await?))
+                   WHERE s.tenant_id = $1 AND p.connection_id = $2 AND s.available <> 0 AND s.updated_at < $3";
+        let rows: Vec<(Uuid, String, String, Option<String>)> = on_pool!(self.pool(), p => sqlx::query_as(sql)
+            .bind(tenant_id).bind(connection_id).bind(since).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, warehouse, kind, warehouse_id)| (id, warehouse, WarehouseKind::parse(&kind), warehouse_id))
+            .collect())
     }
 
     /// A product's most recent stock changes, newest first.
@@ -232,16 +278,16 @@ async fn record_values(
             .collect();
 
         let mut q = QueryBuilder::new(
-            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
-             in_transit_from_client, updated_at) ",
+            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
+             warehouse_id, updated_at) ",
         );
         q.push_values(chunk, |mut row, o| {
             row.push_bind(tenant_id)
                 .push_bind(o.product_id)
                 .push_bind(o.warehouse.clone())
                 .push_bind(o.available)
-                .push_bind(o.in_transit_to_client)
-                .push_bind(o.in_transit_from_client)
+                .push_bind(o.kind.as_str())
+                .push_bind(o.warehouse_id.clone())
                 .push_bind(at);
         });
         q.push(UPSERT_TAIL);
@@ -296,20 +342,20 @@ async fn record_unnest(
 
         let warehouses: Vec<&str> = chunk.iter().map(|o| o.warehouse.as_str()).collect();
         let available: Vec<i64> = chunk.iter().map(|o| o.available).collect();
-        let to_client: Vec<i64> = chunk.iter().map(|o| o.in_transit_to_client).collect();
-        let from_client: Vec<i64> = chunk.iter().map(|o| o.in_transit_from_client).collect();
+        let kinds: Vec<&str> = chunk.iter().map(|o| o.kind.as_str()).collect();
+        let warehouse_ids: Vec<Option<&str>> = chunk.iter().map(|o| o.warehouse_id.as_deref()).collect();
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, in_transit_to_client, \
-             in_transit_from_client, updated_at) \
-             SELECT $1, t.* , $7 FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) AS t{UPSERT_TAIL}"
+            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
+             warehouse_id, updated_at) \
+             SELECT $1, t.* , $7 FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::text[]) AS t{UPSERT_TAIL}"
         ));
         sqlx::query(sql)
             .bind(tenant_id)
             .bind(&product_ids)
             .bind(&warehouses)
             .bind(&available)
-            .bind(&to_client)
-            .bind(&from_client)
+            .bind(&kinds)
+            .bind(&warehouse_ids)
             .bind(at)
             .execute(&mut *tx)
             .await?;
@@ -344,8 +390,8 @@ async fn record_unnest(
 }
 
 const UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, product_id, warehouse) DO UPDATE SET available = excluded.available, \
-     in_transit_to_client = excluded.in_transit_to_client, \
-     in_transit_from_client = excluded.in_transit_from_client, updated_at = excluded.updated_at";
+     warehouse_kind = excluded.warehouse_kind, warehouse_id = excluded.warehouse_id, \
+     updated_at = excluded.updated_at";
 
 /// Rows per PostgreSQL statement (arrays have no bind limit; this bounds statement memory).
 const PG_CHUNK: usize = 10_000;

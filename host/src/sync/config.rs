@@ -13,6 +13,13 @@ pub struct SyncConfig {
     )]
     pub sync_max_rate_limit_wait_secs: u64,
 
+    /// Retries of a page the marketplace failed in passing (5xx, timeout, reset) within one
+    /// attempt, waiting 0.5 s, 1.5 s, 4.5 s … between them; then the attempt fails and the job retries
+    /// the run later.
+    #[arg(long, env = "SYNC_PAGE_RETRIES", value_name = "SYNC_PAGE_RETRIES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub sync_page_retries: u32,
+
     /// Products requested per adapter call (a hint; marketplaces cap it).
     #[arg(long, env = "SYNC_PAGE_SIZE", value_name = "SYNC_PAGE_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -49,6 +56,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             sync_max_rate_limit_wait_secs: 300,
+            sync_page_retries: 3,
             sync_page_size: 100,
             sync_max_attempts: 5,
             sync_scheduler: true,

@@ -25,6 +25,8 @@ use crate::store::connections::DueConnection;
 
 /// How often each instance looks for due connections (±20 %).
 pub const TICK: Duration = Duration::from_secs(5);
+/// How often the scheduler looks for credentials about to expire.
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 /// Connections one read takes; a tick reads again while reads come back full.
 const BATCH: u32 = 500;
 /// Reads one tick makes at most (the rest wait for the next tick).
@@ -43,7 +45,16 @@ pub struct Tick {
 
 /// Runs ticks until `stopped` turns true.
 pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
+    let mut last_expiry_check = std::time::Instant::now() - EXPIRY_CHECK;
     while !*stopped.borrow() {
+        if last_expiry_check.elapsed() >= EXPIRY_CHECK {
+            last_expiry_check = std::time::Instant::now();
+            match crate::events::credentials_expiring(&app).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(connections = n, "told {n} seller(s) their credentials expire soon"),
+                Err(err) => tracing::warn!(error = %err, "cannot check credentials about to expire"),
+            }
+        }
         match tick(&app).await {
             Ok(t) if t.started > 0 || t.placed > 0 => {
                 tracing::debug!(started = t.started, placed = t.placed, busy = t.busy, "scheduler tick")

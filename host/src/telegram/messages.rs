@@ -186,9 +186,24 @@ fn alert_line(lang: Lang, event_type: &str, d: &Value) -> Option<String> {
         ("stock.restocked", Lang::En) => format!("✅ Restocked: {item}: {}", n("available")),
         ("sync.failed", Lang::Ru) => format!("❌ Синхронизация «{}» не удалась: {}", s("connection_name"), s("error")),
         ("sync.failed", Lang::En) => format!("❌ Sync of “{}” failed: {}", s("connection_name"), s("error")),
+        ("connection.credentials_expiring", Lang::Ru) => {
+            format!(
+                "🔑 Ключ API подключения «{}» истекает {}: замените его",
+                s("connection_name"),
+                date(&s("expires_at"))
+            )
+        }
+        ("connection.credentials_expiring", Lang::En) => {
+            format!("🔑 The API key of “{}” expires on {}: replace it", s("connection_name"), date(&s("expires_at")))
+        }
         _ => return None,
     };
     Some(cut(&line))
+}
+
+/// The date part of an RFC 3339 time.
+fn date(at: &str) -> String {
+    at.split('T').next().unwrap_or(at).to_owned()
 }
 
 /// Lines under a header, as few messages as fit under the limit (the header on the first).

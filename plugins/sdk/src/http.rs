@@ -5,11 +5,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::AdapterError;
-pub use crate::bindings::stock_tracker::marketplace::http::{HttpError, Request, Response};
+pub use crate::bindings::stock_tracker::marketplace::http::{HttpError, Request, Response, SpooledResponse};
 
-/// Sends a request.
+/// Sends a request; the whole body comes back in memory.
 pub fn send(request: &Request) -> Result<Response, HttpError> {
     crate::bindings::stock_tracker::marketplace::http::send(request)
+}
+
+/// Sends a request whose body the host keeps, to be read in pieces ([`crate::spool`]).
+pub fn send_spooled(request: &Request) -> Result<SpooledResponse, HttpError> {
+    crate::bindings::stock_tracker::marketplace::http::send_spooled(request)
+}
+
+/// Up to `max_bytes` of a spooled body from `offset` (empty at the end).
+pub fn read_spooled(body_id: &str, offset: u64, max_bytes: u32) -> Result<Vec<u8>, HttpError> {
+    crate::bindings::stock_tracker::marketplace::http::read_spooled(body_id, offset, max_bytes)
+}
+
+impl SpooledResponse {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A request with a JSON body (or none) and the given headers.
@@ -36,12 +53,13 @@ impl Response {
     }
 }
 
+/// Timeouts and broken connections are `transient` (worth retrying); the rest are not.
 impl From<HttpError> for AdapterError {
     fn from(err: HttpError) -> Self {
         match err {
             HttpError::Denied(origin) => AdapterError::Unsupported(format!("host denied the request: {origin}")),
-            HttpError::Timeout => AdapterError::Upstream("request timed out".into()),
-            HttpError::Connection(e) => AdapterError::Upstream(format!("connection failed: {e}")),
+            HttpError::Timeout => AdapterError::Transient("request timed out".into()),
+            HttpError::Connection(e) => AdapterError::Transient(format!("connection failed: {e}")),
             HttpError::TooLarge => {
                 AdapterError::Upstream("response larger than the host allows (PLUGIN_MAX_RESPONSE_MB)".into())
             }

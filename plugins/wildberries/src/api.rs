@@ -1,5 +1,6 @@
 //! Wildberries API shapes, with field names exactly as in WB's OpenAPI specs
-//! (`02-items.yaml` for content, `12-reports` for statistics and the warehouse-remains report).
+//! (`02-items.yaml` for content, prices and seller warehouses, `12-reports` for statistics,
+//! orders, sales and the warehouse-remains report).
 
 use std::borrow::Cow;
 
@@ -9,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub const CONTENT_HOST: &str = "https://content-api.wildberries.ru";
 pub const STATISTICS_HOST: &str = "https://statistics-api.wildberries.ru";
 pub const ANALYTICS_HOST: &str = "https://seller-analytics-api.wildberries.ru";
+pub const PRICES_HOST: &str = "https://discounts-prices-api.wildberries.ru";
+pub const MARKETPLACE_HOST: &str = "https://marketplace-api.wildberries.ru";
+/// Largest `limit` of the prices list.
+pub const MAX_PRICES_PER_PAGE: u32 = 1000;
 /// Largest `cursor.limit` the card list accepts.
 pub const MAX_CARDS_PER_PAGE: u32 = 100;
 
@@ -157,11 +162,122 @@ pub struct RemainsWarehouse<'a> {
     pub quantity: i64,
 }
 
-/// The gateway's error body (401, 429, …).
+/// Any of WB's error bodies: the gateway's (`title`, `detail`), content's (`errorText`), the
+/// statistics and prices APIs' (`errors`: a string or a list), the marketplace API's
+/// (`code`, `message`).
 #[derive(Debug, Deserialize, Default)]
-pub struct GatewayError {
+pub struct ErrorBody {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
     pub detail: Option<String>,
+    #[serde(rename = "errorText", default)]
+    pub error_text: Option<String>,
+    #[serde(default)]
+    pub errors: Option<serde_json::Value>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub code: Option<serde_json::Value>,
+}
+
+/// One seller warehouse of `GET marketplace-api /api/v3/warehouses`.
+#[derive(Debug, Deserialize)]
+pub struct Warehouse {
+    pub id: i64,
+    pub name: String,
+}
+
+/// `POST /api/v3/stocks/{warehouseId}` body.
+#[derive(Debug, Serialize)]
+pub struct SellerStocksRequest {
+    #[serde(rename = "chrtIds")]
+    pub chrt_ids: Vec<i64>,
+}
+
+/// Its answer.
+#[derive(Debug, Deserialize)]
+pub struct SellerStocksResponse {
+    #[serde(default)]
+    pub stocks: Vec<SellerStock>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SellerStock {
+    #[serde(rename = "chrtId")]
+    pub chrt_id: i64,
+    pub amount: i64,
+}
+
+/// `GET discounts-prices-api /api/v2/list/goods/filter` answer.
+#[derive(Debug, Deserialize)]
+pub struct GoodsResponse {
+    pub data: Option<GoodsData>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GoodsData {
+    #[serde(rename = "listGoods", default)]
+    pub list_goods: Vec<Goods>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Goods {
+    #[serde(rename = "vendorCode")]
+    pub vendor_code: String,
+    #[serde(default)]
+    pub sizes: Vec<GoodsSize>,
+    #[serde(rename = "currencyIsoCode4217", default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub discount: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GoodsSize {
+    /// Roubles (WB sends numbers, sometimes with kopecks).
+    pub price: f64,
+    #[serde(rename = "discountedPrice", default)]
+    pub discounted_price: Option<f64>,
+    #[serde(rename = "techSizeName", default)]
+    pub tech_size_name: String,
+}
+
+/// What a row of the orders and of the sales listing both have (one unit each).
+#[derive(Debug, Deserialize)]
+pub struct UnitRow {
+    /// When it happened (Moscow time).
+    pub date: String,
+    #[serde(rename = "lastChangeDate")]
+    pub last_change_date: String,
+    #[serde(rename = "warehouseName", default)]
+    pub warehouse_name: String,
+    #[serde(rename = "supplierArticle")]
+    pub supplier_article: String,
+    #[serde(rename = "techSize", default)]
+    pub tech_size: String,
+    #[serde(rename = "priceWithDisc", default)]
+    pub price_with_disc: Option<f64>,
+    pub srid: String,
+}
+
+/// One row of `GET statistics-api /api/v1/supplier/orders` (one unit ordered).
+#[derive(Debug, Deserialize)]
+pub struct OrderRow {
+    #[serde(flatten)]
+    pub unit: UnitRow,
+    #[serde(rename = "isCancel", default)]
+    pub is_cancel: bool,
+    #[serde(rename = "cancelDate", default)]
+    pub cancel_date: Option<String>,
+}
+
+/// One row of `GET statistics-api /api/v1/supplier/sales` (one unit sold or returned).
+#[derive(Debug, Deserialize)]
+pub struct SaleRow {
+    #[serde(flatten)]
+    pub unit: UnitRow,
+    /// `S…` a sale, `R…` a return.
+    #[serde(rename = "saleID")]
+    pub sale_id: String,
 }

@@ -8,9 +8,14 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 
-use stock_tracker_plugin_sdk::{AdapterError, Product, StockLevel};
+use stock_tracker_plugin_sdk::{
+    AdapterError, Price, Product, ProductPrice, ProductTransit, SaleEvent, SaleKind, StockLevel, WarehouseKind,
+    rate_limited,
+};
 
-use crate::api::{CardsListResponse, GatewayError, RemainsRow, RequestCursor, StocksItem};
+use crate::api::{
+    CardsListResponse, ErrorBody, Goods, OrderRow, RemainsRow, RequestCursor, SaleRow, StocksItem, UnitRow,
+};
 
 /// The seller's article of one size: the vendor code, plus `/size` unless the product has no
 /// real size (WB reports `"0"` or `""`). Card sizes and stock rows both carry vendor code and
@@ -40,10 +45,11 @@ pub fn products_page(resp: CardsListResponse<'_>, limit: u32) -> (Vec<Product>, 
             products.push(Product {
                 sku: sku(&card.vendor_code, &size.tech_size),
                 marketplace_id: format!("{}/{}", card.nm_id, size.chrt_id),
+                variant_id: Some(size.chrt_id.to_string()),
                 barcodes: size.skus.into_iter().map(|b| b.0.into_owned()).collect(),
                 name: name.clone(),
                 brand: brand.clone(),
-                price_minor: None,
+                price: None,
             });
         }
     }
@@ -77,42 +83,30 @@ pub fn stocks_page(body: &[u8]) -> serde_json::Result<(Merged, Option<String>)> 
 pub const REMAINS_TO_CLIENT: &str = "В пути до получателей";
 pub const REMAINS_FROM_CLIENT: &str = "В пути возвраты на склад WB";
 pub const REMAINS_TOTAL: &str = "Всего находится на складах";
-/// Where in-transit goods of a product with nothing on any shelf are reported (WB's own name for
-/// its warehouses as a whole).
-pub const REMAINS_NO_WAREHOUSE: &str = "Склад WB";
 
-/// Stock levels from the warehouse-remains report (a JSON array of rows): one per SKU and real
-/// warehouse. The report counts goods in transit per product, not per warehouse, so they are put
-/// on the product's warehouse with the most stock (ties: the last by name; or on
-/// [`REMAINS_NO_WAREHOUSE`] when no shelf has any): the product's totals are exact, the split of
-/// in-transit goods between warehouses is not known. Warehouses at zero are absent from the
-/// report; the host zeroes what a full listing omits.
-pub fn remains_levels(body: &[u8]) -> serde_json::Result<Merged> {
-    let mut merged = Merged::default();
-    let mut in_transit: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for_each_element(body, |row: RemainsRow<'_>| {
-        let sku = sku(&row.vendor_code, &row.tech_size);
-        for place in &row.warehouses {
-            match place.warehouse_name.as_ref() {
-                REMAINS_TO_CLIENT => in_transit.entry(sku.clone()).or_default().0 += place.quantity,
-                REMAINS_FROM_CLIENT => in_transit.entry(sku.clone()).or_default().1 += place.quantity,
-                REMAINS_TOTAL => {}
-                warehouse => merged.at(sku.clone(), warehouse).available += place.quantity,
-            }
+/// One row of the warehouse-remains report (one article and size): a level per real warehouse,
+/// and the size's goods in transit, which WB counts per product, not per warehouse. Warehouses
+/// at zero are absent from the report; the host zeroes what a full listing omits.
+pub fn remains_row(row: &RemainsRow<'_>, levels: &mut Vec<StockLevel>, transit: &mut Vec<ProductTransit>) {
+    let sku = sku(&row.vendor_code, &row.tech_size);
+    let (mut to_client, mut from_client) = (0, 0);
+    for place in &row.warehouses {
+        match place.warehouse_name.as_ref() {
+            REMAINS_TO_CLIENT => to_client += place.quantity,
+            REMAINS_FROM_CLIENT => from_client += place.quantity,
+            REMAINS_TOTAL => {}
+            warehouse => levels.push(StockLevel {
+                sku: sku.clone(),
+                warehouse: warehouse.to_owned(),
+                warehouse_id: None,
+                warehouse_kind: WarehouseKind::Marketplace,
+                available: place.quantity,
+            }),
         }
-    })?;
-    for (sku, (to_client, from_client)) in in_transit.into_iter().filter(|(_, t)| *t != (0, 0)) {
-        let fullest = merged
-            .counts
-            .range((sku.clone(), 0)..)
-            .take_while(|((s, _), _)| *s == sku)
-            .max_by(|(a, x), (b, y)| x.available.cmp(&y.available).then(merged.names[a.1].cmp(&merged.names[b.1])))
-            .map(|((_, warehouse), _)| merged.names[*warehouse].clone());
-        let counts = merged.at(sku, fullest.as_deref().unwrap_or(REMAINS_NO_WAREHOUSE));
-        counts.to_client += to_client;
-        counts.from_client += from_client;
     }
-    Ok(merged)
+    if (to_client, from_client) != (0, 0) {
+        transit.push(ProductTransit { sku, to_client, from_client });
+    }
 }
 
 /// Calls `each` with every element of the JSON array in `body`, parsed borrowed, one at a time:
@@ -168,34 +162,145 @@ impl Merged {
         self.counts.entry((sku, number)).or_default()
     }
 
-    /// One level per (SKU, warehouse), ordered by SKU, then warehouse name.
-    pub fn into_levels(self) -> Vec<StockLevel> {
+    /// One level per (SKU, warehouse), ordered by SKU, then warehouse name; and each SKU's
+    /// goods in transit summed over its warehouses (the host keeps them per product).
+    pub fn into_page(self) -> (Vec<StockLevel>, Vec<ProductTransit>) {
         let mut levels: Vec<StockLevel> = Vec::with_capacity(self.counts.len());
-        levels.extend(self.counts.into_iter().map(|((sku, warehouse), counts)| StockLevel {
-            sku,
-            warehouse: self.names[warehouse].clone(),
-            available: counts.available,
-            in_transit_to_client: counts.to_client,
-            in_transit_from_client: counts.from_client,
-        }));
+        let mut transit: Vec<ProductTransit> = Vec::new();
+        for ((sku, warehouse), counts) in self.counts {
+            if counts.to_client != 0 || counts.from_client != 0 {
+                match transit.last_mut() {
+                    Some(t) if t.sku == sku => {
+                        t.to_client += counts.to_client;
+                        t.from_client += counts.from_client;
+                    }
+                    _ => transit.push(ProductTransit {
+                        sku: sku.clone(),
+                        to_client: counts.to_client,
+                        from_client: counts.from_client,
+                    }),
+                }
+            }
+            levels.push(StockLevel {
+                sku,
+                warehouse: self.names[warehouse].clone(),
+                warehouse_id: None,
+                warehouse_kind: WarehouseKind::Marketplace,
+                available: counts.available,
+            });
+        }
         // The map orders each SKU's warehouses as first seen; names order them for the host.
         for group in levels.chunk_by_mut(|a, b| a.sku == b.sku) {
             group.sort_unstable_by(|a, b| a.warehouse.cmp(&b.warehouse));
         }
-        levels
+        (levels, transit)
     }
 }
 
-/// Maps a non-success answer to an adapter error: 401/403 → invalid credentials (with WB's
-/// detail, e.g. `token scope not allowed`), 429 → rate limited for `X-Ratelimit-Retry` seconds.
-pub fn error_for(status: u16, retry_after: Option<&str>, body: &[u8]) -> AdapterError {
-    let parsed: GatewayError = serde_json::from_slice(body).unwrap_or_default();
-    let detail = parsed.detail.or(parsed.title).unwrap_or_else(|| format!("HTTP {status}"));
+/// Maps a non-success answer to an adapter error, with WB's own words (`detail`, `errorText`,
+/// `errors`, `message`): 401/403 → invalid credentials (e.g. `token scope not allowed`), 429 →
+/// rate limited for `X-Ratelimit-Retry` seconds (carrying `resume`), 5xx → transient (worth
+/// retrying), any other → upstream (the request itself was refused).
+pub fn error_for(status: u16, retry_after: Option<&str>, body: &[u8], resume: Option<String>) -> AdapterError {
+    let detail = error_text(body).unwrap_or_else(|| format!("HTTP {status}"));
     match status {
         401 | 403 => AdapterError::InvalidCredentials(detail),
-        429 => AdapterError::RateLimited(retry_after.and_then(|v| v.trim().parse().ok()).unwrap_or(60)),
+        429 => rate_limited(retry_after.and_then(|v| v.trim().parse().ok()).unwrap_or(60), resume),
+        500..=599 => AdapterError::Transient(format!("HTTP {status}: {detail}")),
         _ => AdapterError::Upstream(format!("HTTP {status}: {detail}")),
     }
+}
+
+/// The text of any of WB's error bodies, if it has one.
+fn error_text(body: &[u8]) -> Option<String> {
+    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let errors = match parsed.errors {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
+    };
+    let code = parsed.code.and_then(|c| c.as_str().map(str::to_owned));
+    [parsed.detail, parsed.error_text, errors, parsed.message, parsed.title, code]
+        .into_iter()
+        .flatten()
+        .find(|t| !t.trim().is_empty())
+}
+
+/// Prices per size from the prices list: minor units, rounded to the kopeck.
+pub fn goods_prices(goods: Vec<Goods>) -> Vec<ProductPrice> {
+    let minor = |roubles: f64| (roubles * 100.0).round() as i64;
+    let mut prices = Vec::new();
+    for g in goods {
+        let currency = g.currency.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "RUB".to_owned());
+        for size in g.sizes {
+            prices.push(ProductPrice {
+                sku: sku(&g.vendor_code, &size.tech_size_name),
+                price: Price {
+                    base_minor: minor(size.price),
+                    discounted_minor: size.discounted_price.map(minor),
+                    discount_percent: g.discount,
+                    currency: currency.clone(),
+                },
+            });
+        }
+    }
+    prices
+}
+
+/// A statistics time (`2026-11-30T12:34:56`, Moscow time without an offset; sometimes with
+/// one) in unix milliseconds.
+pub fn statistics_time_ms(text: &str) -> Option<i64> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(at.timestamp_millis());
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let moscow = chrono::FixedOffset::east_opt(3 * 3600)?;
+    Some(local.and_local_timezone(moscow).single()?.timestamp_millis())
+}
+
+fn minor(roubles: Option<f64>) -> Option<i64> {
+    roubles.map(|r| (r * 100.0).round() as i64)
+}
+
+fn place(name: &str) -> Option<String> {
+    (!name.trim().is_empty()).then(|| name.to_owned())
+}
+
+/// The event of one unit of the orders or sales listing.
+fn unit_event(row: &UnitRow, kind: SaleKind, at_ms: i64) -> SaleEvent {
+    SaleEvent {
+        event_id: row.srid.clone(),
+        kind,
+        sku: sku(&row.supplier_article, &row.tech_size),
+        warehouse: place(&row.warehouse_name),
+        quantity: 1,
+        at_ms,
+        price_minor: minor(row.price_with_disc).map(i64::abs),
+    }
+}
+
+/// Events of one orders row: the order, and its cancellation if it was cancelled. A row without
+/// a readable time gives none (`false`).
+pub fn order_events(row: &OrderRow, out: &mut Vec<SaleEvent>) -> bool {
+    let Some(at_ms) = statistics_time_ms(&row.unit.date) else { return false };
+    out.push(unit_event(&row.unit, SaleKind::Order, at_ms));
+    if row.is_cancel {
+        let cancelled = row.cancel_date.as_deref().and_then(statistics_time_ms).filter(|t| *t > 0).unwrap_or(at_ms);
+        out.push(unit_event(&row.unit, SaleKind::Cancel, cancelled));
+    }
+    true
+}
+
+/// The event of one sales row: a sale (`saleID` `S…`) or a return (`R…`).
+pub fn sale_event(row: &SaleRow) -> Option<SaleEvent> {
+    let kind = if row.sale_id.starts_with('R') { SaleKind::Return } else { SaleKind::Sale };
+    Some(unit_event(&row.unit, kind, statistics_time_ms(&row.unit.date)?))
 }
 
 #[cfg(test)]
@@ -269,12 +374,20 @@ mod tests {
     #[test]
     fn stock_rows_sum_per_sku_and_warehouse_and_page_by_last_change() {
         let (merged, next) = stocks_page(STOCKS.as_bytes()).unwrap();
-        let levels = merged.into_levels();
+        let (levels, transit) = merged.into_page();
         assert_eq!(next.as_deref(), Some("2023-07-06T09:00:00"));
         assert_eq!(levels.len(), 2);
         let krasnodar = levels.iter().find(|l| l.warehouse == "Краснодар").unwrap();
         assert_eq!(krasnodar.sku, "443284");
-        assert_eq!((krasnodar.available, krasnodar.in_transit_to_client, krasnodar.in_transit_from_client), (35, 1, 1));
+        assert_eq!(krasnodar.available, 35);
+        assert_eq!(
+            transit,
+            [
+                ProductTransit { sku: "443284".into(), to_client: 1, from_client: 1 },
+                ProductTransit { sku: "TSHIRT/M".into(), to_client: 4, from_client: 0 },
+            ],
+            "in transit per product"
+        );
         let koledino = levels.iter().find(|l| l.warehouse == "Коледино").unwrap();
         assert_eq!(koledino.sku, "TSHIRT/M", "same SKU rule as the card sizes");
         assert_eq!(koledino.available, 0);
@@ -297,49 +410,135 @@ mod tests {
     ]"#;
 
     #[test]
-    fn remains_rows_map_to_real_warehouses_with_transit_on_the_fullest() {
-        let levels = remains_levels(REMAINS.as_bytes()).unwrap().into_levels();
-        let got: Vec<(&str, &str, i64, i64, i64)> = levels
-            .iter()
-            .map(|l| {
-                (l.sku.as_str(), l.warehouse.as_str(), l.available, l.in_transit_to_client, l.in_transit_from_client)
-            })
-            .collect();
+    fn remains_rows_map_to_real_warehouses_and_transit_per_product() {
+        let (mut levels, mut transit) = (Vec::new(), Vec::new());
+        let rows: Vec<RemainsRow<'_>> = serde_json::from_str(REMAINS).unwrap();
+        for row in &rows {
+            remains_row(row, &mut levels, &mut transit);
+        }
+        let got: Vec<(&str, &str, i64)> =
+            levels.iter().map(|l| (l.sku.as_str(), l.warehouse.as_str(), l.available)).collect();
         assert_eq!(
             got,
+            [("41058/прозрачный", "Невинномысск", 134), ("41058/прозрачный", "Коледино", 133)],
+            "the total row is not a warehouse; a size at zero everywhere has no level"
+        );
+        assert!(levels.iter().all(|l| l.warehouse_kind == WarehouseKind::Marketplace));
+        assert_eq!(
+            transit,
             [
-                ("41058/прозрачный", "Коледино", 133, 0, 0),
-                ("41058/прозрачный", "Невинномысск", 134, 14, 4),
-                ("TSHIRT/M", REMAINS_NO_WAREHOUSE, 0, 2, 0),
-            ],
-            "the total row is not a warehouse; a size at zero everywhere has no row"
+                ProductTransit { sku: "41058/прозрачный".into(), to_client: 14, from_client: 4 },
+                ProductTransit { sku: "TSHIRT/M".into(), to_client: 2, from_client: 0 },
+            ]
+        );
+        assert!(serde_json::from_str::<RemainsRow<'_>>("{\"vendorCode\":1}").is_err(), "a malformed row is an error");
+    }
+
+    #[test]
+    fn prices_are_per_size_in_kopecks() {
+        let body = r#"{"data":{"listGoods":[{"nmID":98486,"vendorCode":"07326060","sizes":[{"sizeID":3123515574,"price":500,"discountedPrice":350,"clubDiscountedPrice":332.5,"techSizeName":"42"}],"currencyIsoCode4217":"RUB","discount":30,"clubDiscount":5,"editableSizePrice":true,"isBadTurnover":true}]},"error":false,"errorText":""}"#;
+        let goods: crate::api::GoodsResponse = serde_json::from_str(body).unwrap();
+        let prices = goods_prices(goods.data.unwrap().list_goods);
+        assert_eq!(
+            prices,
+            [ProductPrice {
+                sku: "07326060/42".into(),
+                price: Price {
+                    base_minor: 50_000,
+                    discounted_minor: Some(35_000),
+                    discount_percent: Some(30),
+                    currency: "RUB".into()
+                },
+            }]
         );
     }
 
     #[test]
-    fn transit_ties_go_to_the_last_warehouse_by_name_whatever_the_row_order() {
-        for [first, second] in [["Алексин", "Бор"], ["Бор", "Алексин"]] {
-            let body = format!(
-                r#"[{{"vendorCode":"X","techSize":"0","warehouses":[{{"warehouseName":"{first}","quantity":5}},
-                   {{"warehouseName":"{second}","quantity":5}},{{"warehouseName":"{REMAINS_TO_CLIENT}","quantity":3}}]}}]"#
-            );
-            let levels = remains_levels(body.as_bytes()).unwrap().into_levels();
-            let got: Vec<(&str, i64, i64)> =
-                levels.iter().map(|l| (l.warehouse.as_str(), l.available, l.in_transit_to_client)).collect();
-            assert_eq!(got, [("Алексин", 5, 0), ("Бор", 5, 3)], "rows in order {first}, {second}");
+    fn orders_sales_and_returns_become_events_in_moscow_time() {
+        let orders: Vec<OrderRow> = serde_json::from_str(
+            r#"[
+          {"date":"2026-11-30T10:00:00","lastChangeDate":"2026-11-30T10:05:00","warehouseName":"Коледино",
+           "supplierArticle":"TSHIRT","techSize":"M","priceWithDisc":990.5,"isCancel":true,
+           "cancelDate":"2026-11-30T12:00:00","srid":"11.rf9ef11fce1684117b0nhj96222982382.3.0"},
+          {"date":"2026-11-30T11:00:00","lastChangeDate":"2026-11-30T11:00:00","warehouseName":"",
+           "supplierArticle":"MUG","techSize":"0","isCancel":false,"cancelDate":"0001-01-01T00:00:00","srid":"x2"}]"#,
+        )
+        .unwrap();
+        let mut events = Vec::new();
+        for row in &orders {
+            assert!(order_events(row, &mut events));
         }
-        assert!(remains_levels(b"[{\"vendorCode\":1}]").is_err(), "a malformed report is an error");
+        type Shown<'a> = (&'a str, SaleKind, &'a str, Option<&'a str>, i64, Option<i64>);
+        let got: Vec<Shown<'_>> = events
+            .iter()
+            .map(|e| (e.event_id.as_str(), e.kind, e.sku.as_str(), e.warehouse.as_deref(), e.at_ms, e.price_minor))
+            .collect();
+        // 10:00 MSK is 07:00 UTC.
+        let at = |h| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        assert_eq!(
+            got,
+            [
+                (
+                    "11.rf9ef11fce1684117b0nhj96222982382.3.0",
+                    SaleKind::Order,
+                    "TSHIRT/M",
+                    Some("Коледино"),
+                    at(7),
+                    Some(99_050)
+                ),
+                (
+                    "11.rf9ef11fce1684117b0nhj96222982382.3.0",
+                    SaleKind::Cancel,
+                    "TSHIRT/M",
+                    Some("Коледино"),
+                    at(9),
+                    Some(99_050)
+                ),
+                ("x2", SaleKind::Order, "MUG", None, at(8), None),
+            ]
+        );
+        let sales: Vec<SaleRow> = serde_json::from_str(
+            r#"[
+          {"date":"2026-11-30T13:00:00","lastChangeDate":"2026-11-30T13:00:00","warehouseName":"Коледино",
+           "supplierArticle":"TSHIRT","techSize":"M","priceWithDisc":990.5,"saleID":"S9993700024","srid":"s1"},
+          {"date":"2026-11-30T14:00:00","lastChangeDate":"2026-11-30T14:00:00","warehouseName":"Коледино",
+           "supplierArticle":"TSHIRT","techSize":"M","priceWithDisc":-990.5,"saleID":"R9993700025","srid":"s2"}]"#,
+        )
+        .unwrap();
+        let kinds: Vec<(SaleKind, Option<i64>)> =
+            sales.iter().map(|r| sale_event(r).unwrap()).map(|e| (e.kind, e.price_minor)).collect();
+        assert_eq!(kinds, [(SaleKind::Sale, Some(99_050)), (SaleKind::Return, Some(99_050))]);
     }
 
     #[test]
     fn errors_map_by_status() {
         let unauthorized = br#"{"title":"unauthorized","detail":"token scope not allowed","code":"x","requestId":"y","origin":"s2s-api-auth-catalog","status":401,"statusText":"Unauthorized","timestamp":"2024-09-30T06:52:38Z"}"#;
         assert_eq!(
-            error_for(401, None, unauthorized),
+            error_for(401, None, unauthorized, None),
             AdapterError::InvalidCredentials("token scope not allowed".into())
         );
-        assert_eq!(error_for(429, Some("7"), b"{}"), AdapterError::RateLimited(7));
-        assert_eq!(error_for(429, None, b"not json"), AdapterError::RateLimited(60));
-        assert_eq!(error_for(502, None, b""), AdapterError::Upstream("HTTP 502: HTTP 502".into()));
+        assert_eq!(error_for(429, Some("7"), b"{}", Some("task:1".into())), rate_limited(7, Some("task:1".into())));
+        assert_eq!(error_for(429, None, b"not json", None), rate_limited(60, None));
+        assert_eq!(error_for(502, None, b"", None), AdapterError::Transient("HTTP 502: HTTP 502".into()));
+        let content = br#"{"data":null,"error":true,"errorText":"cursor.limit must be between 1 and 100","additionalErrors":null}"#;
+        assert_eq!(
+            error_for(400, None, content, None),
+            AdapterError::Upstream("HTTP 400: cursor.limit must be between 1 and 100".into())
+        );
+        assert_eq!(
+            error_for(400, None, br#"{"errors":["dateFrom: field required"]}"#, None),
+            AdapterError::Upstream("HTTP 400: dateFrom: field required".into())
+        );
+        assert_eq!(
+            error_for(409, None, br#"{"code":"StoreIsProcessing","message":"The store is processing"}"#, None),
+            AdapterError::Upstream("HTTP 409: The store is processing".into())
+        );
     }
 }

@@ -24,6 +24,11 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/v1/warehouse_remains", get(crate::report::create))
         .route("/api/v1/warehouse_remains/tasks/{task_id}/status", get(crate::report::status))
         .route("/api/v1/warehouse_remains/tasks/{task_id}/download", get(crate::report::download))
+        .route("/api/v3/warehouses", get(crate::seller::warehouses))
+        .route("/api/v3/stocks/{warehouse_id}", post(crate::seller::stocks))
+        .route("/api/v2/list/goods/filter", get(crate::seller::prices))
+        .route("/api/v1/supplier/orders", get(crate::seller::orders))
+        .route("/api/v1/supplier/sales", get(crate::seller::sales))
         .layer(axum::middleware::from_fn_with_state(state.clone(), latency))
         .with_state(state)
 }
@@ -73,10 +78,23 @@ pub(crate) fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> R
         }
         Some(_) => {}
     }
-    let scoped = match endpoint {
-        Endpoint::Cards => state.config.content_scope,
-        Endpoint::Stocks => state.config.statistics_scope,
-        Endpoint::Report => state.config.analytics_scope,
+    let token = token.unwrap_or_default();
+    let category = match endpoint {
+        Endpoint::Cards => crate::CONTENT,
+        Endpoint::Stocks | Endpoint::Orders | Endpoint::Sales => crate::STATISTICS,
+        Endpoint::Report => crate::ANALYTICS,
+        Endpoint::Prices => crate::PRICES,
+        Endpoint::Marketplace => crate::MARKETPLACE,
+    };
+    let scoped = match crate::token_categories(token) {
+        Some(bits) => bits & (1 << category) != 0,
+        None => match category {
+            crate::CONTENT => state.config.content_scope,
+            crate::STATISTICS => state.config.statistics_scope,
+            crate::ANALYTICS => state.config.analytics_scope,
+            crate::PRICES => state.config.prices_scope,
+            _ => state.config.marketplace_scope,
+        },
     };
     if !scoped {
         return Err(gateway(StatusCode::UNAUTHORIZED, "unauthorized", "token scope not allowed"));
@@ -216,7 +234,7 @@ struct StocksQuery {
 
 /// `dateFrom` as WB reads it: a date (from its midnight, inclusive) or a date-time (exclusive,
 /// so passing the last row's `lastChangeDate` continues after it).
-fn parse_date_from(raw: &str) -> Option<(NaiveDateTime, bool)> {
+pub(crate) fn parse_date_from(raw: &str) -> Option<(NaiveDateTime, bool)> {
     if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         return Some((date.and_hms_opt(0, 0, 0)?, true));
     }

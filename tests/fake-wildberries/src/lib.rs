@@ -11,10 +11,17 @@
 //!   unknown ids 404) and `…/tasks/{id}/download`: one row per article and size with
 //!   `warehouses: [{warehouseName, quantity}]`, non-zero places only, plus WB's pseudo-rows for
 //!   goods in transit and the total.
+//! - `GET marketplace-api /api/v3/warehouses` (the seller's own warehouses) and
+//!   `POST /api/v3/stocks/{warehouseId}` with `{"chrtIds": [...]}` (≤ 1,000; `{"stocks":[{chrtId,
+//!   amount}]}`).
+//! - `GET discounts-prices-api /api/v2/list/goods/filter?limit&offset` (limit ≤ 1,000).
+//! - `GET statistics-api /api/v1/supplier/orders` and `/supplier/sales` (`dateFrom`, `flag=0`):
+//!   rows changed after `dateFrom`, at most `sales_page_cap` a page, Moscow times.
 //! - `GET /ping`.
 //! - Auth: `Authorization: <token>` (a `Bearer ` prefix is tolerated, as WB does); a missing or wrong
 //!   token, or a token without the endpoint's category, gets WB's gateway 401 body (`token scope
-//!   not allowed` for the category).
+//!   not allowed` for the category). Tokens are JWTs like WB's ([`mint_token`]): the category
+//!   bits `s` decide what a token opens; a token that is not a JWT opens the config's categories.
 //! - 5xx on demand ([`FakeWildberries::fail_next`]) with the gateway body; a latency for every
 //!   answer ([`FakeWildberries::set_latency`]); tokens revoked on demand.
 //! - 429 on demand ([`FakeWildberries::rate_limit_next`]) with `X-Ratelimit-Retry`,
@@ -27,11 +34,12 @@
 mod catalogue;
 mod handlers;
 mod report;
+mod seller;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-pub use catalogue::{Catalogue, StockRow, WAREHOUSES};
+pub use catalogue::{Catalogue, Order, Sale, SellerWarehouse, StockRow, Unit, WAREHOUSES};
 
 /// Which fake endpoint (for rate limits and request counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +48,40 @@ pub enum Endpoint {
     Stocks,
     /// The warehouse-remains report (create, status and download).
     Report,
+    /// The seller's warehouses and their stock (marketplace API).
+    Marketplace,
+    Prices,
+    Orders,
+    Sales,
+}
+
+/// API categories (bits of the token's `s`).
+pub const CONTENT: u32 = 1;
+pub const ANALYTICS: u32 = 2;
+pub const PRICES: u32 = 3;
+pub const MARKETPLACE: u32 = 4;
+pub const STATISTICS: u32 = 5;
+
+/// A token shaped like WB's: a JWT whose payload carries `exp` and the category bits `s` (the
+/// signature is not checked, by the fake or the adapter).
+pub fn mint_token(categories: &[u32], expires_at: i64) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let s: u64 = categories.iter().map(|c| 1u64 << c).sum();
+    let payload = format!(
+        r#"{{"acc":3,"ent":1,"exp":{expires_at},"for":"self","id":"{}","iid":1,"oid":1,"s":{s},"sid":"{}","t":false,"uid":1}}"#,
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::from_u128(42),
+    );
+    format!("{}.{}.{}", enc(r#"{"alg":"ES256","kid":"20250101v1","typ":"JWT"}"#), enc(&payload), enc("signature"))
+}
+
+/// The categories a token opens, if it is a JWT with a readable `s`.
+pub fn token_categories(token: &str) -> Option<u64> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?.get("s")?.as_u64()
 }
 
 /// How to build the fake.
@@ -47,14 +89,26 @@ pub enum Endpoint {
 pub struct FakeConfig {
     pub products: usize,
     pub warehouses: usize,
-    /// The one token the fake accepts.
+    /// The one token the fake accepts; empty: a JWT minted from the categories below, valid for
+    /// 180 days (as WB issues them).
     pub token: String,
     /// Whether the token has the Content category (cards) …
     pub content_scope: bool,
     /// … and the Statistics category (legacy stocks) …
     pub statistics_scope: bool,
-    /// … and the Analytics category (the warehouse-remains report).
+    /// … and the Analytics category (the warehouse-remains report) …
     pub analytics_scope: bool,
+    /// … and Prices …
+    pub prices_scope: bool,
+    /// … and Marketplace (the seller's warehouses).
+    pub marketplace_scope: bool,
+    /// The seller's own warehouses.
+    pub seller_warehouses: usize,
+    /// Products with orders (the first ones) and the days back they have them.
+    pub selling_products: usize,
+    pub sales_days: u32,
+    /// Most rows one orders or sales answer holds (WB: about 80,000).
+    pub sales_page_cap: usize,
     /// Status checks a report task answers `processing` to before `done`.
     pub report_polls_before_done: u32,
     /// Most rows one stocks answer holds (WB: about 60,000).
@@ -70,10 +124,16 @@ impl Default for FakeConfig {
         Self {
             products: 100,
             warehouses: 3,
-            token: "fake-wb-token".into(),
+            token: String::new(),
             content_scope: true,
             statistics_scope: true,
             analytics_scope: true,
+            prices_scope: true,
+            marketplace_scope: true,
+            seller_warehouses: 1,
+            selling_products: 10,
+            sales_days: 5,
+            sales_page_cap: 80_000,
             report_polls_before_done: 0,
             stocks_page_cap: 60_000,
             multi_size_every: 10,
@@ -105,8 +165,29 @@ pub struct FakeWildberries {
 
 impl FakeWildberries {
     /// Starts the fake on 127.0.0.1.
-    pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
-        let catalogue = Catalogue::generate(config.products, config.warehouses, config.multi_size_every);
+    pub async fn start(mut config: FakeConfig) -> std::io::Result<Self> {
+        if config.token.is_empty() {
+            let categories: Vec<u32> = [
+                (CONTENT, config.content_scope),
+                (ANALYTICS, config.analytics_scope),
+                (PRICES, config.prices_scope),
+                (MARKETPLACE, config.marketplace_scope),
+                (STATISTICS, config.statistics_scope),
+            ]
+            .into_iter()
+            .filter_map(|(c, on)| on.then_some(c))
+            .collect();
+            config.token = mint_token(&categories, chrono::Utc::now().timestamp() + 180 * 86_400);
+        }
+        let now_msk = (chrono::Utc::now() + chrono::Duration::hours(3)).naive_utc();
+        let extras = catalogue::Extras {
+            seller_warehouses: config.seller_warehouses,
+            selling_products: config.selling_products,
+            sales_days: config.sales_days,
+            now_msk: chrono::SubsecRound::trunc_subsecs(now_msk, 0),
+        };
+        let catalogue =
+            Catalogue::generate_with(config.products, config.warehouses, config.multi_size_every, Some(extras));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {

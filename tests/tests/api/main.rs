@@ -27,6 +27,7 @@ mod sync_runs;
 mod telegram;
 mod tenant;
 mod webhooks;
+mod wildberries;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -53,7 +54,8 @@ async fn seed_catalogue(
             barcode: Some(format!("46000000{i:05}")),
             name: format!("Product {i}"),
             brand: Some("Brand".into()),
-            price_minor: Some(1000 + i as i64),
+            variant_id: None,
+            price: Some(stock_tracker::store::products::NewPrice::rub(1000 + i as i64)),
         })
         .collect();
     let ids = app.app.store.upsert_products(tenant.tenant_id, connection_id, &products).await.unwrap();
@@ -65,8 +67,8 @@ async fn seed_catalogue(
                 product_id: *id,
                 warehouse: (*name).to_owned(),
                 available: ((i * 7 + w * 3) % 20) as i64,
-                in_transit_to_client: 1,
-                in_transit_from_client: 0,
+                kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+                warehouse_id: None,
             })
         })
         .collect();

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use stock_tracker::plugins::bindings::stock_tracker::marketplace::types::{CallContext, PageRequest};
+use stock_tracker::plugins::bindings::{CallContext, PageRequest};
 use stock_tracker::plugins::manifest::Manifest;
+use stock_tracker::plugins::runtime::Scope;
 use stock_tracker_tests::fixtures::{component, manifest};
 use stock_tracker_tests::{Backend, TEST_OPERATOR_TOKEN, TestTenant};
 
@@ -40,6 +41,44 @@ async fn connection(app: &TestApp, t: &TestTenant, marketplace: &str, settings: 
 }
 
 stock_tracker_tests::both_backends! {
+    async fn a_wit_0_1_component_loads_and_syncs(app) {
+        let res = app.put_plugin("legacy", &manifest("legacy-0.1"), &component("fixture-legacy", &[])).await;
+        assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
+        assert_eq!(res.body["wit_version"], "0.1.0");
+        let t = app.register("legacy@example.com").await;
+        // Its manifest declares the settings a 0.1 component reads; others are refused.
+        let body = json!({ "marketplace": "yandex_market", "name": "L", "credentials": { "token": "x" },
+                           "settings": { "unknown": "x" } });
+        let refused = app.post("/api/v1/connections", Some(&t.access_token), body).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+        assert!(refused.body["error"]["message"].as_str().unwrap().contains("it knows: shelf"), "{:?}", refused.body);
+
+        let connection_id = connection(&app, &t, "yandex_market", json!({ "shelf": "B" })).await;
+        let run = wait_run(&app, &t.access_token, &start_sync(&app, &t, &connection_id).await).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        let products = app.get("/api/v1/products", &t.access_token).await.body["items"].as_array().unwrap().clone();
+        let shown: Vec<(&str, &Value, &Value)> =
+            products.iter().map(|p| (p["sku"].as_str().unwrap(), &p["price"], &p["in_transit"])).collect();
+        let price = |minor: i64| json!({ "base_minor": minor, "discounted_minor": null, "discount_percent": null, "currency": "RUB" });
+        assert_eq!(
+            shown,
+            [
+                ("L-1", &price(12_300), &json!({ "to_client": 3, "from_client": 1 })),
+                ("L-2", &price(24_600), &json!({ "to_client": 0, "from_client": 0 })),
+            ],
+            "prices in roubles; in-transit per warehouse summed per product"
+        );
+        let stocks = app.get("/api/v1/stocks", &t.access_token).await.body["items"].as_array().unwrap().clone();
+        let mut levels: Vec<(String, String, i64, String)> = stocks
+            .iter()
+            .map(|s| (s["sku"].as_str().unwrap().into(), s["warehouse"].as_str().unwrap().into(),
+                      s["available"].as_i64().unwrap(), s["warehouse_kind"].as_str().unwrap().into()))
+            .collect();
+        levels.sort();
+        let level = |sku: &str, w: &str, a| (sku.to_owned(), w.to_owned(), a, "marketplace".to_owned());
+        assert_eq!(levels, [level("L-1", "North-B", 7), level("L-1", "South-B", 3), level("L-2", "North-B", 0)]);
+    }
+
     async fn misbehaving_plugins_are_contained(app) {
         // An origin that accepts connections and never answers, for the guest that parks in host calls.
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -120,7 +159,7 @@ stock_tracker_tests::both_backends! {
                 "wrong-wit",
                 manifest("wrong-wit"),
                 component("fixture-wrong-wit", &[]),
-                "targets WIT stock-tracker:marketplace@0.2.0; this host supports 0.1.0",
+                "targets WIT stock-tracker:marketplace@99.0.0; this host supports 0.1.0, 0.2.0",
             ),
             ("impostor", impostor, misbehaving.clone(), "info() reports id `misbehaving` but the manifest says `impostor`"),
             ("versioned", manifest("misbehaving"), misbehaving.clone(), "does not match the URL"),
@@ -186,8 +225,8 @@ stock_tracker_tests::both_backends! {
                 while !stop.load(Ordering::Relaxed) {
                     let plugin = app.app.plugins.get("versioned").unwrap();
                     let ctx = CallContext { credentials: Vec::new(), settings: Vec::new() };
-                    let page = PageRequest { cursor: None, page_size: 10 };
-                    match app.app.plugins.runtime().list_products(&plugin, ctx, page).await {
+                    let page = PageRequest { cursor: None, page_size: 10, resume: None };
+                    match app.app.plugins.runtime().list_products(&plugin, Scope::once(), ctx, page).await {
                         Ok(p) if p.items.len() == 3 => {}
                         other => {
                             eprintln!("failed call: {other:?}");
@@ -316,19 +355,21 @@ async fn a_reused_pool_slot_keeps_nothing_of_the_previous_call() {
             credentials: Vec::new(),
             settings: vec![("behaviour".into(), behaviour.into()), (key.into(), value.into())],
         };
-        let page = || PageRequest { cursor: None, page_size: 10 };
+        let page = || PageRequest { cursor: None, page_size: 10, resume: None };
 
         // The positive control: within one call, the scan finds what the call left.
         let err = runtime
-            .list_products(&plugin, ctx("remember-then-recall", "marker_reversed", &reversed), page())
+            .list_products(&plugin, Scope::once(), ctx("remember-then-recall", "marker_reversed", &reversed), page())
             .await
             .expect_err("the scan must find a copy made in the same call");
         assert!(err.to_string().contains("copies of the marker"), "{err}");
 
         // One call leaves 4 MiB of copies behind; the next scans all of its memory: none.
         for _ in 0..5 {
-            runtime.list_products(&plugin, ctx("remember", "marker", marker), page()).await.unwrap();
-            if let Err(e) = runtime.list_products(&plugin, ctx("recall", "marker_reversed", &reversed), page()).await {
+            runtime.list_products(&plugin, Scope::once(), ctx("remember", "marker", marker), page()).await.unwrap();
+            if let Err(e) =
+                runtime.list_products(&plugin, Scope::once(), ctx("recall", "marker_reversed", &reversed), page()).await
+            {
                 panic!("keep_resident {keep_resident_mb} MiB: a call saw the previous call's memory: {e}");
             }
         }

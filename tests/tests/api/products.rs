@@ -1,6 +1,6 @@
 //! `/api/v1/products`: keyset pages in a stable order, filters, and the detail view.
 
-use stock_tracker::store::products::NewProduct;
+use stock_tracker::store::products::{NewPrice, NewProduct};
 use stock_tracker::store::stocks::ObservedStock;
 
 use super::*;
@@ -29,9 +29,9 @@ both_backends! {
         let c2 = app.create_connection(&t, "second", "tok").await;
         let extra = [
             NewProduct { sku: "TSHIRT-RED".into(), marketplace_id: "9001".into(), barcode: Some("2000000000017".into()),
-                         name: "Футболка красная".into(), brand: None, price_minor: None },
+                         name: "Футболка красная".into(), brand: None, variant_id: None, price: None },
             NewProduct { sku: "MUG_50%".into(), marketplace_id: "9002".into(), barcode: None,
-                         name: "Кружка".into(), brand: None, price_minor: Some(50_00) },
+                         name: "Кружка".into(), brand: None, variant_id: None, price: Some(NewPrice::rub(50_00)) },
         ];
         app.app.store.upsert_products(t.tenant_id, c2, &extra).await.unwrap();
         let skus = |path: String| {
@@ -58,7 +58,9 @@ both_backends! {
         let (_, ids) = seed_catalogue(&app, &t, 2, &["Коледино", "Казань"]).await;
         let product_id = ids[0].1;
         let observe = |w: &str, available| ObservedStock {
-            product_id, warehouse: w.to_owned(), available, in_transit_to_client: 2, in_transit_from_client: 1,
+            product_id, warehouse: w.to_owned(), available,
+                kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+                warehouse_id: None,
         };
         // The seed left Коледино at 0 and Казань at 3 for this product.
         let changes = app.app.store.record_stock_levels(t.tenant_id, &[observe("Коледино", 42), observe("Казань", 4)], None).await.unwrap();

@@ -1,0 +1,190 @@
+//! The complete Wildberries adapter (WIT 0.2.0) end to end against the fake WB: prices, the
+//! seller's own warehouses, sales with their daily totals, and tokens checked for what the
+//! connection will use them for.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration as Days, NaiveDateTime};
+use fake_wildberries::{ANALYTICS, CONTENT, MARKETPLACE, PRICES, STATISTICS, mint_token};
+use stock_tracker::on_pool;
+
+use super::*;
+
+/// `(local date, sku, warehouse)` → (orders, sales, returns, cancels).
+type Totals = BTreeMap<(String, String, String), (i64, i64, i64, i64)>;
+
+/// The daily totals the fake's rows make, in Moscow days (the tenant's default time zone; the
+/// fake's times are Moscow time).
+fn fake_totals(app: &TestApp) -> Totals {
+    let catalogue = app.fake.catalogue();
+    let mut totals = Totals::new();
+    let mut add = |at: NaiveDateTime, unit: &fake_wildberries::Unit, which: usize| {
+        let key = (at.date().to_string(), unit.sku(), unit.warehouse.clone());
+        let t = totals.entry(key).or_default();
+        *[&mut t.0, &mut t.1, &mut t.2, &mut t.3][which] += 1;
+    };
+    for order in &catalogue.orders {
+        add(order.unit.date, &order.unit, 0);
+        if let Some(cancelled) = order.cancel_date {
+            add(cancelled, &order.unit, 3);
+        }
+    }
+    for sale in &catalogue.sales {
+        add(sale.unit.date, &sale.unit, if sale.is_return() { 2 } else { 1 });
+    }
+    totals
+}
+
+async fn api_totals(app: &TestApp, t: &TestTenant) -> Totals {
+    let today = (chrono::Utc::now() + Days::hours(3)).date_naive();
+    let from = today - Days::days(30);
+    collect_pages(app, &t.access_token, &format!("/api/v1/sales?limit=100&from={from}&to={today}"))
+        .await
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap();
+            let key = (
+                r["date"].as_str().unwrap().to_owned(),
+                r["sku"].as_str().unwrap().to_owned(),
+                r["warehouse"].as_str().unwrap_or_default().to_owned(),
+            );
+            (key, (n("orders"), n("sales"), n("returns"), n("cancels")))
+        })
+        .collect()
+}
+
+async fn stored_sale_events(app: &TestApp, tenant_id: Uuid) -> i64 {
+    let sql = "SELECT COUNT(*) FROM sale_event WHERE tenant_id = $1";
+    on_pool!(app.app.store.pool(), p => sqlx::query_scalar(sql).bind(tenant_id).fetch_one(p).await.unwrap())
+}
+
+both_backends! {
+    async fn a_sync_brings_prices_seller_stock_and_sales(app) {
+        let t = app.register("wb-complete@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "complete-token").await;
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        let catalogue = app.fake.catalogue();
+
+        // Prices: every size of a card at the card's price, with its discount, in kopecks.
+        let products = collect_pages(&app, &t.access_token, "/api/v1/products?limit=500").await;
+        assert_eq!(products.len(), 120);
+        for card in &catalogue.cards {
+            for size in &card.sizes {
+                let sku = if size.tech_size == "0" { card.vendor_code.clone() } else { format!("{}/{}", card.vendor_code, size.tech_size) };
+                let product = products.iter().find(|p| p["sku"] == sku.as_str()).unwrap();
+                let discounted = (card.price * i64::from(100 - card.discount)) as f64; // kopecks: ×100 ÷100
+                assert_eq!(
+                    product["price"],
+                    json!({ "base_minor": card.price * 100, "discounted_minor": discounted as i64,
+                            "discount_percent": card.discount, "currency": "RUB" }),
+                    "{sku}"
+                );
+            }
+        }
+
+        // The seller's own warehouse: its non-zero levels, by name and WB's warehouse id.
+        let seller = collect_pages(&app, &t.access_token, "/api/v1/stocks?limit=500&warehouse_kind=seller").await;
+        let got: BTreeMap<(String, String), i64> = seller
+            .iter()
+            .map(|s| {
+                assert_eq!(s["warehouse_kind"], "seller");
+                ((s["sku"].as_str().unwrap().to_owned(), s["warehouse"].as_str().unwrap().to_owned()), s["available"].as_i64().unwrap())
+            })
+            .collect();
+        let chrt_sku: BTreeMap<i64, String> = catalogue.cards.iter().flat_map(|c| c.sizes.iter().map(move |s| {
+            (s.chrt_id, if s.tech_size == "0" { c.vendor_code.clone() } else { format!("{}/{}", c.vendor_code, s.tech_size) })
+        })).collect();
+        let warehouse = &catalogue.seller_warehouses[0];
+        let expected: BTreeMap<(String, String), i64> = catalogue
+            .seller_stock
+            .iter()
+            .filter(|(_, amount)| **amount != 0)
+            .map(|((chrt, _), amount)| ((chrt_sku[chrt].clone(), warehouse.name.clone()), *amount))
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(got, expected);
+        let product_id = products.iter().find(|p| p["sku"] == "WB-000001").unwrap()["product_id"].as_str().unwrap().to_owned();
+        let detail = app.get(&format!("/api/v1/products/{product_id}"), &t.access_token).await;
+        let level = detail.body["stocks"].as_array().unwrap().iter().find(|s| s["warehouse_kind"] == "seller").unwrap().clone();
+        assert_eq!(level["warehouse_id"], warehouse.id.to_string());
+
+        // Sales: the daily totals equal the fake's rows.
+        let expected = fake_totals(&app);
+        assert!(expected.values().any(|t| t.3 > 0) && expected.values().any(|t| t.2 > 0), "cancels and returns in the fake");
+        assert_eq!(api_totals(&app, &t).await, expected);
+        let stored = stored_sale_events(&app, t.tenant_id).await;
+        let cancels: usize = catalogue.orders.iter().filter(|o| o.cancel_date.is_some()).count();
+        assert_eq!(stored as usize, catalogue.orders.len() + cancels + catalogue.sales.len());
+
+        // A second sync continues from the stored cursor: nothing is added twice.
+        let before = (app.fake.requests(fake_wildberries::Endpoint::Orders), app.fake.requests(fake_wildberries::Endpoint::Sales));
+        let second = sync_once(&app, &t, connection_id).await;
+        assert_eq!(second["status"], "succeeded", "{second:?}");
+        assert_eq!(stored_sale_events(&app, t.tenant_id).await, stored, "no duplicate sale");
+        assert_eq!(api_totals(&app, &t).await, expected);
+        let after = (app.fake.requests(fake_wildberries::Endpoint::Orders), app.fake.requests(fake_wildberries::Endpoint::Sales));
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "one request each, from the last change on");
+    }
+
+    async fn tokens_are_checked_for_the_categories_the_settings_use(app) {
+        let t = app.register("wb-scopes@example.com").await;
+        let in_a_year = chrono::Utc::now().timestamp() + 365 * 86_400;
+        let create = |token: String, settings: Value| {
+            app.fake.add_token(&token);
+            let mut all = json!({ "base_url": app.fake.base_url() });
+            all.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
+            json!({ "marketplace": "wildberries", "name": format!("WB {}", Uuid::now_v7()),
+                    "credentials": { "token": token }, "settings": all })
+        };
+
+        // The stock report (the default source) needs Analytics: a token without it is refused.
+        let no_analytics = mint_token(&[CONTENT, STATISTICS, PRICES, MARKETPLACE], in_a_year);
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(no_analytics.clone(), json!({}))).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", res.body);
+        assert_eq!(res.body["error"]["field"], "credentials");
+        let message = res.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("Analytics") && message.contains("stock report"), "{message}");
+        assert!(!res.body.to_string().contains(&no_analytics), "the token is not echoed");
+
+        // Two missing categories are both named; turning off what needs them lets it connect.
+        let content_only = mint_token(&[CONTENT, ANALYTICS], in_a_year);
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(content_only.clone(), json!({}))).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let message = res.body["error"]["message"].as_str().unwrap();
+        for name in ["Statistics", "Prices", "Marketplace"] {
+            assert!(message.contains(name), "{name}: {message}");
+        }
+        let off = json!({ "sales": "off", "prices": "off", "seller_stocks": "off" });
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(content_only, off)).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+        let expires: chrono::DateTime<chrono::Utc> = res.body["credentials_expire_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(expires.timestamp(), in_a_year, "the token's exp");
+
+        // A value a setting does not allow is refused before the marketplace is asked.
+        let full = mint_token(&[CONTENT, ANALYTICS, STATISTICS, PRICES, MARKETPLACE], in_a_year);
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(full, json!({ "sales": "sometimes" }))).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(res.body["error"]["field"], "settings.sales");
+
+        // A token that expires within 14 days: the seller is told once, as an event.
+        let soon = chrono::Utc::now().timestamp() + 10 * 86_400;
+        let short = mint_token(&[CONTENT, ANALYTICS, STATISTICS, PRICES, MARKETPLACE], soon);
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(short, json!({}))).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+        assert_eq!(stock_tracker::events::credentials_expiring(&app.app).await.unwrap(), 1);
+        assert_eq!(stock_tracker::events::credentials_expiring(&app.app).await.unwrap(), 0, "told once");
+        let events = app.get("/api/v1/events?type=connection.credentials_expiring", &t.access_token).await;
+        let items = events.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{:?}", events.body);
+        assert_eq!(items[0]["data"]["connection_id"], res.body["connection_id"]);
+        let told: chrono::DateTime<chrono::Utc> = items[0]["data"]["expires_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(told.timestamp(), soon);
+
+        // An expired token is refused with when it expired.
+        let expired = mint_token(&[CONTENT, ANALYTICS, STATISTICS, PRICES, MARKETPLACE], chrono::Utc::now().timestamp() - 60);
+        let res = app.post("/api/v1/connections", Some(&t.access_token), create(expired, json!({}))).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.body["error"]["message"].as_str().unwrap().contains("expired"), "{:?}", res.body);
+    }
+}
