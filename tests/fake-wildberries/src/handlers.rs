@@ -130,6 +130,34 @@ pub(crate) fn admit(state: &State, headers: &HeaderMap, endpoint: Endpoint) -> R
     Ok(())
 }
 
+/// A basic-tier token's limit on `key` (a bucket of one token, refilled every `every`); `Err` is
+/// the 429 to send. Other tokens pass.
+#[allow(clippy::result_large_err)] // handled at once by the caller, like `admit`
+pub(crate) fn basic_tier(state: &State, key: &'static str) -> Result<(), Response> {
+    if !state.config.basic_tier {
+        return Ok(());
+    }
+    let every = chrono::Duration::seconds(match key {
+        "orders" => 3 * 3600,
+        "sales" => 2 * 3600,
+        _ => 900,
+    });
+    let now = state.now();
+    let mut buckets = state.buckets.lock().unwrap();
+    let next = buckets.entry(key).or_insert(now);
+    if *next > now {
+        let retry = (*next - now).num_seconds().max(1) as u64;
+        let mut res = gateway(StatusCode::TOO_MANY_REQUESTS, "too many requests", "limited by base token limits");
+        let h = res.headers_mut();
+        h.insert("x-ratelimit-retry", HeaderValue::from(retry));
+        h.insert("x-ratelimit-limit", HeaderValue::from(1));
+        h.insert("x-ratelimit-reset", HeaderValue::from(retry));
+        return Err(res);
+    }
+    *next = now + every;
+    Ok(())
+}
+
 pub(crate) fn with_remaining(mut res: Response) -> Response {
     res.headers_mut().insert("x-ratelimit-remaining", HeaderValue::from(9));
     res

@@ -26,6 +26,11 @@
 //!   answer ([`FakeWildberries::set_latency`]); tokens revoked on demand.
 //! - 429 on demand ([`FakeWildberries::rate_limit_next`]) with `X-Ratelimit-Retry`,
 //!   `X-Ratelimit-Limit`, `X-Ratelimit-Reset` and the gateway body.
+//! - A basic-tier token's limits ([`FakeConfig::basic_tier`]), as WB documents them for Base
+//!   tokens: a token bucket of one per endpoint, refilled every 15 min for each report endpoint
+//!   (create, status, download: 4 an hour) and the prices list, every 3 h for orders, every 2 h
+//!   for sales; over it, 429 with `X-Ratelimit-Retry` the seconds until the next token. The
+//!   fake's clock can be moved on ([`FakeWildberries::advance_clock`]) so tests need not wait hours.
 //!
 //! The catalogue is deterministic: product `i` has vendor code `WB-{i:06}`; every tenth product
 //! (configurable) has sizes S, M and L, the others one size (`techSize` `"0"`); every size has stock in every
@@ -115,6 +120,8 @@ pub struct FakeConfig {
     pub stocks_page_cap: usize,
     /// Every n-th product has three sizes (S, M, L) instead of one; 0: never.
     pub multi_size_every: usize,
+    /// Whether the token is a Base one, with WB's hourly limits on reports, statistics and prices.
+    pub basic_tier: bool,
     /// Port to bind on 127.0.0.1 (0: any free port).
     pub port: u16,
 }
@@ -137,6 +144,7 @@ impl Default for FakeConfig {
             report_polls_before_done: 0,
             stocks_page_cap: 60_000,
             multi_size_every: 10,
+            basic_tier: false,
             port: 0,
         }
     }
@@ -154,6 +162,17 @@ pub(crate) struct State {
     pub(crate) requests: Mutex<Vec<Endpoint>>,
     /// Report tasks: id → status checks left before `done`.
     pub(crate) tasks: Mutex<std::collections::HashMap<String, u32>>,
+    /// How far the fake's clock is ahead of the real one (for the basic tier's hourly limits).
+    pub(crate) clock_offset: Mutex<chrono::Duration>,
+    /// Basic-tier buckets: key → when its next token comes (fake clock).
+    pub(crate) buckets: Mutex<std::collections::HashMap<&'static str, chrono::DateTime<chrono::Utc>>>,
+}
+
+impl State {
+    /// The fake's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.clock_offset.lock().unwrap()
+    }
 }
 
 /// A running fake. Stops when dropped.
@@ -199,6 +218,8 @@ impl FakeWildberries {
             extra_tokens: Mutex::default(),
             requests: Mutex::new(Vec::new()),
             tasks: Mutex::default(),
+            clock_offset: Mutex::new(chrono::Duration::zero()),
+            buckets: Mutex::default(),
         });
         let app = handlers::router(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -265,6 +286,16 @@ impl FakeWildberries {
     /// The next `times` requests to `endpoint` get 429 with `X-Ratelimit-Retry: retry_after`.
     pub fn rate_limit_next(&self, endpoint: Endpoint, times: u32, retry_after: u64) {
         self.state.rate_limits.lock().unwrap().push((endpoint, times, retry_after));
+    }
+
+    /// Moves the fake's clock on (the basic tier's buckets refill by it).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        *self.state.clock_offset.lock().unwrap() += chrono::Duration::from_std(by).expect("a sane duration");
+    }
+
+    /// Report tasks created so far.
+    pub fn report_tasks(&self) -> usize {
+        self.state.tasks.lock().unwrap().len()
     }
 
     /// Requests served so far to `endpoint` (including refused ones).

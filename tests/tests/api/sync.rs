@@ -147,6 +147,21 @@ both_backends! {
         }).await;
     }
 
+    async fn passing_failures_are_retried_within_the_attempt_and_refusals_are_not(app) {
+        let t = app.register("page-retries@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "page-retry-token").await;
+        // Two 502s on the product listing: the page is retried (0.5 s, 1.5 s) within the attempt.
+        app.fake.fail_next(Endpoint::Cards, 2, 502);
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!((run["status"].as_str(), run["attempts"].as_i64()), (Some("succeeded"), Some(1)), "{run:?}");
+        // A 4xx is the marketplace refusing the request: not retried, the run fails with WB's words.
+        app.fake.fail_next(Endpoint::Stocks, 1, 400);
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!((run["status"].as_str(), run["attempts"].as_i64()), (Some("failed"), Some(1)), "{run:?}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("HTTP 400") && error.contains("something went wrong"), "{error}");
+    }
+
     async fn a_long_marketplace_wait_defers_the_run_until_after_it(app) {
         // A run may wait 1 s in total; the marketplace asks for 3.
         let app = app.replace(|c| c.sync.sync_max_rate_limit_wait_secs = 1).await;

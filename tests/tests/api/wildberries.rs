@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration as Days, NaiveDateTime};
 use fake_wildberries::{ANALYTICS, CONTENT, MARKETPLACE, PRICES, STATISTICS, mint_token};
 use stock_tracker::on_pool;
+use stock_tracker_tests::Backend;
 
 use super::*;
 
@@ -187,4 +188,71 @@ both_backends! {
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(res.body["error"]["message"].as_str().unwrap().contains("expired"), "{:?}", res.body);
     }
+}
+
+/// A basic-tier token (WB: report endpoints 4 an hour, orders one per 3 h, sales one per 2 h):
+/// the run is deferred when the report's status may not be asked again for 15 minutes, and the
+/// next attempt continues with the same report task (never a second one) and completes.
+async fn a_basic_tier_token_completes_through_deferrals(backend: Backend) {
+    let fake = fake_wildberries::FakeConfig { basic_tier: true, report_polls_before_done: 1, ..Default::default() };
+    let Some(app) = TestApp::try_with_fake(backend, fake).await else { return };
+    let t = app.register("basic@example.com").await;
+    let mut body = app.connection_body("WB basic", "basic-token");
+    body["settings"].as_object_mut().unwrap().remove("stocks_source");
+    let res = app.post("/api/v1/connections", Some(&t.access_token), body).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    let connection_id = res.body["connection_id"].as_str().unwrap().to_owned();
+
+    let res = app.post(&format!("/api/v1/connections/{connection_id}/sync"), Some(&t.access_token), json!({})).await;
+    let run_id = res.body["sync_run_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut deferrals = 0;
+    let run = loop {
+        let run = app.get(&format!("/api/v1/sync-runs/{run_id}"), &t.access_token).await.body;
+        if matches!(run["status"].as_str(), Some("succeeded" | "failed")) {
+            break run;
+        }
+        if run["status"] == "queued" && run["next_attempt_at"].is_string() {
+            // Deferred: the marketplace's wait is minutes to hours. Move the fake's clock past it
+            // and make the job due now, rather than wait.
+            let next: chrono::DateTime<chrono::Utc> = run["next_attempt_at"].as_str().unwrap().parse().unwrap();
+            assert!(run["error"].as_str().unwrap().contains("deferred"), "{run:?}");
+            assert!(
+                next > chrono::Utc::now() + chrono::Duration::minutes(5),
+                "WB's wait, not a retry backoff: {run:?}"
+            );
+            deferrals += 1;
+            app.fake.advance_clock((next - chrono::Utc::now()).to_std().unwrap() + Duration::from_secs(1));
+            let sql = "UPDATE job SET run_at = $1 WHERE unique_key = $2 AND state IN ('available', 'retryable')";
+            let key = format!("sync:{connection_id}");
+            on_pool!(app.app.store.pool(), p => { sqlx::query(sql).bind(chrono::Utc::now()).bind(&key).execute(p).await.unwrap(); });
+            app.app.job_wakeup.notify_one();
+            // Wait until the run is picked up again.
+            while app.get(&format!("/api/v1/sync-runs/{run_id}"), &t.access_token).await.body["next_attempt_at"]
+                .is_string()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert!(Instant::now() < deadline, "{run:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run:?}");
+    assert!(deferrals >= 1, "the basic tier's limits deferred the run");
+    assert_eq!(run["attempts"], 1, "deferrals spend no attempt: {run:?}");
+    assert_eq!(app.fake.report_tasks(), 1, "the deferred run polled the same report task");
+    let stocks = collect_pages(&app, &t.access_token, "/api/v1/stocks?limit=500&warehouse_kind=marketplace").await;
+    let nonzero = app.fake.catalogue().stocks.iter().filter(|r| r.quantity != 0).count();
+    assert_eq!(stocks.len(), nonzero, "the report's levels");
+    assert_eq!(api_totals(&app, &t).await, fake_totals(&app), "and the sales");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_tier_token_completes_through_deferrals_sqlite() {
+    a_basic_tier_token_completes_through_deferrals(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_tier_token_completes_through_deferrals_postgres() {
+    a_basic_tier_token_completes_through_deferrals(Backend::Postgres).await;
 }
