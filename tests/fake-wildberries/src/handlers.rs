@@ -158,6 +158,18 @@ pub(crate) fn basic_tier(state: &State, key: &'static str) -> Result<(), Respons
     Ok(())
 }
 
+/// [`admit`], then the basic tier's limit on `key`.
+#[allow(clippy::result_large_err)] // handled at once by the caller, like `admit`
+pub(crate) fn admit_limited(
+    state: &State,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    key: &'static str,
+) -> Result<(), Response> {
+    admit(state, headers, endpoint)?;
+    basic_tier(state, key)
+}
+
 pub(crate) fn with_remaining(mut res: Response) -> Response {
     res.headers_mut().insert("x-ratelimit-remaining", HeaderValue::from(9));
     res

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::Endpoint;
-use crate::handlers::{Shared, admit, basic_tier, with_remaining};
+use crate::handlers::{Shared, admit_limited, with_remaining};
 
 /// WB's pseudo-rows (`locale=ru`).
 const TO_CLIENT: &str = "В пути до получателей";
@@ -31,7 +31,7 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
 
 /// `GET /api/v1/warehouse_remains`
 pub(crate) async fn create(axum::extract::State(state): Shared, headers: HeaderMap) -> Response {
-    if let Err(res) = admit(&state, &headers, Endpoint::Report).and_then(|()| basic_tier(&state, "report.create")) {
+    if let Err(res) = admit_limited(&state, &headers, Endpoint::Report, "report.create") {
         return res;
     }
     let id = uuid::Uuid::now_v7().to_string();
@@ -42,8 +42,7 @@ pub(crate) async fn create(axum::extract::State(state): Shared, headers: HeaderM
 /// Admission, then the status checks the task has left before `done` (an unknown task: 404).
 #[allow(clippy::result_large_err)] // handled at once by the caller, like `admit`
 fn task(state: &crate::State, headers: &HeaderMap, task_id: &str, limit: &'static str) -> Result<u32, Response> {
-    admit(state, headers, Endpoint::Report)?;
-    basic_tier(state, limit)?;
+    admit_limited(state, headers, Endpoint::Report, limit)?;
     state
         .tasks
         .lock()

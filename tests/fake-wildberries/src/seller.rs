@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Endpoint;
-use crate::handlers::{Shared, admit, basic_tier, parse_date_from, with_remaining};
+use crate::handlers::{Shared, admit, admit_limited, parse_date_from, with_remaining};
 
 /// The marketplace API's error body (`{code, message}`).
 fn marketplace_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -89,7 +89,7 @@ pub(crate) async fn prices(
     headers: HeaderMap,
     Query(q): Query<PricesQuery>,
 ) -> Response {
-    if let Err(res) = admit(&state, &headers, Endpoint::Prices).and_then(|()| basic_tier(&state, "prices")) {
+    if let Err(res) = admit_limited(&state, &headers, Endpoint::Prices, "prices") {
         return res;
     }
     let Some(limit) = q.limit.filter(|l| (1..=1000).contains(l)) else {
@@ -165,13 +165,12 @@ fn listing<T>(
     state: &crate::State,
     headers: &HeaderMap,
     q: &StatisticsQuery,
-    endpoint: Endpoint,
-    limit: &'static str,
+    (endpoint, limit): (Endpoint, &'static str),
     rows: impl Fn(&crate::Catalogue) -> &[T],
     unit: impl Fn(&T) -> &crate::Unit,
     extra: impl Fn(&T) -> Value,
 ) -> Response {
-    if let Err(res) = admit(state, headers, endpoint).and_then(|()| basic_tier(state, limit)) {
+    if let Err(res) = admit_limited(state, headers, endpoint, limit) {
         return res;
     }
     let (from, inclusive) = match date_from(q) {
@@ -207,8 +206,7 @@ pub(crate) async fn orders(
         &state,
         &headers,
         &q,
-        Endpoint::Orders,
-        "orders",
+        (Endpoint::Orders, "orders"),
         |c| &c.orders,
         |o| &o.unit,
         |o| {
@@ -230,8 +228,7 @@ pub(crate) async fn sales(
         &state,
         &headers,
         &q,
-        Endpoint::Sales,
-        "sales",
+        (Endpoint::Sales, "sales"),
         |c| &c.sales,
         |s| &s.unit,
         |s| json!({ "saleID": s.sale_id, "paymentSaleAmount": 0, "forPay": s.unit.price_with_disc * 0.8 }),
