@@ -41,7 +41,15 @@ fn s(d: Duration) -> String {
 }
 
 async fn run(backend: Backend) {
-    let fake = FakeConfig { products: PRODUCTS, warehouses: WAREHOUSES, multi_size_every: 0, ..FakeConfig::default() };
+    // WB's warehouses only, as the figures before WIT 0.2 were: no seller warehouse, no sales.
+    let fake = FakeConfig {
+        products: PRODUCTS,
+        warehouses: WAREHOUSES,
+        multi_size_every: 0,
+        seller_warehouses: 0,
+        selling_products: 0,
+        ..FakeConfig::default()
+    };
     let Some(app) = TestApp::try_with_fake(backend, fake).await else { return };
     let t = app.register("bench@example.com").await;
     let connection_id = app.create_connection(&t, "WB", "bench-token").await;

@@ -218,7 +218,8 @@ impl TestApp {
         Self::try_with(backend, FakeConfig::default(), change).await
     }
 
-    async fn try_with(backend: Backend, fake: FakeConfig, change: impl FnOnce(&mut Config)) -> Option<Self> {
+    /// A fresh app with its own fake and a configuration `change` adjusts after the test defaults.
+    pub async fn try_with(backend: Backend, fake: FakeConfig, change: impl FnOnce(&mut Config)) -> Option<Self> {
         let data_dir = Arc::new(TempDir::new("st-test"));
         let database_url = match backend {
             Backend::Sqlite => None,

@@ -11,6 +11,25 @@
 use crate::AdapterError;
 use crate::json::{Found, next_element};
 
+/// Why a spooled body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolError {
+    /// The host no longer has it (the attempt that fetched it ended): fetch it again.
+    Gone(String),
+    /// Anything else, as the adapter error to answer.
+    Adapter(AdapterError),
+}
+
+/// A body that is gone is a passing failure for a caller that does not fetch it again.
+impl From<SpoolError> for AdapterError {
+    fn from(err: SpoolError) -> Self {
+        match err {
+            SpoolError::Gone(m) => AdapterError::Transient(format!("spooled body gone: {m}")),
+            SpoolError::Adapter(e) => e,
+        }
+    }
+}
+
 /// Bytes read from the host at a time.
 const READ_BYTES: u32 = 1 << 20;
 
@@ -46,10 +65,10 @@ impl SpooledArray {
     }
 
     /// The next element's bytes, or `None` at the end of the array (or of an empty body).
-    pub fn next_element(&mut self) -> Result<Option<&[u8]>, AdapterError> {
+    pub fn next_element(&mut self) -> Result<Option<&[u8]>, SpoolError> {
         loop {
             let found = next_element(&self.buf, self.at, self.at_start)
-                .map_err(|e| AdapterError::Upstream(format!("unexpected report body: {e}")))?;
+                .map_err(|e| SpoolError::Adapter(AdapterError::Upstream(format!("unexpected body: {e}"))))?;
             match found {
                 Found::Element { start, end } => {
                     (self.at, self.at_start) = (end, false);
@@ -65,14 +84,14 @@ impl SpooledArray {
                     if rest.iter().all(u8::is_ascii_whitespace) {
                         return Ok(None);
                     }
-                    return Err(AdapterError::Upstream("the report body ends inside an element".into()));
+                    return Err(SpoolError::Adapter(AdapterError::Upstream("the body ends inside an element".into())));
                 }
                 Found::NeedMore => self.fill()?,
             }
         }
     }
 
-    fn fill(&mut self) -> Result<(), AdapterError> {
+    fn fill(&mut self) -> Result<(), SpoolError> {
         if self.at > 0 {
             self.buf.drain(..self.at);
             self.buf_offset += self.at as u64;
@@ -80,8 +99,8 @@ impl SpooledArray {
         }
         let from = self.buf_offset + self.buf.len() as u64;
         let more = crate::http::read_spooled(&self.body_id, from, READ_BYTES).map_err(|e| match e {
-            crate::http::HttpError::InvalidRequest(m) => AdapterError::Transient(format!("spooled body gone: {m}")),
-            other => other.into(),
+            crate::http::HttpError::InvalidRequest(m) => SpoolError::Gone(m),
+            other => SpoolError::Adapter(other.into()),
         })?;
         if more.is_empty() {
             self.eof = true;

@@ -24,8 +24,9 @@
 //! - Prices: `GET discounts-prices-api /api/v2/list/goods/filter`, 1,000 goods a page by offset.
 //! - Sales: `GET statistics-api /api/v1/supplier/orders` and `/supplier/sales` (`flag=0`: rows
 //!   changed since `dateFrom`), each paged by its last `lastChangeDate`; an answer below WB's
-//!   80,000-row cap is the last. The cursor keeps both dates for the next sync; the first sync
-//!   reads the 90 days WB keeps.
+//!   80,000-row cap is the last. Answers are spooled and read 10,000 rows a call (80,000 rows are
+//!   tens of MiB). The cursor keeps both dates for the next sync; the first sync reads the 90
+//!   days WB keeps.
 //! - Setting `base_url` replaces every WB host (a fake or a sandbox serves every path).
 //! - Errors: 401/403 → `invalid-credentials` with WB's detail; 429 →
 //!   `rate-limited(X-Ratelimit-Retry)`; 5xx → `transient`; other 4xx → `upstream` with WB's text.
@@ -276,7 +277,7 @@ fn read_report(body_id: &str, offset: u64) -> Result<StockPage, AdapterError> {
     let mut rows = SpooledArray::open(body_id, offset);
     let (mut items, mut in_transit) = (Vec::new(), Vec::new());
     for _ in 0..REPORT_PAGE_ROWS {
-        let Some(element) = rows.next_element()? else {
+        let Some(element) = rows.next_element().map_err(AdapterError::from)? else {
             return Ok(StockPage { items, in_transit, next_cursor: None });
         };
         let row: api::RemainsRow<'_> = serde_json::from_slice(element)

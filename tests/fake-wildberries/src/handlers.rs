@@ -219,13 +219,10 @@ async fn cards_list(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -
     }
     let after = cursor.updated_at.clone().zip(cursor.nm_id);
     let catalogue = state.catalogue.lock().unwrap();
-    let mut cards: Vec<&crate::catalogue::Card> = catalogue.cards.iter().collect();
-    cards.sort_by(|a, b| (&a.updated_at, a.nm_id).cmp(&(&b.updated_at, b.nm_id)));
-    let page: Vec<&crate::catalogue::Card> = cards
-        .into_iter()
-        .filter(|c| after.as_ref().is_none_or(|(u, n)| (&c.updated_at, c.nm_id) > (u, *n)))
-        .take(limit as usize)
-        .collect();
+    // Cards are kept in (updatedAt, nmID) order: the page starts after the cursor's card.
+    let start =
+        after.as_ref().map_or(0, |(u, n)| catalogue.cards.partition_point(|c| (&c.updated_at, c.nm_id) <= (u, *n)));
+    let page: Vec<&crate::catalogue::Card> = catalogue.cards[start..].iter().take(limit as usize).collect();
     let json_cards: Vec<Value> = page.iter().map(|c| card_json(c)).collect();
     let last = page.last();
     let body = json!({

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Endpoint;
 use crate::handlers::{Shared, admit_limited, with_remaining};
@@ -103,24 +103,33 @@ pub(crate) async fn download(
     if rows.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let body: Vec<Value> = rows
-        .into_iter()
-        .map(|((nm_id, vendor_code, tech_size), Row { barcode, places, to_client, from_client })| {
-            let total: i64 = places.iter().map(|(_, q)| q).sum();
-            let mut warehouses = Vec::new();
-            for (name, quantity) in [(TO_CLIENT, to_client), (FROM_CLIENT, from_client), (TOTAL, total)] {
-                if quantity != 0 {
-                    warehouses.push(json!({ "warehouseName": name, "quantity": quantity }));
-                }
-            }
-            for (name, quantity) in places.into_iter().filter(|(_, q)| *q != 0) {
+    // Written straight into the body (a 500,000-size report is hundreds of MiB of JSON).
+    let mut body = Vec::with_capacity(rows.len() * 400);
+    body.push(b'[');
+    for (n, ((nm_id, vendor_code, tech_size), Row { barcode, places, to_client, from_client })) in
+        rows.into_iter().enumerate()
+    {
+        let total: i64 = places.iter().map(|(_, q)| q).sum();
+        let mut warehouses = Vec::new();
+        for (name, quantity) in [(TO_CLIENT, to_client), (FROM_CLIENT, from_client), (TOTAL, total)] {
+            if quantity != 0 {
                 warehouses.push(json!({ "warehouseName": name, "quantity": quantity }));
             }
-            json!({
-                "brand": "Тест", "subjectName": "Товары для дома", "vendorCode": vendor_code, "nmId": nm_id,
-                "barcode": barcode, "techSize": tech_size, "volume": 1.5, "warehouses": warehouses,
-            })
-        })
-        .collect();
-    with_remaining(axum::Json(body).into_response())
+        }
+        for (name, quantity) in places.into_iter().filter(|(_, q)| *q != 0) {
+            warehouses.push(json!({ "warehouseName": name, "quantity": quantity }));
+        }
+        let row = json!({
+            "brand": "Тест", "subjectName": "Товары для дома", "vendorCode": vendor_code, "nmId": nm_id,
+            "barcode": barcode, "techSize": tech_size, "volume": 1.5, "warehouses": warehouses,
+        });
+        if n > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, &row).expect("JSON to memory");
+    }
+    body.push(b']');
+    let mut res = (StatusCode::OK, body).into_response();
+    res.headers_mut().insert("content-type", "application/json".parse().expect("static"));
+    with_remaining(res)
 }

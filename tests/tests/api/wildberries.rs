@@ -256,3 +256,25 @@ async fn a_basic_tier_token_completes_through_deferrals_sqlite() {
 async fn a_basic_tier_token_completes_through_deferrals_postgres() {
     a_basic_tier_token_completes_through_deferrals(Backend::Postgres).await;
 }
+
+/// 12,500 orders in one WB answer (tens of MiB with its sales): spooled and read 10,000 rows a
+/// call, within the call's memory; the totals equal the fake's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_of_many_orders_is_read_in_pages() {
+    let fake = fake_wildberries::FakeConfig {
+        products: 500,
+        multi_size_every: 0,
+        selling_products: 500,
+        sales_days: 25,
+        ..Default::default()
+    };
+    let app = TestApp::try_with_fake(Backend::Sqlite, fake).await.unwrap();
+    let t = app.register("many-orders@example.com").await;
+    let connection_id = app.create_connection(&t, "WB", "many-orders-token").await;
+    let run = sync_once(&app, &t, connection_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:?}");
+    assert!(app.fake.catalogue().orders.len() > 10_000, "more than the adapter reads a call");
+    assert_eq!(api_totals(&app, &t).await, fake_totals(&app));
+    let peak = app.app.plugins.get("wildberries").unwrap().summary().memory_peak_bytes;
+    assert!(peak < 32 << 20, "the largest call stayed small: {} MiB", peak >> 20);
+}
