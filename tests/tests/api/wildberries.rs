@@ -128,6 +128,23 @@ both_backends! {
         assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "one request each, from the last change on");
     }
 
+    async fn a_sales_cursor_whose_answer_is_gone_asks_again(app) {
+        // A sync that ended mid-answer left a cursor naming a spooled body the host no longer has
+        // (bodies go with their attempt): the next sync asks WB again from the same date.
+        let t = app.register("wb-gone@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "gone-token").await;
+        let cursor = json!({ "orders": "2026-01-01", "sales": "2026-01-01", "on_sales": false,
+            "reading": { "body_id": "0123456789abcdef0123456789abcdef", "offset": 4096, "rows": 10000, "last_change": null } });
+        app.app.store.set_sync_state(t.tenant_id, connection_id, "sales.cursor", Some(&cursor.to_string())).await.unwrap();
+        let run = sync_once(&app, &t, connection_id).await;
+        assert_eq!(run["status"], "succeeded", "{run:?}");
+        assert_eq!(api_totals(&app, &t).await, fake_totals(&app));
+        let stored = app.app.store.sync_state(t.tenant_id, connection_id, "sales.cursor").await.unwrap().unwrap();
+        let stored: Value = serde_json::from_str(&stored).unwrap();
+        assert!(stored.get("reading").is_none(), "the answer was read to the end: {stored}");
+        assert_ne!(stored["orders"], "2026-01-01", "the orders date moved on to the last row's change");
+    }
+
     async fn tokens_are_checked_for_the_categories_the_settings_use(app) {
         let t = app.register("wb-scopes@example.com").await;
         let in_a_year = chrono::Utc::now().timestamp() + 365 * 86_400;
