@@ -10,10 +10,10 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::{BeginWrite, Store, StoreError, now, on_pool};
+use super::{BeginWrite, Pool, Store, StoreError, now, on_pool};
 
 /// What a sales event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SaleKind {
     Order,
@@ -75,6 +75,22 @@ pub struct SalesFilter {
     pub warehouse: Option<String>,
 }
 
+const UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, connection_id, kind, event_id) DO UPDATE SET \
+     product_id = excluded.product_id, warehouse = excluded.warehouse, quantity = excluded.quantity, \
+     price_minor = excluded.price_minor, occurred_at = excluded.occurred_at, \
+     occurred_unix = excluded.occurred_unix, recorded_at = excluded.recorded_at";
+
+/// Events deduplicated by (kind, id), keeping the last, in their original order: one statement
+/// may not update the same row twice.
+fn last_event_wins(sales: &[NewSale]) -> Vec<&NewSale> {
+    let mut last: std::collections::HashMap<(SaleKind, &str), usize> =
+        std::collections::HashMap::with_capacity(sales.len());
+    for (i, s) in sales.iter().enumerate() {
+        last.insert((s.kind, s.event_id.as_str()), i);
+    }
+    sales.iter().enumerate().filter(|(i, s)| last[&(s.kind, s.event_id.as_str())] == *i).map(|(_, s)| s).collect()
+}
+
 /// Local days `first..=last` of one UTC offset: `[start, end)` in unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
@@ -108,37 +124,80 @@ pub fn offset_segments<Tz: TimeZone>(tz: &Tz, from: NaiveDate, to: NaiveDate) ->
 
 impl Store {
     /// Writes sales events of one connection in one transaction; an event already stored (same
-    /// kind and id) is replaced. Returns how many were written.
+    /// kind and id) is replaced, and of an event given twice the later wins. Returns how many
+    /// were written.
     pub async fn record_sales(
         &self,
         tenant_id: Uuid,
         connection_id: Uuid,
         sales: &[NewSale],
     ) -> Result<u64, StoreError> {
+        let sales = last_event_wins(sales);
         let at = now();
         let mut written = 0;
-        on_pool!(self.pool(), pool => {
-            let mut tx = pool.begin_write().await?;
-            for chunk in sales.chunks(1000) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO sale_event (tenant_id, connection_id, kind, event_id, product_id, warehouse, quantity, \
-                     price_minor, occurred_at, occurred_unix, recorded_at) ",
-                );
-                q.push_values(chunk, |mut row, s| {
-                    row.push_bind(tenant_id).push_bind(connection_id).push_bind(s.kind.as_str())
-                        .push_bind(s.event_id.clone()).push_bind(s.product_id)
-                        .push_bind(s.warehouse.clone().unwrap_or_default()).push_bind(s.quantity)
-                        .push_bind(s.price_minor).push_bind(s.occurred_at).push_bind(s.occurred_at.timestamp())
-                        .push_bind(at);
-                });
-                q.push(" ON CONFLICT (tenant_id, connection_id, kind, event_id) DO UPDATE SET \
-                         product_id = excluded.product_id, warehouse = excluded.warehouse, quantity = excluded.quantity, \
-                         price_minor = excluded.price_minor, occurred_at = excluded.occurred_at, \
-                         occurred_unix = excluded.occurred_unix, recorded_at = excluded.recorded_at");
-                written += q.build().execute(&mut *tx).await?.rows_affected();
+        match self.pool() {
+            // PostgreSQL takes each column as one array (UNNEST), as the stock writes do.
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin_write().await?;
+                for chunk in sales.chunks(10_000) {
+                    let kinds: Vec<&str> = chunk.iter().map(|s| s.kind.as_str()).collect();
+                    let ids: Vec<&str> = chunk.iter().map(|s| s.event_id.as_str()).collect();
+                    let products: Vec<Uuid> = chunk.iter().map(|s| s.product_id).collect();
+                    let warehouses: Vec<&str> = chunk.iter().map(|s| s.warehouse.as_deref().unwrap_or("")).collect();
+                    let quantities: Vec<i64> = chunk.iter().map(|s| s.quantity).collect();
+                    let prices: Vec<Option<i64>> = chunk.iter().map(|s| s.price_minor).collect();
+                    let times: Vec<DateTime<Utc>> = chunk.iter().map(|s| s.occurred_at).collect();
+                    let unix: Vec<i64> = chunk.iter().map(|s| s.occurred_at.timestamp()).collect();
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO sale_event (tenant_id, connection_id, kind, event_id, product_id, warehouse, \
+                         quantity, price_minor, occurred_at, occurred_unix, recorded_at) \
+                         SELECT $1, $2, t.*, $11 FROM UNNEST($3::text[], $4::text[], $5::uuid[], $6::text[], \
+                         $7::int8[], $8::int8[], $9::timestamptz[], $10::int8[]) AS t{UPSERT_TAIL}"
+                    ));
+                    written += sqlx::query(sql)
+                        .bind(tenant_id)
+                        .bind(connection_id)
+                        .bind(&kinds)
+                        .bind(&ids)
+                        .bind(&products)
+                        .bind(&warehouses)
+                        .bind(&quantities)
+                        .bind(&prices)
+                        .bind(&times)
+                        .bind(&unix)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
             }
-            tx.commit().await?;
-        });
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                for chunk in sales.chunks(1000) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO sale_event (tenant_id, connection_id, kind, event_id, product_id, warehouse, \
+                         quantity, price_minor, occurred_at, occurred_unix, recorded_at) ",
+                    );
+                    q.push_values(chunk, |mut row, s| {
+                        row.push_bind(tenant_id)
+                            .push_bind(connection_id)
+                            .push_bind(s.kind.as_str())
+                            .push_bind(s.event_id.clone())
+                            .push_bind(s.product_id)
+                            .push_bind(s.warehouse.clone().unwrap_or_default())
+                            .push_bind(s.quantity)
+                            .push_bind(s.price_minor)
+                            .push_bind(s.occurred_at)
+                            .push_bind(s.occurred_at.timestamp())
+                            .push_bind(at);
+                    });
+                    q.push(UPSERT_TAIL);
+                    written += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(written)
     }
 
