@@ -21,14 +21,21 @@
 //! ```
 //!
 //! Outbound HTTP goes through [`http`] (the host performs it and enforces the plugin's allowed
-//! origins); a body too big for the call's memory is spooled by the host and read in pieces
-//! ([`spool`]); [`log`] writes to the host log. Keep mapping code in plain functions that do not
+//! origins); [`client`] wraps it for JSON APIs (base URL, headers, refusals mapped to adapter
+//! errors with the marketplace's message and the wait its [`ratelimit`] headers give); [`paging`]
+//! keeps typed cursors between calls; [`money`] turns prices into minor units; a body too big
+//! for the call's memory is spooled by the host and read in pieces ([`spool`]); [`log`] writes
+//! to the host log. Keep mapping code in plain functions that do not
 //! call the host, so it can be unit-tested natively with recorded JSON.
 
 mod alloc;
+pub mod client;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod money;
+pub mod paging;
+pub mod ratelimit;
 pub mod spool;
 
 #[doc(hidden)]
