@@ -1,4 +1,4 @@
-//! Builds the first-party adapters (`plugins/wildberries`) for `wasm32-wasip2` and embeds them, so
+//! Builds the first-party adapters (`plugins/wildberries`, `plugins/ozon`) for `wasm32-wasip2` and embeds them, so
 //! the binary can serve (and `serve --demo` can sync) with no plugin directory.
 //!
 //! The nested `cargo build` uses its own target directory, so it never waits on the outer build's
@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const PLUGINS: &[(&str, &str)] = &[("wildberries-adapter", "wildberries")];
+const PLUGINS: &[(&str, &str)] = &[("wildberries-adapter", "wildberries"), ("ozon-adapter", "ozon")];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -21,6 +21,9 @@ fn main() {
         "plugins/wildberries/src",
         "plugins/wildberries/plugin.toml",
         "plugins/wildberries/Cargo.toml",
+        "plugins/ozon/src",
+        "plugins/ozon/plugin.toml",
+        "plugins/ozon/Cargo.toml",
         "wit",
     ] {
         // Relative to this package, not absolute: clones at different paths share a target

@@ -15,12 +15,12 @@ use crate::{App, router};
 /// the demo (see [`crate::demo`]).
 pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let bind_addr = config.http.bind_addr;
-    let fake = if demo { Some(crate::demo::prepare(&mut config).await?) } else { None };
+    let fakes = if demo { Some(crate::demo::prepare(&mut config).await?) } else { None };
     let app = Arc::new(App::build(config).await?);
     let listener = bind(bind_addr).await?;
     let background = Background::start(&app);
-    if let Some(fake) = &fake {
-        crate::demo::seed(&app, fake).await?;
+    if let Some(fakes) = &fakes {
+        crate::demo::seed(&app, fakes).await?;
     }
     tracing::info!(addr = %bind_addr, database = ?app.store.kind(), "stock-tracker listening on http://{bind_addr}");
     run(app.clone(), listener, router::router(app), background).await

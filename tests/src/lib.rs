@@ -11,6 +11,7 @@
 pub mod fake_sentry;
 pub mod fake_telegram;
 pub mod fixtures;
+pub mod marketplaces;
 pub mod proxy;
 pub mod stack;
 pub mod webhook_receiver;
@@ -247,7 +248,14 @@ impl TestApp {
         data_dir: Arc<TempDir>,
         fake: Arc<FakeWildberries>,
     ) -> Self {
-        config.plugins.plugin_extra_hosts.get_or_insert_with(|| fake.origin());
+        // The fake WB's origin is always granted, besides whatever the test grants.
+        let grants = config.plugins.plugin_extra_hosts.get_or_insert_with(String::new);
+        if !grants.split(',').any(|g| g.trim() == fake.origin()) {
+            if !grants.is_empty() {
+                grants.push(',');
+            }
+            grants.push_str(&fake.origin());
+        }
         // Test connections reach the fake through `settings.base_url`; the tests of that grant
         // itself set their own list.
         config.plugins.plugin_base_url_tenants.get_or_insert_with(|| "*".into());
@@ -413,24 +421,28 @@ impl TestApp {
 }
 
 /// Runs one async test body against SQLite and against PostgreSQL, as two tests
-/// `<name>::sqlite` and `<name>::postgres`.
+/// `<name>::sqlite` and `<name>::postgres`. The app is a [`TestApp`], or another type with the
+/// same `try_new(Backend)` when given first: `both_backends!(MarketApp => async fn …)`.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $crate::both_backends!($crate::TestApp => $(async fn $name($app) $body)*);
+    };
+    ($app_type:ty => $(async fn $name:ident($app:ident) $body:block)*) => {$(
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn run($app: $crate::TestApp) $body
+            async fn run($app: $app_type) $body
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::TestApp::try_new($crate::Backend::Sqlite).await.expect("sqlite is always available")).await
+                run(<$app_type>::try_new($crate::Backend::Sqlite).await.expect("sqlite is always available")).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(app) = $crate::TestApp::try_new($crate::Backend::Postgres).await {
+                if let Some(app) = <$app_type>::try_new($crate::Backend::Postgres).await {
                     run(app).await
                 }
             }

@@ -14,6 +14,7 @@ mod jobs;
 mod members;
 mod metrics;
 mod openapi;
+mod ozon;
 mod plugins;
 mod products;
 mod prometheus;
@@ -133,4 +134,26 @@ async fn collect_pages(app: &TestApp, token: &str, first_path: &str) -> Vec<Valu
         }
     }
     panic!("pagination did not end");
+}
+
+/// `(local date, sku, warehouse)` → (orders, sales, returns, cancels), in units.
+type Totals = std::collections::BTreeMap<(String, String, String), (i64, i64, i64, i64)>;
+
+/// The daily sales totals the API answers for the last 30 Moscow days.
+async fn sales_totals(app: &TestApp, t: &TestTenant) -> Totals {
+    let today = (chrono::Utc::now() + chrono::Duration::hours(3)).date_naive();
+    let from = today - chrono::Duration::days(30);
+    collect_pages(app, &t.access_token, &format!("/api/v1/sales?limit=100&from={from}&to={today}"))
+        .await
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap();
+            let key = (
+                r["date"].as_str().unwrap().to_owned(),
+                r["sku"].as_str().unwrap().to_owned(),
+                r["warehouse"].as_str().unwrap_or_default().to_owned(),
+            );
+            (key, (n("orders"), n("sales"), n("returns"), n("cancels")))
+        })
+        .collect()
 }

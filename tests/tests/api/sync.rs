@@ -235,9 +235,9 @@ both_backends! {
         assert_eq!(app.get("/api/v1/connections", &t.access_token).await.body["items"], json!([]));
 
         let res = app.post("/api/v1/connections", Some(&t.access_token),
-            json!({ "marketplace": "ozon", "name": "O", "credentials": { "client_id": "1", "api_key": "k" } })).await;
+            json!({ "marketplace": "yandex_market", "name": "Y", "credentials": { "api_key": "k" } })).await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(res.body["error"]["field"], "marketplace", "no Ozon adapter is loaded: {:?}", res.body);
+        assert_eq!(res.body["error"]["field"], "marketplace", "no Yandex Market adapter is loaded: {:?}", res.body);
     }
 }
 

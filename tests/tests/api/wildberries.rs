@@ -4,15 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration as Days, NaiveDateTime};
+use chrono::NaiveDateTime;
 use fake_wildberries::{ANALYTICS, CONTENT, MARKETPLACE, PRICES, STATISTICS, mint_token};
 use stock_tracker::on_pool;
 use stock_tracker_tests::Backend;
 
 use super::*;
-
-/// `(local date, sku, warehouse)` → (orders, sales, returns, cancels).
-type Totals = BTreeMap<(String, String, String), (i64, i64, i64, i64)>;
 
 /// The daily totals the fake's rows make, in Moscow days (the tenant's default time zone; the
 /// fake's times are Moscow time).
@@ -36,23 +33,6 @@ fn fake_totals(app: &TestApp) -> Totals {
     totals
 }
 
-async fn api_totals(app: &TestApp, t: &TestTenant) -> Totals {
-    let today = (chrono::Utc::now() + Days::hours(3)).date_naive();
-    let from = today - Days::days(30);
-    collect_pages(app, &t.access_token, &format!("/api/v1/sales?limit=100&from={from}&to={today}"))
-        .await
-        .iter()
-        .map(|r| {
-            let n = |k: &str| r[k].as_i64().unwrap();
-            let key = (
-                r["date"].as_str().unwrap().to_owned(),
-                r["sku"].as_str().unwrap().to_owned(),
-                r["warehouse"].as_str().unwrap_or_default().to_owned(),
-            );
-            (key, (n("orders"), n("sales"), n("returns"), n("cancels")))
-        })
-        .collect()
-}
 
 async fn stored_sale_events(app: &TestApp, tenant_id: Uuid) -> i64 {
     let sql = "SELECT COUNT(*) FROM sale_event WHERE tenant_id = $1";
@@ -113,7 +93,7 @@ both_backends! {
         // Sales: the daily totals equal the fake's rows.
         let expected = fake_totals(&app);
         assert!(expected.values().any(|t| t.3 > 0) && expected.values().any(|t| t.2 > 0), "cancels and returns in the fake");
-        assert_eq!(api_totals(&app, &t).await, expected);
+        assert_eq!(sales_totals(&app, &t).await, expected);
         let stored = stored_sale_events(&app, t.tenant_id).await;
         let cancels: usize = catalogue.orders.iter().filter(|o| o.cancel_date.is_some()).count();
         assert_eq!(stored as usize, catalogue.orders.len() + cancels + catalogue.sales.len());
@@ -123,7 +103,7 @@ both_backends! {
         let second = sync_once(&app, &t, connection_id).await;
         assert_eq!(second["status"], "succeeded", "{second:?}");
         assert_eq!(stored_sale_events(&app, t.tenant_id).await, stored, "no duplicate sale");
-        assert_eq!(api_totals(&app, &t).await, expected);
+        assert_eq!(sales_totals(&app, &t).await, expected);
         let after = (app.fake.requests(fake_wildberries::Endpoint::Orders), app.fake.requests(fake_wildberries::Endpoint::Sales));
         assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "one request each, from the last change on");
     }
@@ -138,7 +118,7 @@ both_backends! {
         app.app.store.set_sync_state(t.tenant_id, connection_id, "sales.cursor", Some(&cursor.to_string())).await.unwrap();
         let run = sync_once(&app, &t, connection_id).await;
         assert_eq!(run["status"], "succeeded", "{run:?}");
-        assert_eq!(api_totals(&app, &t).await, fake_totals(&app));
+        assert_eq!(sales_totals(&app, &t).await, fake_totals(&app));
         let stored = app.app.store.sync_state(t.tenant_id, connection_id, "sales.cursor").await.unwrap().unwrap();
         let stored: Value = serde_json::from_str(&stored).unwrap();
         assert!(stored.get("reading").is_none(), "the answer was read to the end: {stored}");
@@ -261,7 +241,7 @@ async fn a_basic_tier_token_completes_through_deferrals(backend: Backend) {
     let stocks = collect_pages(&app, &t.access_token, "/api/v1/stocks?limit=500&warehouse_kind=marketplace").await;
     let nonzero = app.fake.catalogue().stocks.iter().filter(|r| r.quantity != 0).count();
     assert_eq!(stocks.len(), nonzero, "the report's levels");
-    assert_eq!(api_totals(&app, &t).await, fake_totals(&app), "and the sales");
+    assert_eq!(sales_totals(&app, &t).await, fake_totals(&app), "and the sales");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +271,7 @@ async fn an_answer_of_many_orders_is_read_in_pages() {
     let run = sync_once(&app, &t, connection_id).await;
     assert_eq!(run["status"], "succeeded", "{run:?}");
     assert!(app.fake.catalogue().orders.len() > 10_000, "more than the adapter reads a call");
-    assert_eq!(api_totals(&app, &t).await, fake_totals(&app));
+    assert_eq!(sales_totals(&app, &t).await, fake_totals(&app));
     let peak = app.app.plugins.get("wildberries").unwrap().summary().memory_peak_bytes;
     assert!(peak < 32 << 20, "the largest call stayed small: {} MiB", peak >> 20);
 }

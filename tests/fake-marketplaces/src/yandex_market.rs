@@ -1,0 +1,1 @@
+//! A fake of the Yandex Market Partner API (placeholder until its adapter lands).
