@@ -1,4 +1,4 @@
-//! Builds the first-party adapters (`plugins/wildberries`, `plugins/ozon`) for `wasm32-wasip2` and embeds them, so
+//! Builds the first-party adapters (`plugins/wildberries`, `plugins/ozon`, `plugins/yandex-market`) for `wasm32-wasip2` and embeds them, so
 //! the binary can serve (and `serve --demo` can sync) with no plugin directory.
 //!
 //! The nested `cargo build` uses its own target directory, so it never waits on the outer build's
@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const PLUGINS: &[(&str, &str)] = &[("wildberries-adapter", "wildberries"), ("ozon-adapter", "ozon")];
+const PLUGINS: &[(&str, &str)] =
+    &[("wildberries-adapter", "wildberries"), ("ozon-adapter", "ozon"), ("yandex-market-adapter", "yandex-market")];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -24,6 +25,9 @@ fn main() {
         "plugins/ozon/src",
         "plugins/ozon/plugin.toml",
         "plugins/ozon/Cargo.toml",
+        "plugins/yandex-market/src",
+        "plugins/yandex-market/plugin.toml",
+        "plugins/yandex-market/Cargo.toml",
         "wit",
     ] {
         // Relative to this package, not absolute: clones at different paths share a target

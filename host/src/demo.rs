@@ -1,5 +1,5 @@
-//! `stock-tracker serve --demo`: fakes of Wildberries and Ozon in-process, a demo tenant
-//! connected to each, one sync of each, and a login to try, so a newcomer sees real-looking stock
+//! `stock-tracker serve --demo`: fakes of Wildberries, Ozon and Yandex Market in-process, a demo
+//! tenant connected to each, one sync of each, and a login to try, so a newcomer sees real-looking stock
 //! from several marketplaces side by side within seconds of the first start. Everything stays on
 //! loopback; running it again reuses the same tenant and connections.
 
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use fake_marketplaces::ozon::{FakeOzon, OzonConfig};
+use fake_marketplaces::yandex_market::{FakeYandexMarket, YandexConfig};
 use fake_wildberries::{FakeConfig, FakeWildberries};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -24,11 +25,12 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub struct DemoFakes {
     wildberries: FakeWildberries,
     ozon: FakeOzon,
+    yandex: FakeYandexMarket,
 }
 
 impl DemoFakes {
     /// `(marketplace, connection name, base URL, credentials)` of each.
-    fn connections(&self) -> [(&'static str, &'static str, String, Value); 2] {
+    fn connections(&self) -> [(&'static str, &'static str, String, Value); 3] {
         [
             (
                 "wildberries",
@@ -37,6 +39,7 @@ impl DemoFakes {
                 json!({ "token": self.wildberries.token() }),
             ),
             ("ozon", "Demo Ozon", self.ozon.base_url(), self.ozon.credentials()),
+            ("yandex_market", "Demo Yandex Market", self.yandex.base_url(), self.yandex.credentials()),
         ]
     }
 }
@@ -55,8 +58,11 @@ pub async fn prepare(config: &mut Config) -> anyhow::Result<DemoFakes> {
     let ozon = FakeOzon::start(OzonConfig { products: 200, ..OzonConfig::default() })
         .await
         .context("cannot start the demo marketplace on 127.0.0.1")?;
+    let yandex = FakeYandexMarket::start(YandexConfig { offers: 150, ..YandexConfig::default() })
+        .await
+        .context("cannot start the demo marketplace on 127.0.0.1")?;
     let grants = config.plugins.plugin_extra_hosts.get_or_insert_with(String::new);
-    for origin in [wildberries.base_url(), ozon.base_url()] {
+    for origin in [wildberries.base_url(), ozon.base_url(), yandex.base_url()] {
         if !grants.is_empty() {
             grants.push(',');
         }
@@ -65,7 +71,7 @@ pub async fn prepare(config: &mut Config) -> anyhow::Result<DemoFakes> {
     // The demo connections reach the fakes through `settings.base_url`, which only the tenants
     // the operator lists may set; a demo lists them all unless told otherwise.
     config.plugins.plugin_base_url_tenants.get_or_insert_with(|| "*".into());
-    Ok(DemoFakes { wildberries, ozon })
+    Ok(DemoFakes { wildberries, ozon, yandex })
 }
 
 /// Creates (or finds) the demo tenant and its connections, syncs each once, and prints how to

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use fake_marketplaces::ozon::{FakeOzon, OzonConfig};
+use fake_marketplaces::yandex_market::{FakeYandexMarket, YandexConfig};
 use fake_wildberries::FakeConfig;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -16,6 +17,14 @@ use crate::{Backend, TestApp, TestTenant};
 pub struct MarketApp {
     pub app: TestApp,
     pub ozon: Arc<FakeOzon>,
+    pub yandex: Arc<FakeYandexMarket>,
+}
+
+/// How to build the fakes of a [`MarketApp`].
+#[derive(Debug, Clone, Default)]
+pub struct Fakes {
+    pub ozon: OzonConfig,
+    pub yandex: YandexConfig,
 }
 
 impl Deref for MarketApp {
@@ -28,24 +37,34 @@ impl Deref for MarketApp {
 impl MarketApp {
     /// A fresh app on `backend` with default fakes, or `None` when PostgreSQL is not available.
     pub async fn try_new(backend: Backend) -> Option<Self> {
-        Self::try_with(backend, OzonConfig::default()).await
+        Self::try_with(backend, Fakes::default()).await
     }
 
-    /// A fresh app with a fake Ozon built from `ozon`.
-    pub async fn try_with(backend: Backend, ozon: OzonConfig) -> Option<Self> {
-        let ozon = Arc::new(FakeOzon::start(ozon).await.expect("fake Ozon starts"));
-        let grants = ozon.base_url();
+    /// A fresh app with fakes built from `fakes`.
+    pub async fn try_with(backend: Backend, fakes: Fakes) -> Option<Self> {
+        let ozon = Arc::new(FakeOzon::start(fakes.ozon).await.expect("fake Ozon starts"));
+        let yandex = Arc::new(FakeYandexMarket::start(fakes.yandex).await.expect("fake Yandex Market starts"));
+        let grants = format!("{},{}", ozon.base_url(), yandex.base_url());
         let app = TestApp::try_with(backend, FakeConfig::default(), |c| {
             c.plugins.plugin_extra_hosts = Some(grants);
         })
         .await?;
-        Some(Self { app, ozon })
+        Some(Self { app, ozon, yandex })
     }
 
     /// Connects `tenant` to the fake Ozon through the API; returns the connection id.
     pub async fn connect_ozon(&self, tenant: &TestTenant, name: &str) -> Uuid {
         let body = json!({ "marketplace": "ozon", "name": name, "credentials": self.ozon.credentials(),
                            "settings": { "base_url": self.ozon.base_url() } });
+        created(self.post("/api/v1/connections", Some(&tenant.access_token), body).await)
+    }
+}
+
+impl MarketApp {
+    /// Connects `tenant` to the fake Yandex Market through the API; returns the connection id.
+    pub async fn connect_yandex(&self, tenant: &TestTenant, name: &str) -> Uuid {
+        let body = json!({ "marketplace": "yandex_market", "name": name, "credentials": self.yandex.credentials(),
+                           "settings": { "base_url": self.yandex.base_url() } });
         created(self.post("/api/v1/connections", Some(&tenant.access_token), body).await)
     }
 }

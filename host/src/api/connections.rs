@@ -109,6 +109,15 @@ pub struct ConnectionView {
     pub credentials_expire_at: Option<DateTime<Utc>>,
 }
 
+/// A marketplace name the service knows (`field` marketplace of a 422 otherwise).
+pub(super) fn check_marketplace(marketplace: &str) -> Result<(), ApiError> {
+    if MARKETPLACES.contains(&marketplace) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("marketplace", format!("must be one of {}", MARKETPLACES.join(", "))))
+    }
+}
+
 /// `POST /api/v1/connections`
 #[utoipa::path(post, path = "/connections", tag = "connections", security(("bearer" = [])),
     request_body = CreateConnectionRequest,
@@ -123,9 +132,7 @@ pub async fn create_connection(
     Json(body): Json<CreateConnectionRequest>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     user.require_manager()?;
-    if !MARKETPLACES.contains(&body.marketplace.as_str()) {
-        return Err(ApiError::invalid("marketplace", format!("must be one of {}", MARKETPLACES.join(", "))));
-    }
+    check_marketplace(&body.marketplace)?;
     let name = check_name(&body.name)?;
     let plaintext = check_credentials(&body.credentials)?;
     let plugin = adapter(&app, &body.marketplace)?;

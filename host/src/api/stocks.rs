@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::Query;
+use super::connections::check_marketplace;
 use super::pagination::{Page, decode_cursor, limit};
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -24,6 +25,9 @@ pub struct ListStocksQuery {
     pub warehouse_kind: Option<WarehouseKind>,
     /// Only this connection's products.
     pub connection_id: Option<Uuid>,
+    /// Only this marketplace's connections: `wildberries`, `ozon` or `yandex_market`.
+    #[param(pattern = "^(wildberries|ozon|yandex_market)$")]
+    pub marketplace: Option<String>,
     /// Only levels at or below the product's low-stock threshold.
     #[serde(default)]
     pub low: bool,
@@ -42,6 +46,8 @@ pub struct ListStocksQuery {
 pub struct StockView {
     pub product_id: Uuid,
     pub connection_id: Uuid,
+    /// The connection's marketplace: `wildberries`, `ozon` or `yandex_market`.
+    pub marketplace: String,
     pub sku: String,
     pub name: String,
     pub warehouse: String,
@@ -57,6 +63,7 @@ impl From<StockRow> for StockView {
         StockView {
             product_id: s.product_id,
             connection_id: s.connection_id,
+            marketplace: s.marketplace,
             sku: s.sku,
             name: s.name,
             warehouse_kind: WarehouseKind::parse(&s.warehouse_kind),
@@ -78,13 +85,19 @@ pub async fn list_stocks(
 ) -> Result<Cached, ApiError> {
     let limit = limit(q.limit)?;
     let after = decode_cursor::<(Uuid, String)>(q.cursor.as_deref())?;
-    let key = (&q.warehouse, q.warehouse_kind.map(WarehouseKind::as_str), q.connection_id, q.low, q.out, limit, &after);
+    if let Some(m) = &q.marketplace {
+        check_marketplace(m)?;
+    }
+    let key =
+        (&q.warehouse, q.warehouse_kind.map(WarehouseKind::as_str), q.connection_id, &q.marketplace, q.low, q.out);
+    let key = (key, limit, &after);
     app.cache
         .get_or_load(user.tenant_id, "stocks", &key, || async {
             let filter = StockFilter {
                 warehouse: q.warehouse.clone(),
                 warehouse_kind: q.warehouse_kind,
                 connection_id: q.connection_id,
+                marketplace: q.marketplace.clone(),
                 low: q.low,
                 out: q.out,
             };

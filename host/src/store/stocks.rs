@@ -14,6 +14,8 @@ use super::{BeginWrite, Pool, Store, StoreError, now, on_pool};
 pub struct StockRow {
     pub product_id: Uuid,
     pub connection_id: Uuid,
+    /// The connection's marketplace.
+    pub marketplace: String,
     pub sku: String,
     pub name: String,
     pub warehouse: String,
@@ -97,6 +99,8 @@ pub struct StockFilter {
     pub warehouse: Option<String>,
     pub warehouse_kind: Option<WarehouseKind>,
     pub connection_id: Option<Uuid>,
+    /// Only this marketplace's connections.
+    pub marketplace: Option<String>,
     /// At or below the product's low-stock threshold.
     pub low: bool,
     /// Nothing available.
@@ -118,9 +122,11 @@ impl Store {
     ) -> Result<Vec<StockRow>, StoreError> {
         Ok(on_pool!(self.pool(), p => {
             let mut q = QueryBuilder::new(
-                "SELECT s.product_id, p.connection_id, p.sku, p.name, s.warehouse, s.warehouse_kind, s.available, \
-                 COALESCE(p.low_stock_threshold, t.low_stock_threshold) AS low_stock_threshold, s.updated_at \
+                "SELECT s.product_id, p.connection_id, c.marketplace, p.sku, p.name, s.warehouse, s.warehouse_kind, \
+                 s.available, COALESCE(p.low_stock_threshold, t.low_stock_threshold) AS low_stock_threshold, \
+                 s.updated_at \
                  FROM stock_level s JOIN product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id \
+                 JOIN marketplace_connection c ON c.tenant_id = p.tenant_id AND c.connection_id = p.connection_id \
                  JOIN tenant t ON t.tenant_id = s.tenant_id \
                  WHERE p.active AND s.tenant_id = ",
             );
@@ -133,6 +139,9 @@ impl Store {
             }
             if let Some(connection_id) = filter.connection_id {
                 q.push(" AND p.connection_id = ").push_bind(connection_id);
+            }
+            if let Some(marketplace) = &filter.marketplace {
+                q.push(" AND c.marketplace = ").push_bind(marketplace.clone());
             }
             if filter.low {
                 q.push(" AND s.available <= COALESCE(p.low_stock_threshold, t.low_stock_threshold)");

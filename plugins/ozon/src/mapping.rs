@@ -1,22 +1,10 @@
 //! Pure mapping from Ozon answers to the host's records. No host calls here: unit-tested
 //! natively.
 
-use stock_tracker_plugin_sdk::money::{currency, minor_from_f64, minor_from_str};
+use stock_tracker_plugin_sdk::money::{minor_from_f64, minor_from_str, price};
 use stock_tracker_plugin_sdk::{Price, Product, SaleEvent, SaleKind, StockLevel, WarehouseKind};
 
 use crate::api::{AnalyticsStock, FbsStock, Posting, ProductInfo};
-
-/// A price from Ozon's selling price and crossed-out price (minor units; `old` 0: none): the
-/// base is the crossed-out one when it is higher, the selling one its discounted price.
-pub fn price(selling: i64, old: i64, currency_code: &str) -> Price {
-    let currency = currency(currency_code);
-    if old > selling && selling > 0 {
-        let percent = ((old - selling) * 100 + old / 2) / old;
-        Price { base_minor: old, discounted_minor: Some(selling), discount_percent: Some(percent as u32), currency }
-    } else {
-        Price { base_minor: selling, discounted_minor: None, discount_percent: None, currency }
-    }
-}
 
 /// A product of `/v3/product/info/list`: the seller's article as SKU, Ozon's `product_id` as its
 /// id and Ozon's SKU as the variant id (what the stock methods take).
@@ -113,19 +101,9 @@ mod tests {
     use crate::api::{FboPostingsResponse, ProductInfoResponse};
 
     #[test]
-    fn prices_with_and_without_a_crossed_out_one() {
-        assert_eq!(
-            price(100_000, 125_000, "RUB"),
-            Price {
-                base_minor: 125_000,
-                discounted_minor: Some(100_000),
-                discount_percent: Some(20),
-                currency: "RUB".into()
-            }
-        );
-        assert_eq!(price(100_000, 0, "").discounted_minor, None);
-        assert_eq!(price(100_000, 90_000, "RUB").base_minor, 100_000, "a lower old price is no discount");
+    fn prices_from_numbers() {
         assert_eq!(price_v5(1299.5, 0.0, "RUB").unwrap().base_minor, 129_950);
+        assert_eq!(price_v5(1000.0, 1250.0, "RUB").unwrap().discount_percent, Some(20));
         assert_eq!(price_v5(0.0, 10.0, "RUB"), None);
     }
 

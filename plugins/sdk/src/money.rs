@@ -21,6 +21,23 @@ pub fn minor_from_f64(value: f64) -> Option<i64> {
     (value.is_finite() && value >= 0.0 && minor < i64::MAX as f64).then_some(minor as i64)
 }
 
+/// A price from a selling price and the price before the discount (minor units; `before` 0 or
+/// not higher: no discount): the base is the higher one, the selling one its discounted price.
+pub fn price(selling: i64, before: i64, currency_code: &str) -> crate::Price {
+    let currency = currency(currency_code);
+    if before > selling && selling > 0 {
+        let percent = ((before - selling) * 100 + before / 2) / before;
+        crate::Price {
+            base_minor: before,
+            discounted_minor: Some(selling),
+            discount_percent: Some(percent as u32),
+            currency,
+        }
+    } else {
+        crate::Price { base_minor: selling, discounted_minor: None, discount_percent: None, currency }
+    }
+}
+
 /// ISO 4217 from a marketplace's currency code (Yandex Market says `RUR` for roubles).
 pub fn currency(code: &str) -> String {
     match code.trim() {
@@ -42,6 +59,18 @@ mod tests {
         assert_eq!(minor_from_str(""), None);
         assert_eq!(minor_from_str("-1"), None);
         assert_eq!(minor_from_str("1e3"), None);
+    }
+
+    #[test]
+    fn prices_with_and_without_a_discount() {
+        let discounted = price(100_000, 125_000, "RUR");
+        assert_eq!(
+            (discounted.base_minor, discounted.discounted_minor, discounted.discount_percent),
+            (125_000, Some(100_000), Some(20))
+        );
+        assert_eq!(discounted.currency, "RUB");
+        assert_eq!(price(100_000, 0, "").discounted_minor, None);
+        assert_eq!(price(100_000, 90_000, "RUB").base_minor, 100_000, "a lower earlier price is no discount");
     }
 
     #[test]

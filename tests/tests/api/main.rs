@@ -11,6 +11,7 @@ mod health;
 mod invitations;
 mod isolation;
 mod jobs;
+mod marketplaces;
 mod members;
 mod metrics;
 mod openapi;
@@ -29,6 +30,7 @@ mod telegram;
 mod tenant;
 mod webhooks;
 mod wildberries;
+mod yandex_market;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -154,6 +156,21 @@ async fn sales_totals(app: &TestApp, t: &TestTenant) -> Totals {
                 r["warehouse"].as_str().unwrap_or_default().to_owned(),
             );
             (key, (n("orders"), n("sales"), n("returns"), n("cancels")))
+        })
+        .collect()
+}
+
+/// `(sku, warehouse)` → available.
+type Levels = std::collections::BTreeMap<(String, String), i64>;
+
+/// The stock levels of one warehouse kind (`marketplace`, `seller`) the API answers.
+async fn stock_levels(app: &TestApp, t: &TestTenant, kind: &str) -> Levels {
+    collect_pages(app, &t.access_token, &format!("/api/v1/stocks?limit=500&warehouse_kind={kind}"))
+        .await
+        .iter()
+        .map(|s| {
+            let key = (s["sku"].as_str().unwrap().to_owned(), s["warehouse"].as_str().unwrap().to_owned());
+            (key, s["available"].as_i64().unwrap())
         })
         .collect()
 }

@@ -2,29 +2,11 @@
 //! warehouses (FBO) and the seller's (FBS), sales from postings, paging over many pages, a rate
 //! limit mid-sync, and credentials Ozon refuses.
 
-use std::collections::BTreeMap;
-
 use fake_marketplaces::ozon::OzonConfig;
 use stock_tracker_tests::Backend;
-use stock_tracker_tests::marketplaces::MarketApp;
+use stock_tracker_tests::marketplaces::{Fakes, MarketApp};
 
 use super::*;
-
-/// `(sku, warehouse)` → available.
-type Levels = BTreeMap<(String, String), i64>;
-
-async fn api_levels(app: &TestApp, t: &TestTenant, kind: &str) -> Levels {
-    collect_pages(app, &t.access_token, &format!("/api/v1/stocks?limit=500&warehouse_kind={kind}"))
-        .await
-        .iter()
-        .map(|s| {
-            (
-                (s["sku"].as_str().unwrap().to_owned(), s["warehouse"].as_str().unwrap().to_owned()),
-                s["available"].as_i64().unwrap(),
-            )
-        })
-        .collect()
-}
 
 fn fake_levels(app: &MarketApp) -> (Levels, Levels) {
     let c = app.ozon.catalogue();
@@ -56,7 +38,6 @@ fn fake_totals(app: &MarketApp) -> Totals {
     totals
 }
 
-
 both_backends! {
     MarketApp =>
     async fn a_sync_brings_what_the_ozon_account_holds(app) {
@@ -82,8 +63,8 @@ both_backends! {
 
         let (fbo, fbs) = fake_levels(&app);
         assert!(!fbo.is_empty() && !fbs.is_empty());
-        assert_eq!(api_levels(&app, &t, "marketplace").await, fbo);
-        assert_eq!(api_levels(&app, &t, "seller").await, fbs);
+        assert_eq!(stock_levels(&app, &t, "marketplace").await, fbo);
+        assert_eq!(stock_levels(&app, &t, "seller").await, fbs);
 
         let expected = fake_totals(&app);
         assert!(expected.values().any(|t| t.1 > 0) && expected.values().any(|t| t.3 > 0), "sales and cancels in the fake");
@@ -95,7 +76,7 @@ both_backends! {
         app.ozon.set_fbo(0, 1, 0);
         let run = sync_once(&app, &t, connection_id).await;
         assert_eq!(run["status"], "succeeded", "{run:?}");
-        let after = api_levels(&app, &t, "marketplace").await;
+        let after = stock_levels(&app, &t, "marketplace").await;
         assert_eq!(after.get(&gone), fbo.get(&gone).map(|_| &0), "a level no longer reported reads 0");
         let mut expected_fbo = fbo.clone();
         expected_fbo.remove(&gone);
@@ -111,7 +92,7 @@ both_backends! {
         let run = sync_once(&app, &t, connection_id).await;
         assert_eq!(run["status"], "succeeded", "{run:?}");
         let (fbo, _) = fake_levels(&app);
-        assert_eq!(api_levels(&app, &t, "marketplace").await, fbo);
+        assert_eq!(stock_levels(&app, &t, "marketplace").await, fbo);
         assert_eq!(sales_totals(&app, &t).await, fake_totals(&app));
         // Two stock pages (120 products, 100 a page), the refused call asked again.
         assert_eq!(app.ozon.faults().requests("/v1/analytics/stocks"), 3);
@@ -155,7 +136,11 @@ both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_pages_on_both_backends() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) = MarketApp::try_with(backend, OzonConfig { products: 1050, ..OzonConfig::default() }).await
+        let Some(app) = MarketApp::try_with(
+            backend,
+            Fakes { ozon: OzonConfig { products: 1050, ..OzonConfig::default() }, ..Fakes::default() },
+        )
+        .await
         else {
             continue;
         };
@@ -168,7 +153,7 @@ async fn many_pages_on_both_backends() {
         assert_eq!(app.ozon.faults().requests("/v3/product/list"), 1 + 12, "verification, then the pages");
         assert_eq!(app.ozon.faults().requests("/v4/product/info/stocks"), 12);
         let (fbo, fbs) = fake_levels(&app);
-        assert_eq!(api_levels(&app, &t, "marketplace").await, fbo);
-        assert_eq!(api_levels(&app, &t, "seller").await, fbs);
+        assert_eq!(stock_levels(&app, &t, "marketplace").await, fbo);
+        assert_eq!(stock_levels(&app, &t, "seller").await, fbs);
     }
 }

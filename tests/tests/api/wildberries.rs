@@ -33,7 +33,6 @@ fn fake_totals(app: &TestApp) -> Totals {
     totals
 }
 
-
 async fn stored_sale_events(app: &TestApp, tenant_id: Uuid) -> i64 {
     let sql = "SELECT COUNT(*) FROM sale_event WHERE tenant_id = $1";
     on_pool!(app.app.store.pool(), p => sqlx::query_scalar(sql).bind(tenant_id).fetch_one(p).await.unwrap())
