@@ -18,7 +18,8 @@ use crate::config::Config;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Start a fake Wildberries in-process, a demo tenant connected to it, sync, and print a login.
+    /// Start fakes of Wildberries, Ozon and Yandex Market in-process, a demo tenant connected to
+    /// each, sync, and print a login.
     #[arg(long)]
     pub demo: bool,
     #[command(flatten)]
@@ -40,12 +41,31 @@ pub enum Command {
     RotateCredentialsKey(ConfigArgs),
     /// Delete retired credential keys no stored credential needs; refuses while any still does.
     RetireCredentialsKeys(ConfigArgs),
+    /// Tools for plugin authors.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `stock-tracker plugin …`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Load a component in the real sandbox and check the adapter contract against a marketplace
+    /// fake (built in for wildberries, ozon, yandex_market and example): a report, and a non-zero
+    /// exit code when a check fails.
+    Check {
+        #[command(flatten)]
+        check: crate::plugins::check::CheckArgs,
+        /// The sandbox's limits (PLUGIN_MEMORY_MB, PLUGIN_TIMEOUT_MS, …) as the service has them.
+        #[command(flatten)]
+        plugins: crate::plugins::PluginConfig,
+    },
 }
 
 /// `serve` flags.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Start a fake Wildberries in-process, a demo tenant connected to it, sync, and print a login.
+    /// Start fakes of Wildberries, Ozon and Yandex Market in-process, a demo tenant connected to
+    /// each, sync, and print a login.
     #[arg(long)]
     pub demo: bool,
     #[command(flatten)]
@@ -60,13 +80,17 @@ pub struct ConfigArgs {
 }
 
 /// A parsed command with its configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Action {
-    Serve { demo: bool },
+    Serve {
+        demo: bool,
+    },
     Worker,
     Migrate,
     RotateCredentialsKey,
     RetireCredentialsKeys,
+    /// `plugin check` (the sandbox's limits are the configuration's `plugins`).
+    PluginCheck(Box<crate::plugins::check::CheckArgs>),
 }
 
 impl Cli {
@@ -79,6 +103,10 @@ impl Cli {
             Some(Command::Migrate(a)) => (Action::Migrate, a.config),
             Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
             Some(Command::RetireCredentialsKeys(a)) => (Action::RetireCredentialsKeys, a.config),
+            Some(Command::Plugin(PluginCommand::Check { check, plugins })) => {
+                let config = Config { plugins, ..Config::embedded(std::env::temp_dir(), None) };
+                (Action::PluginCheck(Box::new(check)), config)
+            }
         }
     }
 }

@@ -55,6 +55,13 @@ fn main() -> ExitCode {
 async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()> {
     match action {
         Action::Serve { demo } => server::serve(config, demo).await,
+        Action::PluginCheck(args) => {
+            let report = stock_tracker::plugins::check::run(*args, config.plugins).await?;
+            match report.failed() {
+                0 => Ok(()),
+                n => anyhow::bail!("{n} of {} check(s) failed", report.findings.len()),
+            }
+        }
         Action::Worker => server::worker(config).await,
         Action::Migrate => {
             let app = App::build(config).await?;

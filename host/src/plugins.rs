@@ -18,6 +18,7 @@
 pub mod bindings;
 pub mod bundled;
 pub mod cache;
+pub mod check;
 pub mod directory;
 pub mod egress;
 pub mod engine;

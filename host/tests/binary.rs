@@ -147,13 +147,19 @@ async fn demo_syncs_and_prints_a_working_login() {
     .join("\n");
     // 300 cards, every tenth with three sizes; 5 warehouses, of which WB's stock report lists only
     // the non-empty ones (the demo syncs through the adapter's default source), and the seller's
-    // own warehouse's non-empty levels.
-    let stock_rows: usize = printed
-        .split("Demo ready: synced 360 products and ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no summary line: {printed}"));
+    // own warehouse's non-empty levels. Then Ozon's 200 products and Yandex Market's 150 offers.
+    let summary = |name: &str| -> (usize, usize) {
+        let rest = printed.split(&format!("  {name}: ")).nth(1).unwrap_or_else(|| panic!("no {name} line: {printed}"));
+        let mut words = rest.split(' ');
+        let products = words.next().and_then(|w| w.parse().ok()).unwrap();
+        let rows = words.nth(1).and_then(|w| w.parse().ok()).unwrap();
+        (products, rows)
+    };
+    let (products, stock_rows) = summary("Demo Wildberries");
+    assert_eq!(products, 360, "{printed}");
     assert!((1800..=2300).contains(&stock_rows), "{printed}");
+    assert_eq!(summary("Demo Ozon").0, 200, "{printed}");
+    assert_eq!(summary("Demo Yandex Market").0, 150, "{printed}");
     assert!(started.elapsed() < Duration::from_secs(30), "the demo took {:?}", started.elapsed());
     let base = format!("http://127.0.0.1:{port}/api/v1");
     let (status, session) =
@@ -163,6 +169,16 @@ async fn demo_syncs_and_prints_a_working_login() {
     let (status, low) = get(&base, "/stocks?low=true", session["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
     assert!(!low["items"].as_array().unwrap().is_empty(), "the demo has low stock to show");
+    for marketplace in ["wildberries", "ozon", "yandex_market"] {
+        let (status, page) = get(
+            &base,
+            &format!("/stocks?marketplace={marketplace}&limit=1"),
+            session["access_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(page["items"][0]["marketplace"], marketplace, "the demo shows {marketplace}");
+    }
     Server { child, base }.stop();
     let _ = std::fs::remove_dir_all(dir);
 }

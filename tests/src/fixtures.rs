@@ -77,3 +77,23 @@ pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// The plugin template (`examples/plugin-template`, its own workspace) built for wasm32-wasip2,
+/// with its manifest. Built once per process.
+pub fn template() -> (String, Vec<u8>) {
+    static TEMPLATE: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+    let dir = workspace_root().join("examples/plugin-template");
+    let manifest = std::fs::read_to_string(dir.join("plugin.toml")).expect("template manifest");
+    let mut built = TEMPLATE.lock().unwrap();
+    if let Some(bytes) = built.as_ref() {
+        return (manifest, bytes.clone());
+    }
+    let target_dir = target_base().join("plugin-check-builds");
+    let mut cmd = nested_cargo(&target_dir);
+    cmd.current_dir(&dir).args(["build", "--release", "--target", "wasm32-wasip2", "--offline"]);
+    let out = cmd.output().expect("run cargo");
+    assert!(out.status.success(), "building the template:\n{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(target_dir.join("wasm32-wasip2/release/plugin_template.wasm")).expect("template wasm");
+    *built = Some(bytes.clone());
+    (manifest, bytes)
+}

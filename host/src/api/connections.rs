@@ -21,7 +21,7 @@ use crate::plugins::bindings::{Account, CallContext};
 use crate::store::connections::{ConnectionChanges, ConnectionRecord, Schedule};
 use crate::sync::SyncConfig;
 
-/// Marketplaces a connection may name.
+/// The marketplaces the service ships adapters for (an operator may load adapters for others).
 pub const MARKETPLACES: [&str; 3] = ["wildberries", "ozon", "yandex_market"];
 const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
 
@@ -40,8 +40,9 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionRequest {
-    /// `wildberries`, `ozon` or `yandex_market` (an adapter for it must be loaded).
-    #[schema(pattern = "^(wildberries|ozon|yandex_market)$", example = "wildberries")]
+    /// `wildberries`, `ozon`, `yandex_market`, or the marketplace of an adapter the operator
+    /// loaded; an adapter for it must be loaded.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$", example = "wildberries")]
     pub marketplace: String,
     /// 1 to 100 characters, unique in the tenant.
     #[schema(min_length = 1, max_length = 100)]
@@ -109,12 +110,17 @@ pub struct ConnectionView {
     pub credentials_expire_at: Option<DateTime<Utc>>,
 }
 
-/// A marketplace name the service knows (`field` marketplace of a 422 otherwise).
+/// A marketplace name as adapters declare them (`field` marketplace of a 422 otherwise). Whether
+/// an adapter serves it is the registry's answer: an operator may load one for a marketplace the
+/// service does not ship.
 pub(super) fn check_marketplace(marketplace: &str) -> Result<(), ApiError> {
-    if MARKETPLACES.contains(&marketplace) {
+    if crate::plugins::manifest::valid_id(marketplace) {
         Ok(())
     } else {
-        Err(ApiError::invalid("marketplace", format!("must be one of {}", MARKETPLACES.join(", "))))
+        Err(ApiError::invalid(
+            "marketplace",
+            format!("must be 1-64 of a-z, 0-9, - or _ ({} are built in)", MARKETPLACES.join(", ")),
+        ))
     }
 }
 

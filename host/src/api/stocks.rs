@@ -25,8 +25,8 @@ pub struct ListStocksQuery {
     pub warehouse_kind: Option<WarehouseKind>,
     /// Only this connection's products.
     pub connection_id: Option<Uuid>,
-    /// Only this marketplace's connections: `wildberries`, `ozon` or `yandex_market`.
-    #[param(pattern = "^(wildberries|ozon|yandex_market)$")]
+    /// Only this marketplace's connections (`wildberries`, `ozon`, `yandex_market`, …).
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
     pub marketplace: Option<String>,
     /// Only levels at or below the product's low-stock threshold.
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct ListStocksQuery {
 pub struct StockView {
     pub product_id: Uuid,
     pub connection_id: Uuid,
-    /// The connection's marketplace: `wildberries`, `ozon` or `yandex_market`.
+    /// The connection's marketplace (`wildberries`, `ozon`, `yandex_market`, …).
     pub marketplace: String,
     pub sku: String,
     pub name: String,

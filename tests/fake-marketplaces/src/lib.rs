@@ -7,8 +7,9 @@
 //! holds a deterministic catalogue the tests compare the service's answers with, and faults to
 //! inject: rate-limit answers, failures, revoked credentials.
 
+pub mod example;
 pub mod ozon;
 mod server;
 pub mod yandex_market;
 
-pub use server::Faults;
+pub use server::{Faults, Running, serve};

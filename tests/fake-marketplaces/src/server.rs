@@ -4,12 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 /// A server on 127.0.0.1; stops when dropped.
-pub(crate) struct Running {
-    pub(crate) addr: SocketAddr,
+pub struct Running {
+    pub addr: SocketAddr,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-pub(crate) async fn serve(port: u16, router: axum::Router) -> std::io::Result<Running> {
+/// Serves `router` on 127.0.0.1:`port` (0: any free port) until the result is dropped.
+pub async fn serve(port: u16, router: axum::Router) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
