@@ -31,13 +31,7 @@ fn sizes() -> usize {
 }
 
 async fn wait(app: &TestApp, token: &str, run_id: &str) -> serde_json::Value {
-    loop {
-        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
-        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
-            return res.body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stock_tracker_tests::bench::finished_run(app, token, run_id, Duration::from_millis(100)).await
 }
 
 async fn run(backend: Backend) {
@@ -116,13 +110,7 @@ async fn run(backend: Backend) {
 }
 
 fn main() {
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    println!("machine: {machine}, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("machine: {}", stock_tracker_tests::bench::machine());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         run(Backend::Sqlite).await;

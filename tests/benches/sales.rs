@@ -29,13 +29,7 @@ const PAGE: usize = 20_000;
 const DAYS: u32 = 30;
 
 async fn wait(app: &TestApp, token: &str, run_id: &str) -> serde_json::Value {
-    loop {
-        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
-        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
-            return res.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stock_tracker_tests::bench::finished_run(app, token, run_id, Duration::from_millis(50)).await
 }
 
 fn rate(rows: usize, took: Duration) -> f64 {
@@ -165,13 +159,7 @@ async fn run(backend: Backend) {
 }
 
 fn main() {
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    println!("machine: {machine}, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("machine: {}", stock_tracker_tests::bench::machine());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         run(Backend::Sqlite).await;

@@ -27,13 +27,7 @@ const PRODUCTS: usize = 20_000;
 const WAREHOUSES: usize = 5;
 
 async fn wait(app: &TestApp, token: &str, run_id: &str) -> serde_json::Value {
-    loop {
-        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
-        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
-            return res.body;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stock_tracker_tests::bench::finished_run(app, token, run_id, Duration::from_millis(20)).await
 }
 
 fn s(d: Duration) -> String {

@@ -8,6 +8,7 @@
 //! - [`both_backends!`] turns one async test body into a SQLite test and a PostgreSQL test.
 //! - [`proxy::TcpProxy`] sits between the app and PostgreSQL so a test can cut the database off.
 
+pub mod bench;
 pub mod fake_sentry;
 pub mod fake_telegram;
 pub mod fixtures;

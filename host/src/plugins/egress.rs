@@ -80,6 +80,18 @@ pub enum EgressError {
     InvalidRequest(String),
 }
 
+/// One request a plugin makes, as the WIT record has it, with what governs it: the origins its
+/// manifest allows and the call's deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub allowed: &'a [Origin],
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: Option<&'a [u8]>,
+    pub deadline: Instant,
+}
+
 /// A completed response.
 #[derive(Debug)]
 pub struct EgressResponse {
@@ -123,61 +135,36 @@ impl Egress {
         self.config.extra_origins.contains(origin) || (origin.scheme == "https" && allowed.contains(origin))
     }
 
-    /// Sends a request, following redirects (each re-checked), within `deadline`; the body comes
+    /// Sends a request, following redirects (each re-checked), within its deadline; the body comes
     /// back in memory, at most `max_body` bytes (and the host's response cap).
-    #[allow(clippy::too_many_arguments)] // the request's parts, as the WIT record has them
-    pub async fn send(
-        &self,
-        allowed: &[Origin],
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<Vec<u8>>,
-        deadline: Instant,
-        max_body: usize,
-    ) -> Result<EgressResponse, EgressError> {
+    pub async fn send(&self, req: Outbound<'_>, max_body: usize) -> Result<EgressResponse, EgressError> {
         let mut sink = Sink::Memory(Vec::new(), max_body.min(self.config.max_response_bytes));
-        let (status, headers) = self.exchange(allowed, method, url, headers, body, deadline, &mut sink).await?;
+        let (status, headers) = self.exchange(req, &mut sink).await?;
         let Sink::Memory(body, _) = sink else { unreachable!("a memory sink stays one") };
         Ok(EgressResponse { status, headers, body })
     }
 
     /// Sends a request like [`Egress::send`], writing the body to `file` (up to the host's
     /// response cap) instead of memory; returns the status, headers and the body's length.
-    #[allow(clippy::too_many_arguments)]
     pub async fn send_to_file(
         &self,
-        allowed: &[Origin],
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<Vec<u8>>,
-        deadline: Instant,
+        req: Outbound<'_>,
         file: std::fs::File,
     ) -> Result<(u16, Vec<(String, String)>, u64), EgressError> {
         let file = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
         let mut sink = Sink::File(file, 0, self.config.max_response_bytes as u64);
-        let (status, headers) = self.exchange(allowed, method, url, headers, body, deadline, &mut sink).await?;
+        let (status, headers) = self.exchange(req, &mut sink).await?;
         let Sink::File(mut file, written, _) = sink else { unreachable!("a file sink stays one") };
         tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(|e| EgressError::Connection(format!("spool: {e}")))?;
         Ok((status, headers, written))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn exchange(
-        &self,
-        allowed: &[Origin],
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Option<Vec<u8>>,
-        deadline: Instant,
-        sink: &mut Sink,
-    ) -> Result<(u16, Vec<(String, String)>), EgressError> {
+    async fn exchange(&self, req: Outbound<'_>, sink: &mut Sink) -> Result<(u16, Vec<(String, String)>), EgressError> {
+        let Outbound { allowed, method, url, headers, body, deadline } = req;
         let mut method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| EgressError::InvalidRequest(format!("method `{method}`")))?;
         let mut url = Url::parse(url).map_err(|e| EgressError::InvalidRequest(format!("url: {e}")))?;
-        let mut body = body;
+        let mut body = body.map(<[u8]>::to_vec);
         for _hop in 0..=self.config.max_redirects {
             let origin = Origin::of(&url).map_err(EgressError::InvalidRequest)?;
             if !self.allows(allowed, &origin) {
@@ -303,6 +290,11 @@ mod tests {
         Origin::parse(s).unwrap()
     }
 
+    /// A bodiless GET.
+    fn get<'a>(allowed: &'a [Origin], url: &'a str, deadline: Instant) -> Outbound<'a> {
+        Outbound { allowed, method: "GET", url, headers: &[], body: None, deadline }
+    }
+
     #[test]
     fn origins_normalise_ports_and_case() {
         assert_eq!(o("https://API.example.com"), o("https://api.example.com:443"));
@@ -337,19 +329,19 @@ mod tests {
             max_redirects: 3,
         });
         let deadline = Instant::now() + Duration::from_secs(5);
-        let ok = egress.send(&[], "GET", &format!("{inside}/"), &[], None, deadline, usize::MAX).await.unwrap();
+        let ok = egress.send(get(&[], &format!("{inside}/"), deadline), usize::MAX).await.unwrap();
         assert_eq!((ok.status, ok.body.as_slice()), (200, b"ok".as_slice()));
-        let redirected = egress.send(&[], "GET", &format!("{inside}/redirect"), &[], None, deadline, usize::MAX).await;
+        let redirected = egress.send(get(&[], &format!("{inside}/redirect"), deadline), usize::MAX).await;
         assert_eq!(
             redirected.unwrap_err(),
             EgressError::Denied(o(&outside).to_string()),
             "the redirect target is checked too"
         );
-        let big = egress.send(&[], "GET", &format!("{inside}/big"), &[], None, deadline, usize::MAX).await;
+        let big = egress.send(get(&[], &format!("{inside}/big"), deadline), usize::MAX).await;
         assert_eq!(big.unwrap_err(), EgressError::TooLarge);
-        let denied = egress.send(&[], "GET", &format!("{outside}/"), &[], None, deadline, usize::MAX).await;
+        let denied = egress.send(get(&[], &format!("{outside}/"), deadline), usize::MAX).await;
         assert!(matches!(denied, Err(EgressError::Denied(_))));
-        let bad = egress.send(&[], "GET", "not a url", &[], None, deadline, usize::MAX).await;
+        let bad = egress.send(get(&[], "not a url", deadline), usize::MAX).await;
         assert!(matches!(bad, Err(EgressError::InvalidRequest(_))));
     }
 
@@ -373,11 +365,11 @@ mod tests {
             ("https://[::1]:9/", "not a public address"),
             ("https://10.0.0.1/", "not a public address"),
         ] {
-            let err = egress.send(&manifest, "GET", url, &[], None, deadline, usize::MAX).await.unwrap_err();
+            let err = egress.send(get(&manifest, url, deadline), usize::MAX).await.unwrap_err();
             assert!(matches!(&err, EgressError::Denied(d) if d.contains(why)), "{url}: {err:?}");
         }
         // The operator's grant reaches loopback.
-        let ok = egress.send(&[], "GET", &format!("{granted}/"), &[], None, deadline, usize::MAX).await.unwrap();
+        let ok = egress.send(get(&[], &format!("{granted}/"), deadline), usize::MAX).await.unwrap();
         assert_eq!((ok.status, ok.body.as_slice()), (200, &b"ok"[..]));
     }
 

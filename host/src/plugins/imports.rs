@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::bindings::stock_tracker::marketplace::{http, log, types};
 use super::bindings::{legacy, v0_1};
-use super::egress::{Egress, EgressError, Origin};
+use super::egress::{Egress, EgressError, Origin, Outbound};
 use super::runtime::PluginStats;
 use super::spool::Spools;
 
@@ -177,15 +177,26 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// The guest's request, under this call's origins and deadline.
+    fn outbound<'a>(&'a self, req: &'a http::Request) -> Outbound<'a> {
+        Outbound {
+            allowed: &self.allowed,
+            method: &req.method,
+            url: &req.url,
+            headers: &req.headers,
+            body: req.body.as_deref(),
+            deadline: self.deadline,
+        }
+    }
+}
+
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let started = Instant::now();
         // A body bigger than the call's memory could never be handed in: refuse it as it arrives.
         let max_body = self.limits.memory_bytes;
-        let result = self
-            .egress
-            .send(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline, max_body)
-            .await;
+        let result = self.egress.send(self.outbound(&req), max_body).await;
         Ok(self.outcome(result, started).map(|resp| http::Response {
             status: resp.status,
             headers: resp.headers,
@@ -205,10 +216,7 @@ impl http::Host for HostState {
                 return Ok(Err(http::HttpError::Connection("the host cannot spool bodies now".into())));
             }
         };
-        let result = self
-            .egress
-            .send_to_file(&self.allowed, &req.method, &req.url, &req.headers, req.body, self.deadline, file)
-            .await;
+        let result = self.egress.send_to_file(self.outbound(&req), file).await;
         Ok(match self.outcome(result, started) {
             Ok((status, headers, size)) => {
                 self.spools.register(self.scope, id.clone(), path);

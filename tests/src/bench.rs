@@ -1,0 +1,28 @@
+//! What the benchmark programs share: the machine line every report starts with, and waiting
+//! for a sync run to end.
+
+use std::time::Duration;
+
+use crate::TestApp;
+
+/// `<CPU model>, <n> cores`, for the first line of a benchmark's output.
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    format!("{model}, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))
+}
+
+/// The run `run_id` once it has succeeded or failed, asked every `poll`.
+pub async fn finished_run(app: &TestApp, token: &str, run_id: &str, poll: Duration) -> serde_json::Value {
+    loop {
+        let res = app.get(&format!("/api/v1/sync-runs/{run_id}"), token).await;
+        if matches!(res.body["status"].as_str(), Some("succeeded" | "failed")) {
+            return res.body;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
