@@ -219,14 +219,16 @@ async fn a_basic_tier_token_completes_through_deferrals(backend: Backend) {
             );
             deferrals += 1;
             app.fake.advance_clock((next - chrono::Utc::now()).to_std().unwrap() + Duration::from_secs(1));
+            // The run is marked deferred before its job is handed back in the same attempt's
+            // end: make the job due until the run is picked up again.
             let sql = "UPDATE job SET run_at = $1 WHERE unique_key = $2 AND state IN ('available', 'retryable')";
             let key = format!("sync:{connection_id}");
-            on_pool!(app.app.store.pool(), p => { sqlx::query(sql).bind(chrono::Utc::now()).bind(&key).execute(p).await.unwrap(); });
-            app.app.job_wakeup.notify_one();
-            // Wait until the run is picked up again.
             while app.get(&format!("/api/v1/sync-runs/{run_id}"), &t.access_token).await.body["next_attempt_at"]
                 .is_string()
             {
+                on_pool!(app.app.store.pool(), p => { sqlx::query(sql).bind(chrono::Utc::now()).bind(&key).execute(p).await.unwrap(); });
+                app.app.job_wakeup.notify_one();
+                assert!(Instant::now() < deadline, "the deferred run was not picked up again");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
