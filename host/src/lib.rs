@@ -28,6 +28,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod forecast;
 pub mod health;
 pub mod jobs;
 pub mod plugins;

@@ -1,0 +1,15 @@
+//! Stock-out forecasting (issue: "what to restock, where, and by when"), following the spec in
+//! `reference/stockout-forecasting-and-alerts.md` §5. Pure functions over stock history, shared
+//! by the service and the offline `stock-tracker forecast` command.
+//!
+//! - [`history`]: consecutive complete snapshots of one SKU×warehouse become intervals, classified
+//!   as sales, returns, inbound, bulk outflows and transfers (§3.2), with in-stock exposure; then
+//!   per-day totals in the tenant's time zone (§5.3.1).
+//! - [`cover`]: the sales rate over in-stock exposure, days of cover, stock-out and ship-by
+//!   dates, reorder point, shipment size, status and level of one evaluation (§5.3.2–§5.5).
+//!
+//! Not yet here: the alert incident state machine (§5.6), allocation of seller stock (§5.3.7),
+//! the `forecast` command, the API and the service's evaluation of stored history.
+
+pub mod cover;
+pub mod history;
