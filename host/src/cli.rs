@@ -44,6 +44,9 @@ pub enum Command {
     /// Tools for plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Days of cover, stock-out and ship-by dates and shipment sizes from a CSV of stock history
+    /// (offline: no database, no service); one JSON object per SKU×warehouse.
+    Forecast(crate::forecast::offline::ForecastArgs),
 }
 
 /// `stock-tracker plugin …`
@@ -91,6 +94,8 @@ pub enum Action {
     RetireCredentialsKeys,
     /// `plugin check` (the sandbox's limits are the configuration's `plugins`).
     PluginCheck(Box<crate::plugins::check::CheckArgs>),
+    /// `forecast`, offline.
+    Forecast(Box<crate::forecast::offline::ForecastArgs>),
 }
 
 impl Cli {
@@ -103,6 +108,9 @@ impl Cli {
             Some(Command::Migrate(a)) => (Action::Migrate, a.config),
             Some(Command::RotateCredentialsKey(a)) => (Action::RotateCredentialsKey, a.config),
             Some(Command::RetireCredentialsKeys(a)) => (Action::RetireCredentialsKeys, a.config),
+            Some(Command::Forecast(args)) => {
+                (Action::Forecast(Box::new(args)), Config::embedded(std::env::temp_dir(), None))
+            }
             Some(Command::Plugin(PluginCommand::Check { check, plugins })) => {
                 let config = Config { plugins, ..Config::embedded(std::env::temp_dir(), None) };
                 (Action::PluginCheck(Box::new(check)), config)

@@ -1,0 +1,224 @@
+//! `stock-tracker forecast`: the engine on a CSV of stock history, for planning and for checking
+//! it by hand. One JSON object per SKU×warehouse on standard output (§5.4's fields; numbers
+//! unrounded, infinity as `"inf"`, unknown as null).
+//!
+//! The CSV's header is `sku,warehouse,observed_at,available,in_transit_inbound,complete`;
+//! `observed_at` is RFC 3339, or a date meaning that day's close (the end of the day in
+//! `--timezone`); `complete` is `true` or `false`. A bad row is an error naming its line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::cover::{self, Confidence, Cover, Level, Settings, Status};
+use super::history::{self, Params, Snapshot};
+
+/// `forecast` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ForecastArgs {
+    /// The stock history, CSV: sku,warehouse,observed_at,available,in_transit_inbound,complete.
+    #[arg(long, value_name = "FILE.csv")]
+    pub history: PathBuf,
+    /// The day to evaluate at its end (YYYY-MM-DD, in --timezone).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: NaiveDate,
+    /// L: days from shipping to sellable at the warehouse.
+    #[arg(long, default_value_t = 7.0)]
+    pub lead_time_days: f64,
+    /// B: a warning at cover ≤ L + B.
+    #[arg(long, default_value_t = 7.0)]
+    pub warning_buffer_days: f64,
+    /// T: days of cover to ship for, after arrival.
+    #[arg(long, default_value_t = 28.0)]
+    pub target_cover_days: f64,
+    /// z of the cycle service level (1.645: 95 %).
+    #[arg(long, default_value_t = 1.645)]
+    pub service_z: f64,
+    /// Shipments are whole packs of this many units.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pack: u32,
+    /// A shipment is at least this many units.
+    #[arg(long, default_value_t = 0)]
+    pub moq: u32,
+    /// Units on their way to the warehouse (default: the last snapshot's in_transit_inbound).
+    #[arg(long, value_name = "N")]
+    pub pipeline: Option<i64>,
+    /// A fixed sales rate, units a day, instead of the estimate (what-if planning).
+    #[arg(long, value_name = "X")]
+    pub ads: Option<f64>,
+    /// The tenant's time zone: day boundaries and dates.
+    #[arg(long, default_value = "Europe/Moscow")]
+    pub timezone: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    sku: String,
+    warehouse: String,
+    observed_at: String,
+    available: i64,
+    in_transit_inbound: i64,
+    complete: String,
+}
+
+/// One SKU×warehouse's snapshots, with the inbound pipeline each saw.
+type Series = BTreeMap<(String, String), Vec<(Snapshot, i64)>>;
+
+/// Reads the CSV, naming the line of a bad row.
+pub fn read_history(path: &std::path::Path, tz: Tz) -> anyhow::Result<Series> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let expected = ["sku", "warehouse", "observed_at", "available", "in_transit_inbound", "complete"];
+    let headers = reader.headers().context("no header line")?.clone();
+    if headers.iter().collect::<Vec<_>>() != expected {
+        bail!("{}: the header must be `{}`", path.display(), expected.join(","));
+    }
+    let mut series = Series::new();
+    for (i, row) in reader.deserialize::<Row>().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{} line {line}", path.display()))?;
+        let at = parse_time(&row.observed_at, tz)
+            .with_context(|| format!("{} line {line}: observed_at `{}`", path.display(), row.observed_at))?;
+        let complete = match row.complete.as_str() {
+            "true" => true,
+            "false" => false,
+            other => bail!("{} line {line}: complete must be true or false, not `{other}`", path.display()),
+        };
+        if row.available < 0 || row.in_transit_inbound < 0 {
+            bail!("{} line {line}: available and in_transit_inbound are counts (≥ 0)", path.display());
+        }
+        let snapshot = Snapshot { at, available: row.available, from_client: None, complete };
+        series.entry((row.sku, row.warehouse)).or_default().push((snapshot, row.in_transit_inbound));
+    }
+    Ok(series)
+}
+
+/// RFC 3339, or a date meaning that day's close (the start of the next local day).
+fn parse_time(text: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").context("expected RFC 3339 or YYYY-MM-DD")?;
+    day_end(date, tz)
+}
+
+/// The end of local day `date`: the start of the next one.
+fn day_end(date: NaiveDate, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
+    let next = date.succ_opt().context("date out of range")?.and_hms_opt(0, 0, 0).context("midnight")?;
+    let at = tz.from_local_datetime(&next).earliest().context("no such local time")?;
+    Ok(at.with_timezone(&Utc))
+}
+
+/// Every SKU×warehouse evaluated at the end of `as_of`, in (sku, warehouse) order.
+pub fn evaluate(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Vec<(String, String, Cover)>> {
+    let end = day_end(args.as_of, tz)?;
+    let params = Params::default();
+    let settings = Settings {
+        lead_time_days: args.lead_time_days,
+        warning_buffer_days: args.warning_buffer_days,
+        target_cover_days: args.target_cover_days,
+        service_z: args.service_z,
+        pack: args.pack,
+        moq: args.moq,
+    };
+    // Transfers pair across the warehouses of one SKU.
+    let mut by_sku: BTreeMap<&str, Vec<(&str, Vec<history::Interval>)>> = BTreeMap::new();
+    for ((sku, warehouse), snaps) in series {
+        let seen: Vec<Snapshot> = snaps.iter().map(|(s, _)| *s).filter(|s| s.at <= end).collect();
+        by_sku.entry(sku).or_default().push((warehouse, history::intervals(&seen, &params)));
+    }
+    let mut out = Vec::new();
+    for (sku, warehouses) in by_sku {
+        let (names, mut lists): (Vec<&str>, Vec<Vec<history::Interval>>) = warehouses.into_iter().unzip();
+        history::pair_transfers(&mut lists, &params);
+        for (warehouse, intervals) in names.into_iter().zip(lists) {
+            let days = history::days(&intervals, &params, tz);
+            let rate = cover::rate(&days, args.as_of, args.ads);
+            let last = series[&(sku.to_owned(), warehouse.to_owned())]
+                .iter()
+                .filter(|(s, _)| s.complete && s.at <= end)
+                .max_by_key(|(s, _)| s.at);
+            let (available, seen_pipeline) = last.map_or((0, 0), |(s, p)| (s.available, *p));
+            let pipeline = args.pipeline.unwrap_or(seen_pipeline);
+            out.push((
+                sku.to_owned(),
+                warehouse.to_owned(),
+                cover::cover(args.as_of, rate, available, pipeline, &settings),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A number as the output writes it: `"inf"` for infinity, null for unknown.
+fn number(value: Option<f64>) -> Value {
+    match value {
+        None => Value::Null,
+        Some(v) if v.is_infinite() => json!("inf"),
+        Some(v) => json!(v),
+    }
+}
+
+/// One evaluation as §5.4's JSON object.
+pub fn to_json(sku: &str, warehouse: &str, c: &Cover) -> Value {
+    let confidence = match c.rate.confidence {
+        Confidence::High => "high",
+        Confidence::Medium => "medium",
+        Confidence::Low => "low",
+        Confidence::None => "none",
+    };
+    let status = match c.status {
+        Status::Ok => "ok",
+        Status::NoSales => "no_sales",
+        Status::CollectingData => "collecting_data",
+        Status::Oos => "oos",
+    };
+    let level = match c.level {
+        Level::Ok => "ok",
+        Level::Warning => "warning",
+        Level::Critical => "critical",
+        Level::Oos => "oos",
+    };
+    json!({
+        "sku": sku, "warehouse": warehouse, "as_of": c.as_of,
+        "ads": number(c.rate.ads), "ads_window_days": c.rate.window_days, "confidence": confidence,
+        "exposure_days": c.rate.exposure_days, "sales_in_window": c.rate.sales_in_window,
+        "sigma_daily": number(c.rate.sigma_daily), "lost_units_est": number(c.rate.lost_units_est),
+        "available": c.available, "pipeline": c.pipeline,
+        "cover_days": number(c.cover_days), "cover_days_total": number(c.cover_days_total),
+        "stockout_date": c.stockout_date, "ship_by": c.ship_by, "rop": number(c.rop), "reorder": c.reorder,
+        "suggested_qty": c.suggested_qty, "status": status, "level": level,
+    })
+}
+
+/// Runs the command: one line of JSON per SKU×warehouse.
+pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
+    let tz: Tz = args
+        .timezone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--timezone `{}` is not an IANA time zone", args.timezone))?;
+    if let Some(ads) = args.ads.filter(|a| !a.is_finite() || *a < 0.0) {
+        bail!("--ads {ads}: a rate is a finite number ≥ 0");
+    }
+    for (name, v) in [
+        ("--lead-time-days", args.lead_time_days),
+        ("--target-cover-days", args.target_cover_days),
+        ("--warning-buffer-days", args.warning_buffer_days),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            bail!("{name} {v}: days are a finite number ≥ 0");
+        }
+    }
+    let series = read_history(&args.history, tz)?;
+    for (sku, warehouse, cover) in evaluate(&series, args, tz)? {
+        println!("{}", to_json(&sku, &warehouse, &cover));
+    }
+    Ok(())
+}
