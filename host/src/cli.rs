@@ -47,6 +47,9 @@ pub enum Command {
     /// Days of cover, stock-out and ship-by dates and shipment sizes from a CSV of stock history
     /// (offline: no database, no service); one JSON object per SKU×warehouse.
     Forecast(crate::forecast::offline::ForecastArgs),
+    /// Split the seller's stock of each SKU across its warehouses by equal projected cover, from
+    /// the same CSV and options as `forecast`.
+    RestockPlan(crate::forecast::offline::RestockArgs),
 }
 
 /// `stock-tracker plugin …`
@@ -96,6 +99,8 @@ pub enum Action {
     PluginCheck(Box<crate::plugins::check::CheckArgs>),
     /// `forecast`, offline.
     Forecast(Box<crate::forecast::offline::ForecastArgs>),
+    /// `restock-plan`, offline.
+    RestockPlan(Box<crate::forecast::offline::RestockArgs>),
 }
 
 impl Cli {
@@ -110,6 +115,9 @@ impl Cli {
             Some(Command::RetireCredentialsKeys(a)) => (Action::RetireCredentialsKeys, a.config),
             Some(Command::Forecast(args)) => {
                 (Action::Forecast(Box::new(args)), Config::embedded(std::env::temp_dir(), None))
+            }
+            Some(Command::RestockPlan(args)) => {
+                (Action::RestockPlan(Box::new(args)), Config::embedded(std::env::temp_dir(), None))
             }
             Some(Command::Plugin(PluginCommand::Check { check, plugins })) => {
                 let config = Config { plugins, ..Config::embedded(std::env::temp_dir(), None) };

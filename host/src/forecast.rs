@@ -7,11 +7,15 @@
 //!   per-day totals in the tenant's time zone (§5.3.1).
 //! - [`cover`]: the sales rate over in-stock exposure, days of cover, stock-out and ship-by
 //!   dates, reorder point, shipment size, status and level of one evaluation (§5.3.2–§5.5).
-//! - [`offline`]: `stock-tracker forecast`, the engine on a CSV of stock history.
+//! - [`allocation`]: limited seller stock split across warehouses by equal projected cover
+//!   (§5.3.7).
+//! - [`offline`]: `stock-tracker forecast` and `restock-plan`, the engine on a CSV of stock
+//!   history.
 //!
-//! Not yet here: the alert incident state machine (§5.6), allocation of seller stock (§5.3.7),
-//! the API and the service's evaluation of stored history.
+//! Not yet here: the alert incident state machine (§5.6), the API and the service's evaluation
+//! of stored history.
 
+pub mod allocation;
 pub mod cover;
 pub mod history;
 pub mod offline;

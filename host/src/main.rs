@@ -56,6 +56,7 @@ async fn run(action: Action, config: stock_tracker::Config) -> anyhow::Result<()
     match action {
         Action::Serve { demo } => server::serve(config, demo).await,
         Action::Forecast(args) => stock_tracker::forecast::offline::run(&args),
+        Action::RestockPlan(args) => stock_tracker::forecast::offline::run_restock(&args),
         Action::PluginCheck(args) => {
             let report = stock_tracker::plugins::check::run(*args, config.plugins).await?;
             match report.failed() {

@@ -154,3 +154,32 @@ fn bad_input_is_one_clear_error() {
     assert!(forecast(&ok, &["--as-of", "2026-11-28", "--ads=-1"]).unwrap_err().contains("--ads"));
     assert!(forecast(&ok, &["--as-of", "28.11.2026"]).is_err());
 }
+
+#[test]
+fn restock_plan_splits_short_seller_stock_by_equal_cover() {
+    let dir = temp_dir();
+    let path = dir.join("history.csv");
+    // One SKU in two warehouses, both empty now: one sold 1 a day, the other 2.
+    let slow = levels(28, |_| 1);
+    let fast = levels(56, |_| 2);
+    std::fs::write(&path, format!("{HEADER}{}{}", daily("S", "A", &slow, 0), daily("S", "B", &fast, 0))).unwrap();
+    let run = |stock: &str| -> Vec<Value> {
+        let out = command(&dir)
+            .args(["restock-plan", "--as-of", "2026-11-28", "--seller-stock", stock, "--history"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let short = run("60");
+    let (a, b) = (&short[0], &short[1]);
+    assert_eq!((a["warehouse"].as_str(), b["warehouse"].as_str()), (Some("A"), Some("B")));
+    assert_eq!((a["allocated"].as_u64(), b["allocated"].as_u64()), (Some(20), Some(40)), "{short:?}");
+    assert_eq!(a["cover_days_after"], b["cover_days_after"], "equal cover after the shipment");
+    // Plenty: every warehouse gets its need.
+    let plenty = run("100000");
+    for row in &plenty {
+        assert_eq!(row["allocated"], row["need"], "{row}");
+    }
+}

@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::allocation::{Demand, allocate};
 use super::cover::{self, Confidence, Cover, Level, Settings, Status};
 use super::history::{self, Params, Snapshot};
 
@@ -198,8 +199,52 @@ pub fn to_json(sku: &str, warehouse: &str, c: &Cover) -> Value {
     })
 }
 
-/// Runs the command: one line of JSON per SKU×warehouse.
-pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
+/// `restock-plan` arguments: the forecast's, and the seller's stock to split.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestockArgs {
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
+    /// Units of each SKU the seller has to ship, split across its warehouses.
+    #[arg(long, value_name = "N")]
+    pub seller_stock: u32,
+}
+
+/// Runs `restock-plan`: per SKU×warehouse, its need and its share of the seller's stock.
+pub fn run_restock(args: &RestockArgs) -> anyhow::Result<()> {
+    let (tz, series) = prepare(&args.forecast)?;
+    let covers = evaluate(&series, &args.forecast, tz)?;
+    let mut by_sku: BTreeMap<&str, Vec<&(String, String, Cover)>> = BTreeMap::new();
+    for c in &covers {
+        by_sku.entry(&c.0).or_default().push(c);
+    }
+    for rows in by_sku.values() {
+        let demands: Vec<Demand> = rows
+            .iter()
+            .map(|(_, _, c)| Demand {
+                ads: c.rate.ads.unwrap_or(0.0),
+                position: c.available as f64,
+                pipeline: c.pipeline as f64,
+                lead_time_days: args.forecast.lead_time_days,
+                need: c.suggested_qty,
+            })
+            .collect();
+        let shares = allocate(&demands, args.seller_stock, args.forecast.pack);
+        for ((sku, warehouse, c), units) in rows.iter().zip(shares) {
+            let after =
+                c.rate.ads.filter(|a| *a > 0.0).map(|a| (c.available + c.pipeline + i64::from(units)) as f64 / a);
+            let line = json!({
+                "sku": sku, "warehouse": warehouse, "as_of": c.as_of, "ads": number(c.rate.ads),
+                "available": c.available, "pipeline": c.pipeline, "need": c.suggested_qty, "allocated": units,
+                "cover_days_after": number(after.or(c.rate.ads.map(|_| f64::INFINITY))), "ship_by": c.ship_by,
+            });
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The time zone and the history, with the arguments checked.
+fn prepare(args: &ForecastArgs) -> anyhow::Result<(Tz, Series)> {
     let tz: Tz = args
         .timezone
         .parse()
@@ -216,7 +261,12 @@ pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
             bail!("{name} {v}: days are a finite number ≥ 0");
         }
     }
-    let series = read_history(&args.history, tz)?;
+    Ok((tz, read_history(&args.history, tz)?))
+}
+
+/// Runs `forecast`: one line of JSON per SKU×warehouse.
+pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
+    let (tz, series) = prepare(args)?;
     for (sku, warehouse, cover) in evaluate(&series, args, tz)? {
         println!("{}", to_json(&sku, &warehouse, &cover));
     }
