@@ -19,3 +19,6 @@ pub mod allocation;
 pub mod cover;
 pub mod history;
 pub mod offline;
+
+#[cfg(test)]
+mod properties;

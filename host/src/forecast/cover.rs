@@ -9,7 +9,8 @@
 //! - Cover `position / ads` (0 with nothing on hand, infinite when nothing sells, unknown without
 //!   ADS); stock-out `as_of + ceil(cover)`; ship-by `stock-out − ceil(L)`; `ROP = ads·L + z·σ·√L`;
 //!   shipment `need = ads·T + z·σ·√(L+T) − max(0, position + pipeline − ads·L)`, rounded up to
-//!   whole packs and at least the MOQ.
+//!   whole packs and at least the MOQ (itself rounded up to whole packs, so a shipment is always
+//!   whole packs).
 
 use std::collections::BTreeMap;
 
@@ -167,8 +168,10 @@ pub fn cover(as_of: NaiveDate, rate: Rate, available: i64, pipeline: i64, s: &Se
             if need <= 0.0 {
                 0
             } else {
+                // The MOQ in whole packs too, so a shipment is always whole packs.
                 let pack = f64::from(s.pack.max(1));
-                ((need / pack).ceil() * pack).max(f64::from(s.moq)).min(f64::from(u32::MAX)) as u32
+                let moq = (f64::from(s.moq) / pack).ceil() * pack;
+                ((need / pack).ceil() * pack).max(moq).min(f64::from(u32::MAX)) as u32
             }
         }
     };
