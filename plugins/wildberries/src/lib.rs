@@ -19,8 +19,9 @@
 //!     fits the call's memory. In-transit counts are per product there.
 //!   - `statistics`: the legacy `GET statistics-api /api/v1/supplier/stocks?dateFrom=…`, paging
 //!     by the last row's `lastChangeDate` until `[]`.
-//! - The seller's own warehouses (FBS/DBS): `GET marketplace-api /api/v3/warehouses`, then
-//!   `POST /api/v3/stocks/{warehouseId}` with the batch's `chrtIds`, one warehouse a call.
+//! - The seller's own warehouses (FBS/DBS): `GET marketplace-api /api/v3/warehouses` once per
+//!   batch of products (the cursor carries the list), then `POST /api/v3/stocks/{warehouseId}`
+//!   with the batch's `chrtIds`, one warehouse a call.
 //! - Prices: `GET discounts-prices-api /api/v2/list/goods/filter`, 1,000 goods a page by offset.
 //! - Sales: `GET statistics-api /api/v1/supplier/orders` and `/supplier/sales` (`flag=0`: rows
 //!   changed since `dateFrom`), each paged by its last `lastChangeDate`; an answer below WB's
@@ -152,18 +153,28 @@ impl Adapter for Wildberries {
         if !enabled(ctx, "seller_stocks") || products.is_empty() {
             return Ok(empty_stock_page());
         }
-        let resp = call(ctx, "GET", &url(ctx, api::MARKETPLACE_HOST, "/api/v3/warehouses"), None::<&()>, None)?;
-        let warehouses: Vec<api::Warehouse> = parse(&resp, "warehouse list")?;
-        let index: usize = page.cursor.as_deref().map_or(Ok(0), str::parse).map_err(|_| {
-            AdapterError::Internal(format!("bad seller stock cursor `{}`", page.cursor.as_deref().unwrap_or_default()))
-        })?;
-        let Some(warehouse) = warehouses.get(index) else {
+        // The batch's first call lists the warehouses; the cursor carries the list to the rest.
+        let cursor: SellerCursor = match page.cursor.as_deref() {
+            Some(c) if c.starts_with('{') => serde_json::from_str(c)
+                .map_err(|e| AdapterError::Internal(format!("bad seller stock cursor `{c}`: {e}")))?,
+            other => {
+                // Before 0.3.1 the cursor was the bare index: list again.
+                let index = other.map_or(Ok(0), str::parse).map_err(|_| {
+                    AdapterError::Internal(format!("bad seller stock cursor `{}`", other.unwrap_or_default()))
+                })?;
+                let resp = call(ctx, "GET", &url(ctx, api::MARKETPLACE_HOST, "/api/v3/warehouses"), None::<&()>, None)?;
+                let warehouses: Vec<api::Warehouse> = parse(&resp, "warehouse list")?;
+                SellerCursor { index, warehouses: warehouses.into_iter().map(|w| (w.id, w.name)).collect() }
+            }
+        };
+        let index = cursor.index;
+        let Some((warehouse_id, warehouse_name)) = cursor.warehouses.get(index).cloned() else {
             return Ok(empty_stock_page());
         };
         let by_chrt: std::collections::HashMap<i64, &str> =
             products.iter().filter_map(|p| Some((p.variant_id.parse().ok()?, p.sku.as_str()))).collect();
         let body = api::SellerStocksRequest { chrt_ids: by_chrt.keys().copied().collect() };
-        let path = format!("/api/v3/stocks/{}", warehouse.id);
+        let path = format!("/api/v3/stocks/{warehouse_id}");
         let resp = call(ctx, "POST", &url(ctx, api::MARKETPLACE_HOST, &path), Some(&body), None)?;
         let stocks: api::SellerStocksResponse = parse(&resp, "seller stocks")?;
         let items = stocks
@@ -173,14 +184,17 @@ impl Adapter for Wildberries {
             .filter_map(|s| {
                 Some(StockLevel {
                     sku: (*by_chrt.get(&s.chrt_id)?).to_owned(),
-                    warehouse: warehouse.name.clone(),
-                    warehouse_id: Some(warehouse.id.to_string()),
+                    warehouse: warehouse_name.clone(),
+                    warehouse_id: Some(warehouse_id.to_string()),
                     warehouse_kind: WarehouseKind::Seller,
                     available: s.amount,
                 })
             })
             .collect();
-        let next_cursor = (index + 1 < warehouses.len()).then(|| (index + 1).to_string());
+        let next_cursor = (index + 1 < cursor.warehouses.len()).then(|| {
+            let next = SellerCursor { index: index + 1, warehouses: cursor.warehouses };
+            serde_json::to_string(&next).expect("cursors serialize")
+        });
         Ok(StockPage { items, in_transit: Vec::new(), next_cursor })
     }
 
@@ -220,6 +234,13 @@ fn needed_categories(ctx: &Context) -> Vec<(Category, &'static str)> {
         needed.push((Category::Marketplace, "the seller's own warehouses, settings.seller_stocks"));
     }
     needed
+}
+
+/// Where a batch's seller stock is: which warehouse, of the list its first call made.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SellerCursor {
+    index: usize,
+    warehouses: Vec<(i64, String)>,
 }
 
 fn empty_stock_page() -> StockPage {

@@ -276,3 +276,27 @@ async fn an_answer_of_many_orders_is_read_in_pages() {
     let peak = app.app.plugins.get("wildberries").unwrap().summary().memory_peak_bytes;
     assert!(peak < 32 << 20, "the largest call stayed small: {} MiB", peak >> 20);
 }
+
+/// The seller's warehouses are listed once per batch of products, not once per warehouse: with
+/// three warehouses and one batch, one list and three stock requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seller_warehouses_are_listed_once_per_batch() {
+    let fake = fake_wildberries::FakeConfig { seller_warehouses: 3, ..fake_wildberries::FakeConfig::default() };
+    let app = TestApp::try_with_fake(Backend::Sqlite, fake).await.unwrap();
+    let t = app.register("wb-warehouses@example.com").await;
+    let connection_id = app.create_connection(&t, "WB", "warehouses-token").await;
+    let before = app.fake.requests(fake_wildberries::Endpoint::Marketplace);
+    let run = sync_once(&app, &t, connection_id).await;
+    assert_eq!(run["status"], "succeeded", "{run:?}");
+    assert_eq!(app.fake.requests(fake_wildberries::Endpoint::Marketplace) - before, 1 + 3);
+    let catalogue = app.fake.catalogue();
+    let names: BTreeMap<i64, String> = catalogue.seller_warehouses.iter().map(|w| (w.id, w.name.clone())).collect();
+    let seller = stock_levels(&app, &t, "seller").await;
+    let expected = catalogue.seller_stock.values().filter(|a| **a != 0).count();
+    assert_eq!(seller.len(), expected);
+    assert_eq!(
+        seller.keys().map(|(_, w)| w.clone()).collect::<std::collections::BTreeSet<_>>().len(),
+        names.len(),
+        "levels in each warehouse"
+    );
+}
