@@ -110,10 +110,5 @@ async fn run(backend: Backend) {
 }
 
 fn main() {
-    println!("machine: {}", stock_tracker_tests::bench::machine());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async {
-        run(Backend::Sqlite).await;
-        run(Backend::Postgres).await;
-    });
+    stock_tracker_tests::bench::on_both_backends(run);
 }

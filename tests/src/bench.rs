@@ -26,3 +26,18 @@ pub async fn finished_run(app: &TestApp, token: &str, run_id: &str, poll: Durati
         tokio::time::sleep(poll).await;
     }
 }
+
+/// A benchmark's `main`: the machine line, then `run` on SQLite and on PostgreSQL, on a
+/// two-worker runtime (the machines these figures come from have two cores).
+pub fn on_both_backends<F, Fut>(run: F)
+where
+    F: Fn(crate::Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    println!("machine: {}", machine());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        run(crate::Backend::Sqlite).await;
+        run(crate::Backend::Postgres).await;
+    });
+}
