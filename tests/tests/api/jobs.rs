@@ -98,8 +98,12 @@ both_backends! {
         // Claimed with a lease that has already run out: the worker "died".
         let dead = store.claim_jobs("w1", &["test"], 1, Utc::now() - chrono::Duration::seconds(1)).await.unwrap().remove(0);
         assert_eq!(dead.attempt, 1);
-        assert_eq!(store.rescue_expired_jobs().await.unwrap(), 1);
-        assert_eq!(store.job(id).await.unwrap().state, "retryable");
+        // The app's own maintenance loop may take it back first (it runs every third of a lease);
+        // either way it is taken back exactly once and becomes retryable.
+        assert!(store.rescue_expired_jobs().await.unwrap() <= 1);
+        assert_eq!(store.rescue_expired_jobs().await.unwrap(), 0, "taken back once");
+        let rescued = store.job(id).await.unwrap();
+        assert_eq!((rescued.state.as_str(), rescued.last_error.as_deref()), ("retryable", Some("lease expired (the worker stopped or hung)")));
         let taken = store.claim_jobs("w2", &["test"], 1, lease()).await.unwrap().remove(0);
         assert_eq!(taken.attempt, 2);
         assert!(!store.heartbeat_job(id, "w1", 1, lease()).await.unwrap(), "the dead worker learns it lost the job");
