@@ -9,15 +9,17 @@
 //!   dates, reorder point, shipment size, status and level of one evaluation (§5.3.2–§5.5).
 //! - [`allocation`]: limited seller stock split across warehouses by equal projected cover
 //!   (§5.3.7).
-//! - [`offline`]: `stock-tracker forecast` and `restock-plan`, the engine on a CSV of stock
-//!   history.
+//! - [`offline`]: `stock-tracker forecast` (and `--alerts`) and `restock-plan`, the engine on a
+//!   CSV of stock history.
 //!
-//! Not yet here: the alert incident state machine (§5.6), the API and the service's evaluation
-//! of stored history.
+//! - [`incidents`]: the alert incident state machine (§5.6): levels with hysteresis, pending
+//!   evaluations, dedup keys and incident numbers, repeats, quiet hours, inhibition and the
+//!   `suppressed_by` reasons.
 
 pub mod allocation;
 pub mod cover;
 pub mod history;
+pub mod incidents;
 pub mod offline;
 
 #[cfg(test)]

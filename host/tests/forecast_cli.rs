@@ -183,3 +183,57 @@ fn restock_plan_splits_short_seller_stock_by_equal_cover() {
         assert_eq!(row["allocated"], row["need"], "{row}");
     }
 }
+
+#[test]
+fn alerts_open_escalate_repeat_and_resolve_incidents_as_the_spec_says() {
+    // Selling 1 a day (fixed), L 7, B 7; Moscow time. Each row: when, on hand, complete.
+    let rows = [
+        ("2026-11-20T12:00:00+03:00", 30, true),
+        ("2026-11-20T13:00:00+03:00", 14, true),
+        ("2026-11-20T14:00:00+03:00", 14, true),
+        ("2026-11-20T23:00:00+03:00", 6, true),
+        ("2026-11-20T23:30:00+03:00", 6, true),
+        ("2026-11-21T00:00:00+03:00", 0, false),
+        ("2026-11-21T01:00:00+03:00", 0, true),
+        ("2026-11-21T02:00:00+03:00", 0, true),
+        ("2026-11-21T10:00:00+03:00", 40, true),
+        ("2026-11-21T22:30:00+03:00", 12, true),
+        ("2026-11-21T23:00:00+03:00", 12, true),
+        ("2026-11-22T09:00:00+03:00", 12, true),
+    ];
+    let csv: String = rows.iter().map(|(at, q, complete)| format!("A1,Коледино,{at},{q},0,{complete}\n")).collect();
+    let out = forecast(&format!("{HEADER}{csv}"), &["--as-of", "2026-11-22", "--ads", "1", "--alerts"]).unwrap();
+    let seen: Vec<(&str, Option<&str>, &str, Option<&str>)> = out
+        .iter()
+        .map(|v| {
+            (
+                v["level"].as_str().unwrap(),
+                v["incident"].as_str(),
+                v["notification"].as_str().unwrap(),
+                v["suppressed_by"].as_str(),
+            )
+        })
+        .collect();
+    let (cover1, cover2, oos1) =
+        (Some("A1:Коледино:stock_cover#1"), Some("A1:Коледино:stock_cover#2"), Some("A1:Коледино:oos#1"));
+    assert_eq!(
+        seen,
+        [
+            ("ok", None, "none", None),
+            ("ok", None, "none", Some("pending")),
+            ("warning", cover1, "push", None),
+            ("warning", cover1, "none", Some("pending")),
+            ("critical", cover1, "push", None),
+            ("critical", cover1, "none", Some("stale_data")),
+            ("critical", None, "none", Some("pending")),
+            ("oos", oos1, "push", None),
+            ("ok", oos1, "push", None),
+            ("ok", None, "none", Some("pending")),
+            ("warning", cover2, "digest", Some("quiet_hours")),
+            ("warning", cover2, "none", Some("repeat_interval")),
+        ],
+        "{out:#?}"
+    );
+    assert_eq!((out[8]["rule"].as_str(), out[8]["change"].as_str()), (Some("oos"), Some("resolved")));
+    assert_eq!(out[2]["at"], "2026-11-20T11:00:00Z");
+}

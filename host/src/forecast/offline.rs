@@ -16,8 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::allocation::{Demand, allocate};
-use super::cover::{self, Confidence, Cover, Level, Settings, Status};
+use super::cover::{self, Confidence, Cover, Settings, Status};
 use super::history::{self, Params, Snapshot};
+use super::incidents::{Input, Notification, Outcome, Policy, Rule, State, level_str, step_all};
 
 /// `forecast` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,6 +56,9 @@ pub struct ForecastArgs {
     /// The tenant's time zone: day boundaries and dates.
     #[arg(long, default_value = "Europe/Moscow")]
     pub timezone: String,
+    /// Step the alert incident state machine at every snapshot instead, one line per evaluation.
+    #[arg(long)]
+    pub alerts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,42 +121,103 @@ fn day_end(date: NaiveDate, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
     Ok(at.with_timezone(&Utc))
 }
 
-/// Every SKU×warehouse evaluated at the end of `as_of`, in (sku, warehouse) order.
-pub fn evaluate(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Vec<(String, String, Cover)>> {
-    let end = day_end(args.as_of, tz)?;
-    let params = Params::default();
-    let settings = Settings {
+/// The planning settings the arguments give.
+fn settings(args: &ForecastArgs) -> Settings {
+    Settings {
         lead_time_days: args.lead_time_days,
         warning_buffer_days: args.warning_buffer_days,
         target_cover_days: args.target_cover_days,
         service_z: args.service_z,
         pack: args.pack,
         moq: args.moq,
-    };
-    // Transfers pair across the warehouses of one SKU.
-    let mut by_sku: BTreeMap<&str, Vec<(&str, Vec<history::Interval>)>> = BTreeMap::new();
+    }
+}
+
+/// One SKU×warehouse: its snapshots up to the end of `as_of` and their intervals (transfers
+/// paired across the warehouses of the SKU).
+struct Pair<'a> {
+    sku: &'a str,
+    warehouse: &'a str,
+    snapshots: Vec<(Snapshot, i64)>,
+    intervals: Vec<history::Interval>,
+}
+
+fn pairs<'a>(series: &'a Series, end: DateTime<Utc>, params: &Params) -> Vec<Pair<'a>> {
+    let mut by_sku: BTreeMap<&str, Vec<Pair<'a>>> = BTreeMap::new();
     for ((sku, warehouse), snaps) in series {
-        let seen: Vec<Snapshot> = snaps.iter().map(|(s, _)| *s).filter(|s| s.at <= end).collect();
-        by_sku.entry(sku).or_default().push((warehouse, history::intervals(&seen, &params)));
+        let mut snapshots: Vec<(Snapshot, i64)> = snaps.iter().copied().filter(|(s, _)| s.at <= end).collect();
+        snapshots.sort_by_key(|(s, _)| s.at);
+        let seen: Vec<Snapshot> = snapshots.iter().map(|(s, _)| *s).collect();
+        let intervals = history::intervals(&seen, params);
+        by_sku.entry(sku).or_default().push(Pair { sku, warehouse, snapshots, intervals });
     }
     let mut out = Vec::new();
-    for (sku, warehouses) in by_sku {
-        let (names, mut lists): (Vec<&str>, Vec<Vec<history::Interval>>) = warehouses.into_iter().unzip();
-        history::pair_transfers(&mut lists, &params);
-        for (warehouse, intervals) in names.into_iter().zip(lists) {
-            let days = history::days(&intervals, &params, tz);
-            let rate = cover::rate(&days, args.as_of, args.ads);
-            let last = series[&(sku.to_owned(), warehouse.to_owned())]
-                .iter()
-                .filter(|(s, _)| s.complete && s.at <= end)
-                .max_by_key(|(s, _)| s.at);
-            let (available, seen_pipeline) = last.map_or((0, 0), |(s, p)| (s.available, *p));
-            let pipeline = args.pipeline.unwrap_or(seen_pipeline);
-            out.push((
-                sku.to_owned(),
-                warehouse.to_owned(),
-                cover::cover(args.as_of, rate, available, pipeline, &settings),
-            ));
+    for (_, mut warehouses) in by_sku {
+        let mut lists: Vec<Vec<history::Interval>> =
+            warehouses.iter_mut().map(|p| std::mem::take(&mut p.intervals)).collect();
+        history::pair_transfers(&mut lists, params);
+        for (pair, intervals) in warehouses.iter_mut().zip(lists) {
+            pair.intervals = intervals;
+        }
+        out.extend(warehouses);
+    }
+    out
+}
+
+/// The pair evaluated at instant `at` (its local date is the `as_of`), from what was known then.
+fn cover_at(pair: &Pair<'_>, at: DateTime<Utc>, args: &ForecastArgs, tz: Tz, params: &Params) -> Cover {
+    let known: Vec<history::Interval> = pair.intervals.iter().filter(|i| i.to <= at).cloned().collect();
+    let days = history::days(&known, params, tz);
+    // An instant belongs to the day it ends: the close (local midnight) is the previous day's.
+    let as_of = (at - chrono::Duration::milliseconds(1)).with_timezone(&tz).date_naive();
+    let rate = cover::rate(&days, as_of, args.ads);
+    let last = pair.snapshots.iter().rfind(|(s, _)| s.complete && s.at <= at);
+    let (available, seen_pipeline) = last.map_or((0, 0), |(s, p)| (s.available, *p));
+    cover::cover(as_of, rate, available, args.pipeline.unwrap_or(seen_pipeline), &settings(args))
+}
+
+/// Every SKU×warehouse evaluated at the end of `as_of`, in (sku, warehouse) order.
+pub fn evaluate(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Vec<(String, String, Cover)>> {
+    let end = day_end(args.as_of, tz)?;
+    let params = Params::default();
+    Ok(pairs(series, end, &params)
+        .iter()
+        .map(|p| (p.sku.to_owned(), p.warehouse.to_owned(), cover_at(p, end, args, tz, &params)))
+        .collect())
+}
+
+/// `--alerts`: the incident state machine stepped at every snapshot of every SKU×warehouse up
+/// to the end of `as_of`; per evaluation, the outcome that says the most of its two rules (a
+/// push over the digest over nothing, then a change, then `oos`).
+pub fn alerts(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Vec<Value>> {
+    let end = day_end(args.as_of, tz)?;
+    let params = Params::default();
+    let policy = Policy { tz, ..Policy::default() };
+    let settings = settings(args);
+    let mut out = Vec::new();
+    for pair in pairs(series, end, &params) {
+        let mut states: [State; 2] = Default::default();
+        for (snapshot, _) in &pair.snapshots {
+            let c = cover_at(&pair, snapshot.at, args, tz, &params);
+            let input =
+                Input { at: snapshot.at, fresh: snapshot.complete, cover: &c, settings: &settings, muted: false };
+            let outcomes = step_all(&mut states, &input, &policy);
+            let rank = |o: &Outcome| {
+                let n = match o.notification {
+                    Notification::Push => 2,
+                    Notification::Digest => 1,
+                    Notification::None => 0,
+                };
+                (n, o.change.is_some(), o.rule == Rule::Oos)
+            };
+            let said = outcomes.iter().max_by_key(|o| rank(o)).copied().unwrap_or(outcomes[0]);
+            let level = states.iter().map(|s| s.level).max().unwrap_or_default();
+            let incident = said.seq.map(|seq| format!("{}:{}:{}#{seq}", pair.sku, pair.warehouse, said.rule.as_str()));
+            out.push(json!({
+                "sku": pair.sku, "warehouse": pair.warehouse, "at": snapshot.at, "level": level_str(level),
+                "incident": incident, "rule": said.rule, "change": said.change,
+                "notification": said.notification, "suppressed_by": said.suppressed_by,
+            }));
         }
     }
     Ok(out)
@@ -181,12 +246,7 @@ pub fn to_json(sku: &str, warehouse: &str, c: &Cover) -> Value {
         Status::CollectingData => "collecting_data",
         Status::Oos => "oos",
     };
-    let level = match c.level {
-        Level::Ok => "ok",
-        Level::Warning => "warning",
-        Level::Critical => "critical",
-        Level::Oos => "oos",
-    };
+    let level = level_str(c.level);
     json!({
         "sku": sku, "warehouse": warehouse, "as_of": c.as_of,
         "ads": number(c.rate.ads), "ads_window_days": c.rate.window_days, "confidence": confidence,
@@ -267,6 +327,12 @@ fn prepare(args: &ForecastArgs) -> anyhow::Result<(Tz, Series)> {
 /// Runs `forecast`: one line of JSON per SKU×warehouse.
 pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
     let (tz, series) = prepare(args)?;
+    if args.alerts {
+        for line in alerts(&series, args, tz)? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     for (sku, warehouse, cover) in evaluate(&series, args, tz)? {
         println!("{}", to_json(&sku, &warehouse, &cover));
     }

@@ -103,3 +103,48 @@ proptest! {
         }
     }
 }
+
+/// Evaluations an hour or more apart: (hours since the last, units on hand, fresh).
+fn evaluations() -> impl Strategy<Value = Vec<(u32, i64, bool)>> {
+    prop::collection::vec((1u32..30, 0i64..40, prop::bool::weighted(0.9)), 1..80)
+}
+
+proptest! {
+    #[test]
+    fn pushes_respect_the_repeat_interval_quiet_hours_and_incident_numbers(evals in evaluations()) {
+        use super::cover::Level;
+        use super::incidents::{Change, Input, Notification, Policy, State, step_all};
+        let (policy, settings) = (Policy::default(), Settings::default());
+        let mut states: [State; 2] = Default::default();
+        let mut at = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
+        // Per rule: the last push (time, level), and the last resolved incident number.
+        let mut last_push: [Option<(chrono::DateTime<Utc>, Level)>; 2] = [None, None];
+        let mut resolved: [Option<u32>; 2] = [None, None];
+        for (hours, available, fresh) in evals {
+            at += Duration::hours(i64::from(hours));
+            let c = cover(as_of(), rate(&BTreeMap::new(), as_of(), Some(1.0)), available, 0, &settings);
+            let input = Input { at, fresh, cover: &c, settings: &settings, muted: false };
+            let outcomes = step_all(&mut states, &input, &policy);
+            for (i, o) in outcomes.iter().enumerate() {
+                if o.notification == Notification::Push {
+                    let urgent = o.level >= Level::Critical;
+                    prop_assert!(urgent || !policy.is_quiet(at), "a non-urgent push in quiet hours: {:?}", o);
+                    if let Some((t, level)) = last_push[i] {
+                        let increased = o.level > level;
+                        let resolve = o.change == Some(Change::Resolved);
+                        prop_assert!(increased || resolve || level == Level::Ok || at - t >= policy.repeat,
+                            "pushed again after {:?}: {:?}", at - t, o);
+                    }
+                    last_push[i] = Some((at, o.level));
+                }
+                if o.change == Some(Change::Resolved) {
+                    resolved[i] = o.seq;
+                    last_push[i] = None;
+                }
+                if o.change == Some(Change::Opened) {
+                    prop_assert_eq!(o.seq, Some(resolved[i].unwrap_or(0) + 1), "a new incident number after a resolve");
+                }
+            }
+        }
+    }
+}
