@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod events;
+pub mod forecasts;
 pub mod invitations;
 pub mod members;
 pub mod openapi;

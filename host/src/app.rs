@@ -51,6 +51,8 @@ pub struct App {
     pub job_wakeup: Arc<tokio::sync::Notify>,
     /// The Telegram bot, when `TELEGRAM_BOT_TOKEN` is set.
     pub telegram: Option<crate::telegram::Telegram>,
+    /// The time forecasting and alerting see (tests set it).
+    pub clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for App {
@@ -120,6 +122,7 @@ impl App {
             cache,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
             telegram: crate::telegram::Telegram::new(&config.telegram),
+            clock: crate::clock::Clock::default(),
             config,
         })
     }

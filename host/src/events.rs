@@ -40,16 +40,40 @@ pub enum EventType {
     /// A connection's credentials stop working within 14 days (the marketplace said when).
     #[serde(rename = "connection.credentials_expiring")]
     CredentialsExpiring,
+    /// A stock-out forecast incident opened (a warning, critical or out-of-stock level confirmed).
+    #[serde(rename = "stock.forecast.opened")]
+    ForecastOpened,
+    /// An open incident rose to a higher level.
+    #[serde(rename = "stock.forecast.escalated")]
+    ForecastEscalated,
+    /// A critical or out-of-stock incident still open a day after it was last told.
+    #[serde(rename = "stock.forecast.repeated")]
+    ForecastRepeated,
+    /// An open incident fell to a lower level (past the hysteresis margin).
+    #[serde(rename = "stock.forecast.deescalated")]
+    ForecastDeescalated,
+    /// An incident resolved.
+    #[serde(rename = "stock.forecast.resolved")]
+    ForecastResolved,
+    /// The daily digest of a tenant's incidents and shipment plan.
+    #[serde(rename = "stock.forecast.digest")]
+    ForecastDigest,
 }
 
 impl EventType {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 12] = [
         Self::StockLow,
         Self::StockOut,
         Self::StockRestocked,
         Self::SyncCompleted,
         Self::SyncFailed,
         Self::CredentialsExpiring,
+        Self::ForecastOpened,
+        Self::ForecastEscalated,
+        Self::ForecastRepeated,
+        Self::ForecastDeescalated,
+        Self::ForecastResolved,
+        Self::ForecastDigest,
     ];
 
     /// The wire name (`stock.low`, …).
@@ -61,6 +85,12 @@ impl EventType {
             Self::SyncCompleted => "sync.completed",
             Self::SyncFailed => "sync.failed",
             Self::CredentialsExpiring => "connection.credentials_expiring",
+            Self::ForecastOpened => "stock.forecast.opened",
+            Self::ForecastEscalated => "stock.forecast.escalated",
+            Self::ForecastRepeated => "stock.forecast.repeated",
+            Self::ForecastDeescalated => "stock.forecast.deescalated",
+            Self::ForecastResolved => "stock.forecast.resolved",
+            Self::ForecastDigest => "stock.forecast.digest",
         }
     }
 
@@ -72,6 +102,29 @@ impl EventType {
     /// is no news).
     pub fn is_alert(self) -> bool {
         !matches!(self, Self::SyncCompleted)
+    }
+
+    /// An incident change, which Telegram tells only when the alert policy pushes it (webhooks
+    /// get every change).
+    pub fn is_incident_change(self) -> bool {
+        matches!(
+            self,
+            Self::ForecastOpened
+                | Self::ForecastEscalated
+                | Self::ForecastRepeated
+                | Self::ForecastDeescalated
+                | Self::ForecastResolved
+        )
+    }
+}
+
+/// Whether a Telegram alert tells of `event`: its type is an alert, and an incident change is
+/// pushed (one that waits for the digest, or was suppressed, is not).
+pub fn tells_telegram(event: &NewEvent) -> bool {
+    match EventType::parse(event.event_type) {
+        Some(t) if t.is_incident_change() => event.data["notification"] == "push",
+        Some(t) => t.is_alert(),
+        None => false,
     }
 }
 

@@ -18,9 +18,11 @@
 
 pub mod allocation;
 pub mod cover;
+pub mod digest;
 pub mod history;
 pub mod incidents;
 pub mod offline;
+pub mod service;
 
 #[cfg(test)]
 mod properties;

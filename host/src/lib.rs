@@ -23,6 +23,7 @@ pub mod auth;
 pub mod background;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;

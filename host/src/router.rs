@@ -25,8 +25,8 @@ use utoipa_axum::routes;
 use crate::api::MAX_BODY_BYTES;
 use crate::api::openapi::{self, ApiDoc};
 use crate::api::{
-    admin, auth, connections, events, invitations, members, products, sales, stocks, sync, sync_runs, telegram, tenant,
-    webhooks,
+    admin, auth, connections, events, forecasts, invitations, members, products, sales, stocks, sync, sync_runs,
+    telegram, tenant, webhooks,
 };
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
@@ -91,6 +91,11 @@ pub fn router(app: Arc<App>) -> Router {
         .routes(routes!(tenant::get_tenant, tenant::update_tenant).layer(limit(None)))
         .routes(routes!(events::list_events).layer(limit(None)))
         .routes(routes!(sales::list_sales).layer(limit(None)))
+        .routes(routes!(forecasts::list_forecasts).layer(limit(None)))
+        .routes(routes!(forecasts::get_restock_plan).layer(limit(None)))
+        .routes(routes!(forecasts::list_incidents).layer(limit(None)))
+        .routes(routes!(forecasts::get_forecast_settings, forecasts::put_forecast_settings).layer(limit(None)))
+        .routes(routes!(forecasts::get_forecast_override, forecasts::put_forecast_override).layer(limit(None)))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook).layer(limit(None)))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook).layer(limit(None)))
         .routes(routes!(webhooks::rotate_webhook_secret).layer(limit(None)))

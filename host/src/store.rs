@@ -13,6 +13,7 @@
 pub mod connections;
 pub mod credential_keys;
 pub mod events;
+pub mod forecast;
 pub mod invitations;
 pub mod jobs;
 pub mod products;

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod commands;
 mod config;
+pub mod forecast;
 pub mod jobs;
 pub mod messages;
 

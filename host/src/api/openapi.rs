@@ -55,6 +55,7 @@ pub const OPERATOR: &str = "operator";
         (name = "stocks", description = "Stock per product and warehouse"),
         (name = "tenant", description = "The tenant's settings"),
         (name = "sales", description = "Orders, sales, returns and cancellations by day"),
+        (name = "forecasts", description = "What to restock, where, and by when: forecasts, the restock plan, alert incidents"),
         (name = "events", description = "What happened: stock crossing thresholds, syncs ending"),
         (name = "webhooks", description = "Events sent to the tenant's endpoints (Standard Webhooks)"),
         (name = "telegram", description = "The Telegram bot: linking chats, and its webhook"),

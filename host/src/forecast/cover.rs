@@ -206,6 +206,72 @@ pub fn cover(as_of: NaiveDate, rate: Rate, available: i64, pipeline: i64, s: &Se
     }
 }
 
+/// A number as the outputs write it: `"inf"` for infinity, null for unknown.
+pub fn number(value: Option<f64>) -> serde_json::Value {
+    match value {
+        None => serde_json::Value::Null,
+        Some(v) if v.is_infinite() => serde_json::json!("inf"),
+        Some(v) => serde_json::json!(v),
+    }
+}
+
+/// The day an instant is evaluated as of, in `tz`: an instant belongs to the day it ends, so the
+/// close (local midnight) is the previous day's.
+pub fn as_of(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> NaiveDate {
+    (at - Duration::milliseconds(1)).with_timezone(&tz).date_naive()
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::None => "none",
+        }
+    }
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NoSales => "no_sales",
+            Self::CollectingData => "collecting_data",
+            Self::Oos => "oos",
+        }
+    }
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+            Self::Oos => "oos",
+        }
+    }
+}
+
+impl Cover {
+    /// This evaluation as §5.4's JSON object (numbers unrounded, infinity as `"inf"`, unknown as
+    /// null).
+    pub fn to_json(&self, sku: &str, warehouse: &str) -> serde_json::Value {
+        let c = self;
+        serde_json::json!({
+            "sku": sku, "warehouse": warehouse, "as_of": c.as_of,
+            "ads": number(c.rate.ads), "ads_window_days": c.rate.window_days, "confidence": c.rate.confidence.as_str(),
+            "exposure_days": c.rate.exposure_days, "sales_in_window": c.rate.sales_in_window,
+            "sigma_daily": number(c.rate.sigma_daily), "lost_units_est": number(c.rate.lost_units_est),
+            "available": c.available, "pipeline": c.pipeline,
+            "cover_days": number(c.cover_days), "cover_days_total": number(c.cover_days_total),
+            "stockout_date": c.stockout_date, "ship_by": c.ship_by, "rop": number(c.rop), "reorder": c.reorder,
+            "suggested_qty": c.suggested_qty, "status": c.status.as_str(), "level": c.level.as_str(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

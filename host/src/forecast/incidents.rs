@@ -321,16 +321,6 @@ pub fn step_all(states: &mut [State; 2], input: &Input<'_>, policy: &Policy) -> 
     [oos, cover]
 }
 
-/// The level's wire name.
-pub fn level_str(level: Level) -> &'static str {
-    match level {
-        Level::Ok => "ok",
-        Level::Warning => "warning",
-        Level::Critical => "critical",
-        Level::Oos => "oos",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::allocation::{Demand, allocate};
-use super::cover::{self, Confidence, Cover, Settings, Status};
+use super::cover::{self, Cover, Settings};
 use super::history::{self, Params, Snapshot};
-use super::incidents::{Input, Notification, Outcome, Policy, Rule, State, level_str, step_all};
+use super::incidents::{Input, Notification, Outcome, Policy, Rule, State, step_all};
 
 /// `forecast` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -168,8 +168,7 @@ fn pairs<'a>(series: &'a Series, end: DateTime<Utc>, params: &Params) -> Vec<Pai
 fn cover_at(pair: &Pair<'_>, at: DateTime<Utc>, args: &ForecastArgs, tz: Tz, params: &Params) -> Cover {
     let known: Vec<history::Interval> = pair.intervals.iter().filter(|i| i.to <= at).cloned().collect();
     let days = history::days(&known, params, tz);
-    // An instant belongs to the day it ends: the close (local midnight) is the previous day's.
-    let as_of = (at - chrono::Duration::milliseconds(1)).with_timezone(&tz).date_naive();
+    let as_of = cover::as_of(at, tz);
     let rate = cover::rate(&days, as_of, args.ads);
     let last = pair.snapshots.iter().rfind(|(s, _)| s.complete && s.at <= at);
     let (available, seen_pipeline) = last.map_or((0, 0), |(s, p)| (s.available, *p));
@@ -214,49 +213,13 @@ pub fn alerts(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Ve
             let level = states.iter().map(|s| s.level).max().unwrap_or_default();
             let incident = said.seq.map(|seq| format!("{}:{}:{}#{seq}", pair.sku, pair.warehouse, said.rule.as_str()));
             out.push(json!({
-                "sku": pair.sku, "warehouse": pair.warehouse, "at": snapshot.at, "level": level_str(level),
+                "sku": pair.sku, "warehouse": pair.warehouse, "at": snapshot.at, "level": level.as_str(),
                 "incident": incident, "rule": said.rule, "change": said.change,
                 "notification": said.notification, "suppressed_by": said.suppressed_by,
             }));
         }
     }
     Ok(out)
-}
-
-/// A number as the output writes it: `"inf"` for infinity, null for unknown.
-fn number(value: Option<f64>) -> Value {
-    match value {
-        None => Value::Null,
-        Some(v) if v.is_infinite() => json!("inf"),
-        Some(v) => json!(v),
-    }
-}
-
-/// One evaluation as §5.4's JSON object.
-pub fn to_json(sku: &str, warehouse: &str, c: &Cover) -> Value {
-    let confidence = match c.rate.confidence {
-        Confidence::High => "high",
-        Confidence::Medium => "medium",
-        Confidence::Low => "low",
-        Confidence::None => "none",
-    };
-    let status = match c.status {
-        Status::Ok => "ok",
-        Status::NoSales => "no_sales",
-        Status::CollectingData => "collecting_data",
-        Status::Oos => "oos",
-    };
-    let level = level_str(c.level);
-    json!({
-        "sku": sku, "warehouse": warehouse, "as_of": c.as_of,
-        "ads": number(c.rate.ads), "ads_window_days": c.rate.window_days, "confidence": confidence,
-        "exposure_days": c.rate.exposure_days, "sales_in_window": c.rate.sales_in_window,
-        "sigma_daily": number(c.rate.sigma_daily), "lost_units_est": number(c.rate.lost_units_est),
-        "available": c.available, "pipeline": c.pipeline,
-        "cover_days": number(c.cover_days), "cover_days_total": number(c.cover_days_total),
-        "stockout_date": c.stockout_date, "ship_by": c.ship_by, "rop": number(c.rop), "reorder": c.reorder,
-        "suggested_qty": c.suggested_qty, "status": status, "level": level,
-    })
 }
 
 /// `restock-plan` arguments: the forecast's, and the seller's stock to split.
@@ -293,9 +256,9 @@ pub fn run_restock(args: &RestockArgs) -> anyhow::Result<()> {
             let after =
                 c.rate.ads.filter(|a| *a > 0.0).map(|a| (c.available + c.pipeline + i64::from(units)) as f64 / a);
             let line = json!({
-                "sku": sku, "warehouse": warehouse, "as_of": c.as_of, "ads": number(c.rate.ads),
+                "sku": sku, "warehouse": warehouse, "as_of": c.as_of, "ads": cover::number(c.rate.ads),
                 "available": c.available, "pipeline": c.pipeline, "need": c.suggested_qty, "allocated": units,
-                "cover_days_after": number(after.or(c.rate.ads.map(|_| f64::INFINITY))), "ship_by": c.ship_by,
+                "cover_days_after": cover::number(after.or(c.rate.ads.map(|_| f64::INFINITY))), "ship_by": c.ship_by,
             });
             println!("{line}");
         }
@@ -334,7 +297,7 @@ pub fn run(args: &ForecastArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for (sku, warehouse, cover) in evaluate(&series, args, tz)? {
-        println!("{}", to_json(&sku, &warehouse, &cover));
+        println!("{}", cover.to_json(&sku, &warehouse));
     }
     Ok(())
 }

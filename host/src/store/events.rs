@@ -143,7 +143,7 @@ impl Store {
                     q.build().execute(&mut *tx).await?;
                 }
                 let alerts: Vec<Uuid> = events.iter().zip(&ids)
-                    .filter(|(e, _)| crate::events::EventType::parse(e.event_type).is_some_and(|t| t.is_alert()))
+                    .filter(|(e, _)| crate::events::tells_telegram(e))
                     .map(|(_, id)| *id).collect();
                 let has_chats: Option<i64> = if alerts.is_empty() { None } else {
                     sqlx::query_scalar("SELECT chat_id FROM telegram_chat WHERE tenant_id = $1 LIMIT 1")

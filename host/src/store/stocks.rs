@@ -288,7 +288,7 @@ async fn record_values(
 
         let mut q = QueryBuilder::new(
             "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
-             warehouse_id, updated_at) ",
+             warehouse_id, updated_at, first_sync_run_id) ",
         );
         q.push_values(chunk, |mut row, o| {
             row.push_bind(tenant_id)
@@ -297,7 +297,8 @@ async fn record_values(
                 .push_bind(o.available)
                 .push_bind(o.kind.as_str())
                 .push_bind(o.warehouse_id.clone())
-                .push_bind(at);
+                .push_bind(at)
+                .push_bind(sync_run_id);
         });
         q.push(UPSERT_TAIL);
         q.build().execute(&mut *tx).await?;
@@ -355,8 +356,8 @@ async fn record_unnest(
         let warehouse_ids: Vec<Option<&str>> = chunk.iter().map(|o| o.warehouse_id.as_deref()).collect();
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
-             warehouse_id, updated_at) \
-             SELECT $1, t.* , $7 FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::text[]) AS t{UPSERT_TAIL}"
+             warehouse_id, updated_at, first_sync_run_id) \
+             SELECT $1, t.* , $7, $8 FROM UNNEST($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::text[]) AS t{UPSERT_TAIL}"
         ));
         sqlx::query(sql)
             .bind(tenant_id)
@@ -366,6 +367,7 @@ async fn record_unnest(
             .bind(&kinds)
             .bind(&warehouse_ids)
             .bind(at)
+            .bind(sync_run_id)
             .execute(&mut *tx)
             .await?;
 

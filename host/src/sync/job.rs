@@ -114,6 +114,8 @@ async fn record(
     finished(false);
     announce(app, connection, run_id, SyncStatus::Failed, counts, Some(&error), job.attempt).await;
     app.store.update_sync_run(tenant_id, run_id, SyncStatus::Failed, counts, Some(&error)).await?;
+    // What it wrote before failing is history of an incomplete observation.
+    app.store.record_observation(tenant_id, connection_id, run_id, app.clock.now(), false).await?;
     if err.is_refused_credentials() {
         let pause_after = app.config.sync.sync_pause_after_refusals;
         let reason = format!(

@@ -159,8 +159,10 @@ pub(super) async fn run(
         zero_unseen_levels(&env, since, progress).await?;
     }
     app.store.set_sync_state(tenant_id, connection_id, POSITION, None).await?;
-    // Complete: levels that crossed their thresholds become events.
+    // Complete: levels that crossed their thresholds become events; every level is forecast as
+    // of this observation and its alert incidents stepped.
     crate::events::evaluate_stock(app, connection).await?;
+    crate::forecast::service::after_sync(app, connection, run_id).await?;
     Ok(())
 }
 

@@ -55,6 +55,11 @@ pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
                 Err(err) => tracing::warn!(error = %err, "cannot check credentials about to expire"),
             }
         }
+        match crate::forecast::digest::send_due(&app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tenants = n, "sent {n} daily stock digest(s)"),
+            Err(err) => tracing::warn!(error = %err, "cannot send the daily stock digests"),
+        }
         match tick(&app).await {
             Ok(t) if t.started > 0 || t.placed > 0 => {
                 tracing::debug!(started = t.started, placed = t.placed, busy = t.busy, "scheduler tick")

@@ -169,8 +169,20 @@ pub fn alert(lang: Lang, tenant: &str, events: &[EventRecord]) -> Vec<String> {
         Lang::Ru => format!("Stock Tracker — «{tenant}»:"),
         Lang::En => format!("Stock Tracker — “{tenant}”:"),
     };
-    let lines: Vec<String> = events.iter().filter_map(|e| alert_line(lang, &e.event_type, &e.data.0)).collect();
-    split(&header, &lines)
+    let kind = |e: &EventRecord| crate::events::EventType::parse(&e.event_type);
+    let mut lines: Vec<String> = events
+        .iter()
+        .filter(|e| kind(e).is_none_or(|t| !t.is_incident_change()))
+        .filter_map(|e| alert_line(lang, &e.event_type, &e.data.0))
+        .collect();
+    let changes: Vec<&Value> =
+        events.iter().filter(|e| kind(e).is_some_and(|t| t.is_incident_change())).map(|e| &e.data.0).collect();
+    lines.extend(super::forecast::alert_items(lang, &changes));
+    let mut messages = split(&header, &lines);
+    for e in events.iter().filter(|e| kind(e) == Some(crate::events::EventType::ForecastDigest)) {
+        messages.extend(split("", &[super::forecast::digest(lang, tenant, &e.data.0)]));
+    }
+    messages
 }
 
 fn alert_line(lang: Lang, event_type: &str, d: &Value) -> Option<String> {

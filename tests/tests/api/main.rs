@@ -7,6 +7,7 @@ mod connections;
 mod credentials;
 mod errors;
 mod events;
+mod forecasts;
 mod health;
 mod invitations;
 mod isolation;

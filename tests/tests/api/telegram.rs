@@ -16,7 +16,7 @@ const SECRET: &str = "test_webhook-secret-1";
 static UPDATE_ID: AtomicI64 = AtomicI64::new(1);
 
 /// The app with the bot on, talking to a fresh fake Bot API.
-async fn with_bot(app: TestApp) -> (TestApp, FakeTelegram) {
+pub(super) async fn with_bot(app: TestApp) -> (TestApp, FakeTelegram) {
     let fake = FakeTelegram::start(TOKEN).await;
     let url = fake.base_url();
     let app = app
@@ -56,7 +56,7 @@ async fn say(app: &TestApp, fake: &FakeTelegram, chat_id: i64, language: Option<
 }
 
 /// Waits up to 15 s until `chat_id` has received `n` messages.
-async fn wait_for_messages(fake: &FakeTelegram, chat_id: i64, n: usize) -> Vec<String> {
+pub(super) async fn wait_for_messages(fake: &FakeTelegram, chat_id: i64, n: usize) -> Vec<String> {
     let start = Instant::now();
     loop {
         let sent = fake.sent_to(chat_id);
@@ -73,7 +73,13 @@ async fn wait_for_messages(fake: &FakeTelegram, chat_id: i64, n: usize) -> Vec<S
 }
 
 /// A link code for `t`, used from `chat_id`; returns the bot's answer.
-async fn link(app: &TestApp, fake: &FakeTelegram, t: &TestTenant, chat_id: i64, language: Option<&str>) -> String {
+pub(super) async fn link(
+    app: &TestApp,
+    fake: &FakeTelegram,
+    t: &TestTenant,
+    chat_id: i64,
+    language: Option<&str>,
+) -> String {
     let res = app.post("/api/v1/telegram/link", Some(&t.access_token), json!({})).await;
     assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
     let code = res.body["code"].as_str().unwrap().to_owned();
