@@ -82,7 +82,9 @@ async fn seed(app: &TestApp) -> Seeded {
         .collect();
     let mut ids = Vec::new();
     for chunk in products.chunks(5_000) {
-        ids.extend(store.upsert_products(t.tenant_id, connection_id, chunk).await.unwrap().into_iter().map(|(_, id)| id));
+        ids.extend(
+            store.upsert_products(t.tenant_id, connection_id, chunk).await.unwrap().into_iter().map(|(_, id)| id),
+        );
     }
     // The observation grid.
     let start = Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap();
@@ -139,12 +141,21 @@ async fn seed(app: &TestApp) -> Seeded {
 /// The baseline: every change row of the tenant read and decoded.
 async fn read_history(app: &TestApp, s: &Seeded) -> (Duration, usize) {
     let start = Instant::now();
-    let rows = app.app.store.level_changes(s.tenant_id, Uuid::nil(), Uuid::max(), s.last - chrono::Duration::days(DAYS + 5)).await.unwrap();
+    let rows = app
+        .app
+        .store
+        .level_changes(s.tenant_id, Uuid::nil(), Uuid::max(), s.last - chrono::Duration::days(DAYS + 5))
+        .await
+        .unwrap();
     (start.elapsed(), rows.len())
 }
 
 /// One evaluation at `at`: its time, peak memory above the start (MiB), and what it did.
-async fn evaluate(app: &TestApp, s: &Seeded, at: DateTime<Utc>) -> (Duration, f64, stock_tracker::forecast::service::Evaluated) {
+async fn evaluate(
+    app: &TestApp,
+    s: &Seeded,
+    at: DateTime<Utc>,
+) -> (Duration, f64, stock_tracker::forecast::service::Evaluated) {
     let connection = app.app.store.connection(s.tenant_id, s.connection_id).await.unwrap();
     app.app.clock.set(at);
     reset_peak();

@@ -12,7 +12,8 @@
 //! ones stay within `max_gap` wherever the syncs did (a real gap stays a gap). Merged intervals
 //! of an unchanged level split across days exactly as the fine ones would.
 //!
-//! **Demand** is the stock-derived sales of §3, or, for a level whose marketplace reports orders
+//! **Demand** is the stock-derived sales of §3 (a decrement of at least `max(20, 10 × the level's
+//! previous rate)` is a bulk outflow, not demand), or, for a level whose marketplace reports orders
 //! with their warehouse, the orders less cancellations of each observed day.
 //!
 //! Levels are read and written in batches of products, so memory stays bounded however many a
@@ -107,7 +108,8 @@ pub async fn evaluate_connection(
                 o.quantity as f64;
         }
         let stored = app.store.incident_rows(tenant_id, first, last).await?;
-        let covers = evaluate_batch(&ctx, batch, &changes, &overrides, &order_days);
+        let previous = app.store.previous_rates(tenant_id, first, last).await?;
+        let covers = evaluate_batch(&ctx, batch, &changes, &overrides, &order_days, &previous);
         let mut forecasts = Vec::with_capacity(covers.len());
         let mut incidents = Vec::new();
         for (level, c) in batch.iter().zip(&covers) {
@@ -167,6 +169,7 @@ fn evaluate_batch(
     changes: &[LevelChange],
     overrides: &HashMap<(Uuid, String), Override>,
     order_days: &HashMap<(Uuid, &str), BTreeMap<chrono::NaiveDate, f64>>,
+    previous: &HashMap<(Uuid, String), f64>,
 ) -> Vec<Cover> {
     let mut by_level: HashMap<(Uuid, &str), Vec<&LevelChange>> = HashMap::new();
     for c in changes.iter().filter(|c| c.at <= ctx.at) {
@@ -187,7 +190,8 @@ fn evaluate_batch(
             .collect();
         history::pair_transfers(&mut lists, &ctx.params);
         for (level, intervals) in product.iter().zip(&lists) {
-            let mut days = history::days(intervals, &ctx.params, ctx.tz);
+            let params = bulk_params(&ctx.params, previous.get(&(level.product_id, level.warehouse.clone())).copied());
+            let mut days = history::days(intervals, &params, ctx.tz);
             if let Some(orders) = order_days.get(&(level.product_id, level.warehouse.as_str())) {
                 orders_as_sales(&mut days, orders);
             }
@@ -199,6 +203,13 @@ fn evaluate_batch(
         start = end;
     }
     out
+}
+
+/// §5.2: a single decrement is a bulk outflow from `max(20, 10 × the previous rate)` units, so a
+/// fast seller's busy hour is not a write-off.
+fn bulk_params(params: &Params, previous_ads: Option<f64>) -> Params {
+    let adaptive = previous_ads.filter(|a| a.is_finite()).map_or(0, |a| (10.0 * a).ceil() as i64);
+    Params { bulk_threshold: params.bulk_threshold.max(adaptive), ..*params }
 }
 
 /// Observed days take the orders less cancellations of the day as their sales.
@@ -484,6 +495,13 @@ mod tests {
             );
             assert!((x.flows.sales - y.flows.sales).abs() < 1e-9 && (x.flows.inbound - y.flows.inbound).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn the_bulk_threshold_grows_with_the_previous_rate() {
+        let p = Params::default();
+        let at = |ads| bulk_params(&p, ads).bulk_threshold;
+        assert_eq!((at(None), at(Some(1.5)), at(Some(2.01)), at(Some(7.0))), (20, 20, 21, 70));
     }
 
     #[test]

@@ -257,6 +257,26 @@ impl Store {
             .bind(last).bind(since.timestamp()).fetch_all(p).await?))
     }
 
+    /// The sales rate of each level of products `first..=last` at its last evaluation.
+    pub async fn previous_rates(
+        &self,
+        tenant_id: Uuid,
+        first: Uuid,
+        last: Uuid,
+    ) -> Result<HashMap<(Uuid, String), f64>, StoreError> {
+        let sql = "SELECT product_id, warehouse, result FROM forecast WHERE tenant_id = $1 AND product_id >= $2 \
+                   AND product_id <= $3";
+        let rows: Vec<(Uuid, String, String)> =
+            on_pool!(self.pool(), p => sqlx::query_as(sql).bind(tenant_id).bind(first).bind(last).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, w, result)| {
+                let ads = serde_json::from_str::<serde_json::Value>(&result).ok()?["ads"].as_f64()?;
+                Some(((id, w), ads))
+            })
+            .collect())
+    }
+
     /// The tenant's forecast settings (the defaults until it sets some).
     pub async fn forecast_settings(&self, tenant_id: Uuid) -> Result<ForecastSettings, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {SETTINGS_COLUMNS} FROM forecast_settings WHERE tenant_id = $1"));

@@ -228,6 +228,43 @@ both_backends! {
         assert_field(&negative.body, "seller_stock");
     }
 
+    async fn transfers_write_offs_and_gaps_are_not_sales(app) {
+        let t = app.register("classify@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "classify-token").await;
+        // A sells 1 a day from 100; 25 are written off on 12 Nov at noon and 10 move from A to
+        // B on 15 Nov (A at noon, B at 14:00); the syncs of 6 to 8 Nov failed (a 4-day gap).
+        let date0 = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let noon = |d: i64, h: u32| {
+            MSK.from_local_datetime(&(date0 + chrono::Duration::days(d)).and_hms_opt(h, 0, 0).unwrap()).unwrap().with_timezone(&Utc)
+        };
+        let a = |d: i64| 100 - d - if d >= 12 { 25 } else { 0 } - if d >= 15 { 10 } else { 0 };
+        let mut rows = Vec::new();
+        for d in (0..=20).filter(|d| !(6..=8).contains(d)) {
+            let at = close(date0 + chrono::Duration::days(d));
+            rows.push(("T".to_owned(), "A".to_owned(), at, a(d)));
+            rows.push(("T".to_owned(), "B".to_owned(), at, if d >= 15 { 15 } else { 5 }));
+        }
+        rows.push(("T".into(), "A".into(), noon(12, 12), 100 - 11 - 25));
+        rows.push(("T".into(), "A".into(), noon(15, 12), 100 - 14 - 25 - 10));
+        rows.push(("T".into(), "B".into(), noon(15, 14), 15));
+        write_history(&app, &t, connection_id, &rows).await;
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        evaluate_at(&app, &t, connection_id, close(as_of)).await;
+        app.app.clock.set(close(as_of));
+        let items = collect_pages(&app, &t.access_token, "/api/v1/forecasts?warehouse=A").await;
+        let a_row = &items[0];
+        // 16 observed days, 16 units sold: neither the write-off nor the transfer is a sale.
+        assert_eq!((a_row["sales_in_window"].as_f64(), a_row["exposure_days"].as_f64(), a_row["ads"].as_f64()), (Some(16.0), Some(16.0), Some(1.0)), "{a_row}");
+        let b_row = &collect_pages(&app, &t.access_token, "/api/v1/forecasts?warehouse=B").await[0];
+        assert_eq!((b_row["status"].as_str(), b_row["sales_in_window"].as_f64()), (Some("no_sales"), Some(0.0)), "{b_row}");
+        let cli = offline(&rows, &HashMap::new(), as_of);
+        for (item, c) in [(a_row, &cli[0]), (b_row, &cli[1])] {
+            for field in FIELDS {
+                assert_eq!(item[field], c[field], "{field} of {}", c["warehouse"]);
+            }
+        }
+    }
+
     async fn settings_and_overrides_are_checked_and_kept_apart(app) {
         let t = app.register("plan@example.com").await;
         let connection_id = app.create_connection(&t, "WB", "plan-token").await;
