@@ -58,6 +58,9 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// A change row: product, warehouse, before, after, run, when.
+type Change = (Uuid, &'static str, i64, i64, Uuid, DateTime<Utc>);
+
 struct Seeded {
     tenant_id: Uuid,
     connection_id: Uuid,
@@ -94,7 +97,7 @@ async fn seed(app: &TestApp) -> Seeded {
         store.record_observation(t.tenant_id, connection_id, *run, *at, i % 40 != 39).await.unwrap();
     }
     // Each level's history, then its final quantity.
-    let mut history: Vec<(Uuid, &str, i64, i64, Uuid, DateTime<Utc>)> = Vec::new();
+    let mut history: Vec<Change> = Vec::new();
     let mut levels: Vec<(Uuid, &str, i64)> = Vec::new();
     for (p, id) in ids.iter().enumerate() {
         for (w, warehouse) in WAREHOUSES.iter().enumerate() {
@@ -102,7 +105,7 @@ async fn seed(app: &TestApp) -> Seeded {
             let mut q = 10 + (mix(key, 0) % 50) as i64;
             for day in 0..DAYS {
                 let h = mix(key, day as u64 + 1);
-                if h % 3 == 0 {
+                if h.is_multiple_of(3) {
                     continue;
                 }
                 let sold = 1 + (h >> 8) as i64 % 3;
