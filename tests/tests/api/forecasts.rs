@@ -14,6 +14,7 @@ use stock_tracker::store::products::NewProduct;
 use stock_tracker::store::stocks::ObservedStock;
 use stock_tracker_tests::Backend;
 use stock_tracker_tests::fake_telegram::FakeTelegram;
+use stock_tracker_tests::webhook_receiver::{Receiver, verify};
 
 use super::*;
 
@@ -349,7 +350,22 @@ async fn a_week_of_syncs_gives_exactly_the_specified_alerts(backend: Backend) {
     };
     let Some(app) = TestApp::try_with_fake(backend, config).await else { return };
     let (app, bot): (TestApp, FakeTelegram) = super::telegram::with_bot(app).await;
+    let app = app.replace(|c| c.webhooks.webhook_allow_private = true).await;
     let t = app.register("week@example.com").await;
+    let receiver = Receiver::start().await;
+    let types = [
+        "stock.forecast.opened",
+        "stock.forecast.escalated",
+        "stock.forecast.repeated",
+        "stock.forecast.deescalated",
+        "stock.forecast.resolved",
+        "stock.forecast.digest",
+    ];
+    let res = app
+        .post("/api/v1/webhooks", Some(&t.access_token), json!({ "url": receiver.url("/stock"), "events": types }))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{:?}", res.body);
+    let secret = res.body["secret"].as_str().unwrap().to_owned();
     let chat = 7001;
     super::telegram::link(&app, &bot, &t, chat, Some("ru")).await;
     let settings = json!({ "lead_time_days": 2.0, "warning_buffer_days": 2.0, "target_cover_days": 14.0,
@@ -453,6 +469,25 @@ async fn a_week_of_syncs_gives_exactly_the_specified_alerts(backend: Backend) {
     assert!(heads[6].starts_with("⛔ Нет в наличии"), "{heads:?}");
     assert!(messages[8].contains("✅ Решено") && messages[8].matches("#inc 1").count() == 2, "{}", messages[8]);
     assert!(messages[9].contains("Решено:"), "{}", messages[9]);
+
+    // The webhook got every one of them, signed.
+    let start = Instant::now();
+    while receiver.count() < forecast.len() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{} of {} deliveries", receiver.count(), forecast.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut delivered: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            verify(&secret, r).unwrap();
+            serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut recorded: Vec<String> = forecast.iter().map(|e| format!("stock.forecast.{}", e.0)).collect();
+    delivered.sort();
+    recorded.sort();
+    assert_eq!(delivered, recorded);
 
     // Both incidents, resolved, through the API.
     let all = collect_pages(&app, &t.access_token, "/api/v1/incidents?state=all").await;
