@@ -31,6 +31,8 @@ impl ChatRecord {
 pub const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(30);
 /// Events are kept this long.
 pub const EVENT_RETENTION: chrono::Duration = chrono::Duration::days(90);
+/// How long sync observations are kept: past the widest forecast window and its gap margin.
+pub const OBSERVATION_RETENTION: chrono::Duration = chrono::Duration::days(120);
 
 const COLUMNS: &str = "tenant_id, chat_id, user_id, language, muted_until, linked_at";
 
@@ -144,7 +146,8 @@ impl Store {
 
     /// Forgets what is no longer needed: Telegram updates and link codes older than a day
     /// (Telegram keeps an update a day, so no repeat can come later), finished webhook
-    /// deliveries after [`DELIVERY_RETENTION`], events after [`EVENT_RETENTION`].
+    /// deliveries after [`DELIVERY_RETENTION`], events after [`EVENT_RETENTION`], sync
+    /// observations after [`OBSERVATION_RETENTION`].
     pub async fn prune_history(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         let day = at - chrono::Duration::days(1);
         let deliveries = at - DELIVERY_RETENTION;
@@ -155,6 +158,9 @@ impl Store {
             sqlx::query("DELETE FROM webhook_delivery WHERE status <> 'pending' AND finished_at < $1")
                 .bind(deliveries).execute(p).await?;
             sqlx::query("DELETE FROM event WHERE created_at < $1").bind(events).execute(p).await?;
+            // Observations past any forecast window (their history rows keep their own time).
+            sqlx::query("DELETE FROM stock_observation WHERE observed_at < $1")
+                .bind(at - OBSERVATION_RETENTION).execute(p).await?;
         });
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use fake_wildberries::FakeConfig;
 use stock_tracker::forecast::offline::{ForecastArgs, evaluate, read_history};
+use stock_tracker::on_pool;
 use stock_tracker::store::products::NewProduct;
 use stock_tracker::store::stocks::ObservedStock;
 use stock_tracker_tests::Backend;
@@ -227,6 +228,15 @@ both_backends! {
         assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another tenant's product is not found");
         let negative = app.get(&format!("/api/v1/restock-plan?product_id={}&seller_stock=-1", ids["SLOW"]), &t.access_token).await;
         assert_field(&negative.body, "seller_stock");
+
+        // Observations older than 120 days are pruned; younger ones stay.
+        let sql = "SELECT COUNT(*) FROM stock_observation";
+        let count = on_pool!(app.app.store.pool(), p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap());
+        assert_eq!(count, 29, "one per day written");
+        app.app.store.prune_history(close(as_of) + chrono::Duration::days(90)).await.unwrap();
+        assert_eq!(on_pool!(app.app.store.pool(), p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap()), 29);
+        app.app.store.prune_history(close(as_of) + chrono::Duration::days(121)).await.unwrap();
+        assert_eq!(on_pool!(app.app.store.pool(), p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap()), 0);
     }
 
     async fn transfers_write_offs_and_gaps_are_not_sales(app) {
