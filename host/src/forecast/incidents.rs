@@ -148,6 +148,9 @@ pub struct Input<'a> {
     pub settings: &'a Settings,
     /// The seller muted this SKU×warehouse (or snoozed it past `at`).
     pub muted: bool,
+    /// The SKU is out of stock in every warehouse it has (two or more) while it sells: its
+    /// `stock_cover` pushes are silenced, the out-of-stock ones go in one item.
+    pub sku_out_everywhere: bool,
 }
 
 /// The result of stepping one rule.
@@ -313,10 +316,10 @@ fn already_shipped(input: &Input<'_>) -> bool {
 }
 
 /// Steps both rules of one SKU×warehouse: `oos` first, whose open incident inhibits
-/// `stock_cover`.
+/// `stock_cover` (as does the SKU being out everywhere).
 pub fn step_all(states: &mut [State; 2], input: &Input<'_>, policy: &Policy) -> [Outcome; 2] {
     let oos = step(&mut states[0], Rule::Oos, input, false, policy);
-    let inhibited = states[0].level == Level::Oos;
+    let inhibited = states[0].level == Level::Oos || input.sku_out_everywhere;
     let cover = step(&mut states[1], Rule::StockCover, input, inhibited, policy);
     [oos, cover]
 }
@@ -361,7 +364,8 @@ mod tests {
         ) -> [Outcome; 2] {
             let day = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
             let c = cover(day, rate(&BTreeMap::new(), day, Some(1.0)), available, pipeline, &self.settings);
-            let input = Input { at: when, fresh, cover: &c, settings: &self.settings, muted };
+            let input =
+                Input { at: when, fresh, cover: &c, settings: &self.settings, muted, sku_out_everywhere: false };
             step_all(&mut self.states, &input, &self.policy)
         }
     }
@@ -514,7 +518,14 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
         let c = cover(day, rate(&BTreeMap::new(), day, Some(0.0)), 0, 0, &p.settings);
         for h in 10..14 {
-            let input = Input { at: at(1, h), fresh: true, cover: &c, settings: &p.settings, muted: false };
+            let input = Input {
+                at: at(1, h),
+                fresh: true,
+                cover: &c,
+                settings: &p.settings,
+                muted: false,
+                sku_out_everywhere: false,
+            };
             let [o, s] = step_all(&mut p.states, &input, &p.policy);
             assert_eq!((o.change, s.change), (None, None));
         }

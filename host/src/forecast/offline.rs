@@ -198,8 +198,15 @@ pub fn alerts(series: &Series, args: &ForecastArgs, tz: Tz) -> anyhow::Result<Ve
         let mut states: [State; 2] = Default::default();
         for (snapshot, _) in &pair.snapshots {
             let c = cover_at(&pair, snapshot.at, args, tz, &params);
-            let input =
-                Input { at: snapshot.at, fresh: snapshot.complete, cover: &c, settings: &settings, muted: false };
+            // Offline, each SKU×warehouse is stepped alone: no SKU-wide inhibition.
+            let input = Input {
+                at: snapshot.at,
+                fresh: snapshot.complete,
+                cover: &c,
+                settings: &settings,
+                muted: false,
+                sku_out_everywhere: false,
+            };
             let outcomes = step_all(&mut states, &input, &policy);
             let rank = |o: &Outcome| {
                 let n = match o.notification {

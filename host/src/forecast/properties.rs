@@ -123,7 +123,7 @@ proptest! {
         for (hours, available, fresh) in evals {
             at += Duration::hours(i64::from(hours));
             let c = cover(as_of(), rate(&BTreeMap::new(), as_of(), Some(1.0)), available, 0, &settings);
-            let input = Input { at, fresh, cover: &c, settings: &settings, muted: false };
+            let input = Input { at, fresh, cover: &c, settings: &settings, muted: false, sku_out_everywhere: false };
             let outcomes = step_all(&mut states, &input, &policy);
             for (i, o) in outcomes.iter().enumerate() {
                 if o.notification == Notification::Push {

@@ -111,7 +111,8 @@ pub async fn evaluate_connection(
         let previous = app.store.previous_rates(tenant_id, first, last).await?;
         let covers = evaluate_batch(&ctx, batch, &changes, &overrides, &order_days, &previous);
         let mut forecasts = Vec::with_capacity(covers.len());
-        let mut incidents = Vec::new();
+        let mut collected = Collected::default();
+        let out_everywhere = out_everywhere(batch, &covers);
         for (level, c) in batch.iter().zip(&covers) {
             let o = overrides.get(&(level.product_id, level.warehouse.clone()));
             forecasts.push(ForecastRow {
@@ -122,9 +123,11 @@ pub async fn evaluate_connection(
                 ship_by: c.ship_by.map(|d| d.to_string()),
                 result: c.to_json(&level.sku, &level.warehouse).to_string(),
             });
-            step_level(&ctx, level, c, o, &stored, &mut incidents, &mut events);
+            let everywhere = out_everywhere.contains(&level.product_id);
+            step_level(&ctx, level, c, o, everywhere, &stored, &mut collected);
         }
-        app.store.save_evaluation(tenant_id, connection_id, at, &forecasts, &incidents).await?;
+        app.store.save_evaluation(tenant_id, connection_id, at, &forecasts, &collected.rows).await?;
+        events.append(&mut collected.events);
     }
     if !events.is_empty() {
         crate::events::record(app, tenant_id, &events, None).await?;
@@ -181,15 +184,19 @@ fn evaluate_batch(
     while start < batch.len() {
         let end = start + batch[start..].iter().take_while(|l| l.product_id == batch[start].product_id).count();
         let product = &batch[start..end];
+        // Each level's value at its last complete observation, and its intervals.
+        let mut last_seen = Vec::with_capacity(product.len());
         let mut lists: Vec<Vec<Interval>> = product
             .iter()
             .map(|l| {
                 let changes = by_level.get(&(l.product_id, l.warehouse.as_str())).map_or(&[][..], Vec::as_slice);
-                history::intervals(&ctx.grid.snapshots(l, changes), &ctx.params)
+                let snapshots = ctx.grid.snapshots(l, changes);
+                last_seen.push(snapshots.last().map_or(l.available, |s| s.available));
+                history::intervals(&snapshots, &ctx.params)
             })
             .collect();
         history::pair_transfers(&mut lists, &ctx.params);
-        for (level, intervals) in product.iter().zip(&lists) {
+        for ((level, intervals), available) in product.iter().zip(&lists).zip(last_seen) {
             let params = bulk_params(&ctx.params, previous.get(&(level.product_id, level.warehouse.clone())).copied());
             let mut days = history::days(intervals, &params, ctx.tz);
             if let Some(orders) = order_days.get(&(level.product_id, level.warehouse.as_str())) {
@@ -198,7 +205,7 @@ fn evaluate_batch(
             let o = overrides.get(&(level.product_id, level.warehouse.clone()));
             let rate = cover::rate(&days, as_of, None);
             let pipeline = o.and_then(|o| o.in_transit).unwrap_or(0);
-            out.push(cover::cover(as_of, rate, level.available, pipeline, &settings_of(ctx.settings, o)));
+            out.push(cover::cover(as_of, rate, available, pipeline, &settings_of(ctx.settings, o)));
         }
         start = end;
     }
@@ -283,15 +290,35 @@ impl Grid {
     }
 }
 
-/// Steps the level's two rules; collects the rows to write and the events to record.
+/// The products of a batch out of stock in every one of their (two or more) warehouses while
+/// they sell somewhere.
+fn out_everywhere(batch: &[ForecastLevel], covers: &[Cover]) -> std::collections::HashSet<Uuid> {
+    let mut by_product: HashMap<Uuid, (usize, bool, bool)> = HashMap::new();
+    for (level, c) in batch.iter().zip(covers) {
+        let e = by_product.entry(level.product_id).or_insert((0, true, false));
+        e.0 += 1;
+        e.1 &= c.available <= 0;
+        e.2 |= c.rate.ads.is_some_and(|a| a > 0.0);
+    }
+    by_product.into_iter().filter(|(_, (n, out, sells))| *n >= 2 && *out && *sells).map(|(id, _)| id).collect()
+}
+
+/// What stepping a batch's levels collects: incident rows to write, events to record.
+#[derive(Default)]
+struct Collected {
+    rows: Vec<IncidentRow>,
+    events: Vec<NewEvent>,
+}
+
+/// Steps the level's two rules into `out`.
 fn step_level(
     ctx: &Context<'_>,
     level: &ForecastLevel,
     c: &Cover,
     o: Option<&Override>,
+    sku_out_everywhere: bool,
     stored: &HashMap<(Uuid, String, String), IncidentRow>,
-    rows: &mut Vec<IncidentRow>,
-    events: &mut Vec<NewEvent>,
+    out: &mut Collected,
 ) {
     let row_of = |rule: Rule| stored.get(&(level.product_id, level.warehouse.clone(), rule.as_str().to_owned()));
     let mut states: [State; 2] =
@@ -299,7 +326,7 @@ fn step_level(
     let before = states.clone();
     let settings = settings_of(ctx.settings, o);
     let muted = o.and_then(|o| o.muted_until).is_some_and(|until| until > ctx.at);
-    let input = Input { at: ctx.at, fresh: true, cover: c, settings: &settings, muted };
+    let input = Input { at: ctx.at, fresh: true, cover: c, settings: &settings, muted, sku_out_everywhere };
     let outcomes = step_all(&mut states, &input, &ctx.policy);
     for (i, outcome) in outcomes.iter().enumerate() {
         let rule = Rule::ALL[i];
@@ -314,7 +341,7 @@ fn step_level(
             _ => false,
         };
         let state = &states[i];
-        rows.push(IncidentRow {
+        out.rows.push(IncidentRow {
             product_id: level.product_id,
             warehouse: level.warehouse.clone(),
             rule: rule.as_str().to_owned(),
@@ -339,7 +366,7 @@ fn step_level(
                 || outcome.change == Some(Change::Resolved),
         });
         if told {
-            events.push(incident_event(ctx, level, c, outcome, before[i].level, state));
+            out.events.push(incident_event(ctx, level, c, outcome, before[i].level, state));
         }
     }
 }

@@ -119,6 +119,28 @@ fn item(lang: Lang, d: &Value) -> String {
     lines.join("\n")
 }
 
+/// One item for a SKU out of stock in several warehouses.
+fn out_everywhere(lang: Lang, group: &[&Value]) -> String {
+    let d = group[0];
+    let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+    let warehouses: Vec<&str> = group.iter().map(|d| d["warehouse"].as_str().unwrap_or_default()).collect();
+    let incidents: Vec<&str> = group
+        .iter()
+        .map(|d| d["incident_id"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default())
+        .collect();
+    [
+        format!(
+            "⛔ {} · {} · {}",
+            lang.pick("Нет в наличии ни на одном складе", "Out of stock in every warehouse"),
+            marketplace(lang, &s("marketplace")),
+            warehouses.join(", ")
+        ),
+        format!("{} ({} {})", s("name"), lang.pick("арт.", "SKU"), s("sku")),
+        format!("#inc {} · oos", incidents.join(", ")),
+    ]
+    .join("\n")
+}
+
 /// The alert lines of a batch's pushed incident changes: per marketplace, the most urgent
 /// [`MAX_ITEMS`] items, then how many more and where they are.
 pub fn alert_items(lang: Lang, changes: &[&Value]) -> Vec<String> {
@@ -129,7 +151,27 @@ pub fn alert_items(lang: Lang, changes: &[&Value]) -> Vec<String> {
     let mut out = Vec::new();
     for (_, mut items) in by_marketplace {
         items.sort_by(|a, b| rank(a).partial_cmp(&rank(b)).unwrap_or(std::cmp::Ordering::Equal));
-        out.extend(items.iter().take(MAX_ITEMS).map(|d| item(lang, d)));
+        // A SKU out of stock in several warehouses at once is one item.
+        let mut out_of_stock: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+        for d in items.iter().filter(|d| d["level"] == "oos" && d["change"] != "resolved") {
+            out_of_stock.entry(d["sku"].as_str().unwrap_or_default()).or_default().push(d);
+        }
+        out_of_stock.retain(|_, group| group.len() >= 2);
+        let mut said = std::collections::BTreeSet::new();
+        let lines: Vec<String> = items
+            .iter()
+            .filter_map(|d| {
+                let sku = d["sku"].as_str().unwrap_or_default();
+                match out_of_stock.get(sku) {
+                    Some(group) if d["level"] == "oos" && d["change"] != "resolved" => {
+                        said.insert(sku).then(|| out_everywhere(lang, group))
+                    }
+                    _ => Some(item(lang, d)),
+                }
+            })
+            .collect();
+        let items = lines;
+        out.extend(items.iter().take(MAX_ITEMS).cloned());
         if items.len() > MAX_ITEMS {
             let more = items.len() - MAX_ITEMS;
             out.push(match lang {
@@ -229,6 +271,23 @@ mod tests {
         );
         let en = item(Lang::En, &c);
         assert!(en.starts_with("🔴 Critical · WB · Коледино\n") && en.contains("Ship 93 pcs by 13.03"), "{en}");
+    }
+
+    #[test]
+    fn a_sku_out_everywhere_is_one_item() {
+        let mut a = change("oos", 0.0, "X");
+        let mut b = change("oos", 0.0, "X");
+        b["warehouse"] = json!("Казань");
+        b["incident_id"] = json!("t:wildberries:X:Казань:oos#2");
+        a["rule"] = json!("oos");
+        let other = change("critical", 1.0, "Y");
+        let lines = alert_items(Lang::En, &[&a, &b, &other]);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "⛔ Out of stock in every warehouse · WB · Коледино, Казань\nКроссовки Runner 42 (SKU X)\n#inc 3, 2 · oos"
+        );
+        assert!(lines[1].contains("SKU Y"));
     }
 
     #[test]

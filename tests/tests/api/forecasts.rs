@@ -276,6 +276,39 @@ both_backends! {
         }
     }
 
+    async fn a_sku_out_everywhere_is_told_once_per_warehouse_and_not_as_cover(app) {
+        let t = app.register("everywhere@example.com").await;
+        let connection_id = app.create_connection(&t, "WB", "everywhere-token").await;
+        // Z sells 1 a day in A and in B from 30: 3 left in both on 27 November (critical: met
+        // once), none on the 28th (critical confirmed; out of stock met once), none the day after
+        // (out of stock confirmed). The SKU being out everywhere silences `stock_cover` before
+        // `oos` confirms.
+        let out = levels(30, |i| if i < 27 { 1 } else { 3 });
+        let mut rows = daily("Z", "A", &out);
+        rows.extend(daily("Z", "B", &out));
+        write_history(&app, &t, connection_id, &rows).await;
+        for day in [27, 28, 29] {
+            evaluate_at(&app, &t, connection_id, close(NaiveDate::from_ymd_opt(2026, 11, day).unwrap())).await;
+        }
+        let events = collect_pages(&app, &t.access_token, "/api/v1/events?limit=500").await;
+        let told: Vec<(String, String, String, String)> = events
+            .iter()
+            .filter(|e| e["type"].as_str().unwrap().starts_with("stock.forecast."))
+            .map(|e| {
+                let d = &e["data"];
+                let s = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
+                (s("warehouse"), s("rule"), s("notification"), s("suppressed_by"))
+            })
+            .collect();
+        let e = |w: &str, r: &str, n: &str, s: &str| (w.to_owned(), r.to_owned(), n.to_owned(), s.to_owned());
+        assert_eq!(told, vec![
+            e("A", "stock_cover", "none", "inhibited"),
+            e("B", "stock_cover", "none", "inhibited"),
+            e("A", "oos", "push", "-"),
+            e("B", "oos", "push", "-"),
+        ]);
+    }
+
     async fn settings_and_overrides_are_checked_and_kept_apart(app) {
         let t = app.register("plan@example.com").await;
         let connection_id = app.create_connection(&t, "WB", "plan-token").await;
