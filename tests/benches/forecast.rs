@@ -72,17 +72,8 @@ async fn seed(app: &TestApp) -> Seeded {
     let t = app.register("forecast-bench@example.com").await;
     let connection_id = app.create_connection(&t, "WB", "bench-token").await;
     let store = &app.app.store;
-    let products: Vec<NewProduct> = (0..PRODUCTS)
-        .map(|i| NewProduct {
-            sku: format!("F-{i:06}"),
-            marketplace_id: i.to_string(),
-            barcode: None,
-            name: format!("Product {i}"),
-            brand: None,
-            variant_id: None,
-            price: None,
-        })
-        .collect();
+    let products: Vec<NewProduct> =
+        (0..PRODUCTS).map(|i| NewProduct::named(format!("F-{i:06}"), i.to_string(), format!("Product {i}"))).collect();
     let mut ids = Vec::new();
     for chunk in products.chunks(5_000) {
         ids.extend(

@@ -90,17 +90,8 @@ async fn store_rates(app: &TestApp) -> (f64, f64, f64) {
 async fn seed(app: &TestApp, t: &stock_tracker_tests::TestTenant) -> (Uuid, Vec<Uuid>) {
     use stock_tracker::store::products::NewProduct;
     let connection_id = app.create_connection(t, "sales-seed", "seed-token").await;
-    let products: Vec<NewProduct> = (0..PRODUCTS)
-        .map(|i| NewProduct {
-            sku: format!("S-{i:05}"),
-            marketplace_id: i.to_string(),
-            barcode: None,
-            name: format!("Product {i}"),
-            brand: None,
-            variant_id: None,
-            price: None,
-        })
-        .collect();
+    let products: Vec<NewProduct> =
+        (0..PRODUCTS).map(|i| NewProduct::named(format!("S-{i:05}"), i.to_string(), format!("Product {i}"))).collect();
     let ids = app.app.store.upsert_products(t.tenant_id, connection_id, &products).await.unwrap();
     (connection_id, ids.into_iter().map(|(_, id)| id).collect())
 }

@@ -49,6 +49,21 @@ pub struct NewProduct {
     pub price: Option<NewPrice>,
 }
 
+impl NewProduct {
+    /// A product with only its SKU, marketplace id and name (imports, seeding).
+    pub fn named(sku: impl Into<String>, marketplace_id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            sku: sku.into(),
+            marketplace_id: marketplace_id.into(),
+            barcode: None,
+            name: name.into(),
+            brand: None,
+            variant_id: None,
+            price: None,
+        }
+    }
+}
+
 /// A price as the marketplace reports it, minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPrice {

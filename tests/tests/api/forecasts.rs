@@ -59,18 +59,8 @@ async fn write_history(
     let mut skus: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     skus.sort_unstable();
     skus.dedup();
-    let products: Vec<NewProduct> = skus
-        .iter()
-        .map(|sku| NewProduct {
-            sku: (*sku).to_owned(),
-            marketplace_id: format!("mp-{sku}"),
-            barcode: None,
-            name: format!("Product {sku}"),
-            brand: None,
-            variant_id: None,
-            price: None,
-        })
-        .collect();
+    let products: Vec<NewProduct> =
+        skus.iter().map(|sku| NewProduct::named(*sku, format!("mp-{sku}"), format!("Product {sku}"))).collect();
     let ids: HashMap<String, Uuid> =
         store.upsert_products(t.tenant_id, connection_id, &products).await.unwrap().into_iter().collect();
     let mut by_instant: BTreeMap<DateTime<Utc>, Vec<ObservedStock>> = BTreeMap::new();
