@@ -10,14 +10,16 @@
 //!
 //! Baseline, in the same process and loop: reading the same history rows (one `SELECT` of every
 //! change of the connection's products, decoded), i.e. only fetching the evaluation's input. The
-//! figure is evaluation ÷ that read. Memory is the peak resident set during the evaluation above
-//! the resident set before it (`/proc/self/status` `VmHWM` after resetting it through
-//! `/proc/self/clear_refs`).
+//! figure is evaluation ÷ that read. Memory is the peak of heap bytes live during the evaluation
+//! above those live before it (a counting global allocator), so it is the evaluation's own
+//! (the baseline read, which holds every row at once, is measured the same way for comparison).
 //!
 //! ```sh
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench forecast
 //! ```
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -40,22 +42,53 @@ fn mix(a: u64, b: u64) -> u64 {
     x ^ (x >> 29)
 }
 
-/// Resident set now and its peak, in KiB.
-fn rss() -> (u64, u64) {
+/// The system allocator, counting the bytes live and their peak: what an evaluation holds at
+/// once, whatever the allocator keeps of memory freed before it (the resident set would show
+/// the baseline's freed rows, not the evaluation's).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Resets the peak to what is live now; returns that.
+fn reset_peak() -> usize {
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    live
+}
+
+/// The resident set now and its peak since the process started, MiB (context).
+fn rss() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// A change row: product, warehouse, before, after, run, when.
@@ -132,8 +165,10 @@ async fn seed(app: &TestApp) -> Seeded {
     Seeded { tenant_id: t.tenant_id, connection_id, last: grid.last().unwrap().1, history_rows: history.len() }
 }
 
-/// The baseline: every change row of the tenant read and decoded.
-async fn read_history(app: &TestApp, s: &Seeded) -> (Duration, usize) {
+/// The baseline: every change row of the tenant read and decoded; its time, rows and heap peak
+/// (MiB).
+async fn read_history(app: &TestApp, s: &Seeded) -> (Duration, usize, f64) {
+    let before = reset_peak();
     let start = Instant::now();
     let rows = app
         .app
@@ -141,7 +176,9 @@ async fn read_history(app: &TestApp, s: &Seeded) -> (Duration, usize) {
         .level_changes(s.tenant_id, Uuid::nil(), Uuid::max(), s.last - chrono::Duration::days(DAYS + 5))
         .await
         .unwrap();
-    (start.elapsed(), rows.len())
+    let took = start.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    (took, rows.len(), peak as f64 / (1024.0 * 1024.0))
 }
 
 /// One evaluation at `at`: its time, peak memory above the start (MiB), and what it did.
@@ -152,13 +189,12 @@ async fn evaluate(
 ) -> (Duration, f64, stock_tracker::forecast::service::Evaluated) {
     let connection = app.app.store.connection(s.tenant_id, s.connection_id).await.unwrap();
     app.app.clock.set(at);
-    reset_peak();
-    let (before, _) = rss();
+    let before = reset_peak();
     let start = Instant::now();
     let done = stock_tracker::forecast::service::evaluate_connection(&app.app, &connection, at).await.unwrap();
     let took = start.elapsed();
-    let (_, peak) = rss();
-    (took, peak.saturating_sub(before) as f64 / 1024.0, done)
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+    (took, peak as f64 / (1024.0 * 1024.0), done)
 }
 
 async fn run(backend: Backend) {
@@ -176,12 +212,15 @@ async fn run(backend: Backend) {
         seeding.elapsed().as_secs_f64()
     );
     for round in 0..2 {
-        let (read, rows) = read_history(&app, &s).await;
+        let (read, rows, read_mib) = read_history(&app, &s).await;
         let at = s.last + chrono::Duration::hours(3 * round);
         let (took, peak_mib, done) = evaluate(&app, &s, at).await;
+        let (rss_now, rss_peak) = rss();
         println!(
-            "{backend:?} evaluation {}: {} levels in {:.1} s ({:.0} levels/s), peak +{peak_mib:.0} MiB, {} events; \
-             baseline read of {rows} rows {:.1} s; evaluation ÷ read = {:.2}",
+            "{backend:?} evaluation {}: {} levels in {:.1} s ({:.0} levels/s), heap peak +{peak_mib:.0} MiB, {} events; \
+             baseline read of {rows} rows {:.1} s, heap peak +{read_mib:.0} MiB; evaluation ÷ read = {:.2} \
+             (process RSS {rss_now:.0} MiB, \
+             high-water {rss_peak:.0} MiB)",
             round + 1,
             done.levels,
             took.as_secs_f64(),
