@@ -29,6 +29,7 @@ impl Background {
             .with(crate::store::events::WEBHOOK_JOB, crate::webhooks::deliver::handler(app.clone()))
             .with(crate::telegram::commands::UPDATE_JOB, crate::telegram::commands::handler(app.clone()))
             .with(crate::events::ALERT_JOB, crate::telegram::jobs::alert_handler(app.clone()))
+            .with(crate::events::FORECAST_ALERT_JOB, crate::telegram::jobs::forecast_alert_handler(app.clone()))
             .with(crate::telegram::jobs::SEND_JOB, crate::telegram::jobs::send_handler(app.clone()));
         if app.telegram.is_some() && app.config.telegram.telegram_webhook_url.is_some() {
             let app = app.clone();

@@ -118,22 +118,32 @@ impl EventType {
     }
 }
 
-/// Whether a Telegram alert tells of `event`: its type is an alert, and an incident change is
-/// pushed (one that waits for the digest, or was suppressed, is not).
+/// Whether the batch's Telegram alert tells of `event` at once: an alert type other than an
+/// incident change (those wait for the tenant's next forecast alert: [`is_forecast_push`]).
 pub fn tells_telegram(event: &NewEvent) -> bool {
-    match EventType::parse(event.event_type) {
-        Some(t) if t.is_incident_change() => event.data["notification"] == "push",
-        Some(t) => t.is_alert(),
-        None => false,
-    }
+    EventType::parse(event.event_type).is_some_and(|t| t.is_alert() && !t.is_incident_change())
+}
+
+/// Whether `event` is an incident change the alert policy pushes (one that waits for the digest,
+/// or was suppressed, is not): it goes out with the tenant's next forecast alert, at most one per
+/// `TELEGRAM_GROUP_INTERVAL_SECS`.
+pub fn is_forecast_push(event: &NewEvent) -> bool {
+    EventType::parse(event.event_type).is_some_and(|t| t.is_incident_change()) && event.data["notification"] == "push"
 }
 
 /// The job kind that sends the Telegram alert of one batch of events.
 pub const ALERT_JOB: &str = "telegram_alert";
+/// The job kind that sends a tenant's waiting forecast alerts.
+pub const FORECAST_ALERT_JOB: &str = "telegram_forecast_alert";
 
 /// How events fan out with this configuration.
 pub fn fanout(app: &App) -> Fanout {
-    Fanout { webhook_attempts: app.config.webhooks.attempts(), alert_kind: ALERT_JOB }
+    Fanout {
+        webhook_attempts: app.config.webhooks.attempts(),
+        alert_kind: ALERT_JOB,
+        forecast_alert_kind: FORECAST_ALERT_JOB,
+        group_interval: chrono::Duration::seconds(i64::from(app.config.telegram.telegram_group_interval_secs)),
+    }
 }
 
 /// The event a transition emits; `None` for a level's first evaluation.

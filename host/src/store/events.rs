@@ -56,6 +56,10 @@ pub struct Fanout {
     /// The job that sends the Telegram alert of a batch, if the batch holds alerts: its kind and
     /// payload (the event ids are added).
     pub alert_kind: &'static str,
+    /// The job that sends a tenant's waiting forecast pushes, and how long after the last one it
+    /// may run.
+    pub forecast_alert_kind: &'static str,
+    pub group_interval: chrono::Duration,
 }
 
 /// The job kind that sends one webhook delivery.
@@ -142,24 +146,46 @@ impl Store {
                     q.push_values(&jobs, |mut row, job| { super::jobs::push_job!(row, job, at); });
                     q.build().execute(&mut *tx).await?;
                 }
-                let alerts: Vec<Uuid> = events.iter().zip(&ids)
-                    .filter(|(e, _)| crate::events::tells_telegram(e))
-                    .map(|(_, id)| *id).collect();
-                let has_chats: Option<i64> = if alerts.is_empty() { None } else {
+                let of = |keep: fn(&NewEvent) -> bool| -> Vec<Uuid> {
+                    events.iter().zip(&ids).filter(|(e, _)| keep(e)).map(|(_, id)| *id).collect()
+                };
+                let (alerts, pushes) = (of(crate::events::tells_telegram), of(crate::events::is_forecast_push));
+                let has_chats: Option<i64> = if alerts.is_empty() && pushes.is_empty() { None } else {
                     sqlx::query_scalar("SELECT chat_id FROM telegram_chat WHERE tenant_id = $1 LIMIT 1")
                         .bind(tenant_id).fetch_optional(&mut *tx).await?
                 };
-                if has_chats.is_some() {
-                    let job = NewJob {
+                let mut jobs = Vec::new();
+                if has_chats.is_some() && !alerts.is_empty() {
+                    jobs.push(NewJob {
                         kind: fanout.alert_kind,
                         tenant_id: Some(tenant_id),
                         unique_key: None,
                         payload: serde_json::json!({ "tenant_id": tenant_id, "event_ids": alerts }),
                         max_attempts: 10,
                         run_at: at,
-                    };
+                    });
+                }
+                if has_chats.is_some() && !pushes.is_empty() {
+                    // They wait for the tenant's next forecast alert: at once, or one group
+                    // interval after the last.
+                    let mut q = QueryBuilder::new("INSERT INTO forecast_alert_pending (tenant_id, event_id) ");
+                    q.push_values(&pushes, |mut row, id| { row.push_bind(tenant_id).push_bind(*id); });
+                    q.build().execute(&mut *tx).await?;
+                    let sent: Option<DateTime<Utc>> =
+                        sqlx::query_scalar("SELECT sent_at FROM forecast_alert_sent WHERE tenant_id = $1")
+                            .bind(tenant_id).fetch_optional(&mut *tx).await?;
+                    jobs.push(NewJob {
+                        kind: fanout.forecast_alert_kind,
+                        tenant_id: Some(tenant_id),
+                        unique_key: None,
+                        payload: serde_json::json!({ "tenant_id": tenant_id }),
+                        max_attempts: 10,
+                        run_at: sent.map_or(at, |sent| at.max(sent + fanout.group_interval)),
+                    });
+                }
+                if !jobs.is_empty() {
                     let mut q = QueryBuilder::new(super::jobs::JOB_INSERT);
-                    q.push_values([&job], |mut row, job| { super::jobs::push_job!(row, job, at); });
+                    q.push_values(&jobs, |mut row, job| { super::jobs::push_job!(row, job, at); });
                     q.build().execute(&mut *tx).await?;
                 }
             }

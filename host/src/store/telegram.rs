@@ -165,3 +165,37 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Takes the tenant's waiting forecast pushes for alert job `job_id` (those no other job took,
+    /// and those this one took before a retry), and records that the tenant is told at `at`.
+    /// Returns their event ids.
+    pub async fn claim_forecast_alerts(
+        &self,
+        tenant_id: Uuid,
+        job_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        on_pool!(self.pool(), p => {
+            let mut tx = p.begin_write().await?;
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE forecast_alert_pending SET claimed_by = $2 WHERE tenant_id = $1 \
+                 AND (claimed_by IS NULL OR claimed_by = $2) RETURNING event_id")
+                .bind(tenant_id).bind(job_id).fetch_all(&mut *tx).await?;
+            if !ids.is_empty() {
+                sqlx::query("INSERT INTO forecast_alert_sent (tenant_id, sent_at) VALUES ($1, $2) \
+                             ON CONFLICT (tenant_id) DO UPDATE SET sent_at = excluded.sent_at")
+                    .bind(tenant_id).bind(at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    /// Forgets the forecast pushes job `job_id` took (their messages are queued).
+    pub async fn forget_forecast_alerts(&self, tenant_id: Uuid, job_id: Uuid) -> Result<(), StoreError> {
+        let sql = "DELETE FROM forecast_alert_pending WHERE tenant_id = $1 AND claimed_by = $2";
+        on_pool!(self.pool(), p => sqlx::query(sql).bind(tenant_id).bind(job_id).execute(p).await.map(drop)?);
+        Ok(())
+    }
+}

@@ -26,6 +26,16 @@ pub struct TelegramConfig {
     /// pointed at it (`setWebhook`) at start.
     #[arg(long, env = "TELEGRAM_WEBHOOK_URL", value_name = "TELEGRAM_WEBHOOK_URL")]
     pub telegram_webhook_url: Option<String>,
+
+    /// Forecast alerts of a tenant go out at most once per this many seconds: what comes within
+    /// it waits and goes out together (the alerting spec's `group_interval`, 30 minutes).
+    #[arg(
+        long,
+        env = "TELEGRAM_GROUP_INTERVAL_SECS",
+        value_name = "TELEGRAM_GROUP_INTERVAL_SECS",
+        default_value_t = 1800
+    )]
+    pub telegram_group_interval_secs: u32,
 }
 
 impl std::fmt::Debug for TelegramConfig {
@@ -36,6 +46,7 @@ impl std::fmt::Debug for TelegramConfig {
             .field("telegram_webhook_secret", &set(&self.telegram_webhook_secret))
             .field("telegram_api_url", &self.telegram_api_url)
             .field("telegram_webhook_url", &self.telegram_webhook_url)
+            .field("telegram_group_interval_secs", &self.telegram_group_interval_secs)
             .finish()
     }
 }
@@ -47,6 +58,7 @@ impl Default for TelegramConfig {
             telegram_webhook_secret: None,
             telegram_api_url: "https://api.telegram.org".into(),
             telegram_webhook_url: None,
+            telegram_group_interval_secs: 1800,
         }
     }
 }

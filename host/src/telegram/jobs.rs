@@ -1,5 +1,6 @@
 //! The Telegram jobs that send: `telegram_alert` turns a batch of events into one alert per
-//! linked, unmuted chat, and `telegram_send` sends one message.
+//! linked, unmuted chat, `telegram_forecast_alert` does so for a tenant's waiting forecast pushes
+//! (at most one per group interval), and `telegram_send` sends one message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,10 +111,47 @@ async fn alert(app: &App, job: &ClaimedJob) -> Result<Outcome, StoreError> {
     let Ok(Alert { tenant_id, event_ids }) = serde_json::from_value(job.payload.0.clone()) else {
         return Ok(Outcome::Fail("not a telegram_alert payload".into()));
     };
+    tell_chats(app, job, tenant_id, &event_ids).await
+}
+
+#[derive(Deserialize)]
+struct ForecastAlert {
+    tenant_id: Uuid,
+}
+
+/// The handler of [`crate::events::FORECAST_ALERT_JOB`] jobs: the tenant's waiting forecast
+/// pushes, together (one alert per group interval, `TELEGRAM_GROUP_INTERVAL_SECS`).
+pub fn forecast_alert_handler(app: Arc<App>) -> impl Handler {
+    move |job: ClaimedJob| {
+        let app = app.clone();
+        async move {
+            forecast_alert(&app, &job)
+                .await
+                .unwrap_or_else(|err| Outcome::retry(job.attempt, format!("database: {err}")))
+        }
+    }
+}
+
+async fn forecast_alert(app: &App, job: &ClaimedJob) -> Result<Outcome, StoreError> {
+    let Ok(ForecastAlert { tenant_id }) = serde_json::from_value(job.payload.0.clone()) else {
+        return Ok(Outcome::Fail("not a telegram_forecast_alert payload".into()));
+    };
+    // Another alert job of the tenant may have taken them all already.
+    let event_ids = app.store.claim_forecast_alerts(tenant_id, job.job_id, crate::store::now()).await?;
+    if event_ids.is_empty() {
+        return Ok(Outcome::Done);
+    }
+    let outcome = tell_chats(app, job, tenant_id, &event_ids).await?;
+    app.store.forget_forecast_alerts(tenant_id, job.job_id).await?;
+    Ok(outcome)
+}
+
+/// Queues the alert of `event_ids` to every linked chat of the tenant that is not muted.
+async fn tell_chats(app: &App, job: &ClaimedJob, tenant_id: Uuid, event_ids: &[Uuid]) -> Result<Outcome, StoreError> {
     if app.telegram.is_none() {
         return Ok(Outcome::Done);
     }
-    let events = app.store.events_by_id(tenant_id, &event_ids).await?;
+    let events = app.store.events_by_id(tenant_id, event_ids).await?;
     let tenant = match app.store.tenant(tenant_id).await {
         Ok(t) => t,
         Err(StoreError::NotFound) => return Ok(Outcome::Done),

@@ -299,6 +299,46 @@ both_backends! {
         ]);
     }
 
+    async fn pushes_within_the_group_interval_wait_and_go_out_together(app) {
+        let (app, bot) = super::telegram::with_bot(app).await;
+        let app = app.replace(|c| c.telegram.telegram_group_interval_secs = 3).await;
+        let t = app.register("grouped@example.com").await;
+        let chat = 7101;
+        super::telegram::link(&app, &bot, &t, chat, Some("en")).await;
+        let connection_id = app.create_connection(&t, "WB", "grouped-token").await;
+        // P runs low (critical on the 27th and 28th); Q and R have plenty, then drop to 1 on the
+        // 29th and 30th.
+        let mut rows = daily("P", "W", &levels(30, |_| 1));
+        rows.extend(daily("Q", "W", &levels(60, |_| 1)));
+        rows.extend(daily("R", "W", &levels(60, |_| 1)));
+        write_history(&app, &t, connection_id, &rows).await;
+        let day = |d: u32| close(NaiveDate::from_ymd_opt(2026, 11, d).unwrap());
+        for d in [27, 28] {
+            app.app.clock.set(day(d));
+            evaluate_at(&app, &t, connection_id, day(d)).await;
+        }
+        let first = super::telegram::wait_for_messages(&bot, chat, 2).await;
+        let told = Instant::now();
+        assert!(first[1].contains("(SKU P)") && !first[1].contains("(SKU Q)"), "{first:#?}");
+        let later: Vec<(String, String, DateTime<Utc>, i64)> = ["Q", "R"]
+            .iter()
+            .flat_map(|sku| [(sku.to_string(), "W".to_owned(), day(29), 1), (sku.to_string(), "W".to_owned(), day(30), 1)])
+            .collect();
+        write_history(&app, &t, connection_id, &later).await;
+        for d in [29, 30] {
+            app.app.clock.set(day(d));
+            evaluate_at(&app, &t, connection_id, day(d)).await;
+        }
+        // Q and R opened within the interval: they wait for its end, then go out in one message.
+        tokio::time::sleep(Duration::from_millis(1500).saturating_sub(told.elapsed())).await;
+        assert_eq!(bot.sent_to(chat).len(), 2, "nothing before the interval ends");
+        let all = super::telegram::wait_for_messages(&bot, chat, 3).await;
+        assert!(told.elapsed() >= Duration::from_millis(2500), "{:?}", told.elapsed());
+        assert!(all[2].contains("(SKU Q)") && all[2].contains("(SKU R)"), "{all:#?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(bot.sent_to(chat).len(), 3, "one message for both");
+    }
+
     async fn settings_and_overrides_are_checked_and_kept_apart(app) {
         let t = app.register("plan@example.com").await;
         let connection_id = app.create_connection(&t, "WB", "plan-token").await;
@@ -383,7 +423,13 @@ async fn a_week_of_syncs_gives_exactly_the_specified_alerts(backend: Backend) {
     };
     let Some(app) = TestApp::try_with_fake(backend, config).await else { return };
     let (app, bot): (TestApp, FakeTelegram) = super::telegram::with_bot(app).await;
-    let app = app.replace(|c| c.webhooks.webhook_allow_private = true).await;
+    let app = app
+        .replace(|c| {
+            c.webhooks.webhook_allow_private = true;
+            // Pushes here are a sync apart in simulated time but a second apart in real time.
+            c.telegram.telegram_group_interval_secs = 0;
+        })
+        .await;
     let t = app.register("week@example.com").await;
     let receiver = Receiver::start().await;
     let types = [
