@@ -351,6 +351,7 @@ pub enum IncidentState {
 #[into_params(parameter_in = Query)]
 pub struct ListIncidentsQuery {
     /// Default `open`.
+    #[param(inline)]
     pub state: Option<IncidentState>,
     pub connection_id: Option<Uuid>,
     /// `oos` or `stock_cover`.
@@ -463,20 +464,27 @@ pub async fn list_incidents(
 #[serde(deny_unknown_fields)]
 pub struct ForecastSettingsView {
     /// L: days from shipping to sellable at the warehouse, more than 0 and at most 365.
+    #[schema(exclusive_minimum = 0, maximum = 365)]
     pub lead_time_days: f64,
     /// B: a warning at cover ≤ L + B; 0 to 365.
+    #[schema(minimum = 0, maximum = 365)]
     pub warning_buffer_days: f64,
     /// T: days of cover a shipment is for; 1 to 365.
+    #[schema(minimum = 1, maximum = 365)]
     pub target_cover_days: f64,
     /// z of the cycle service level (1.645: 95 %); 0 to 5.
+    #[schema(minimum = 0, maximum = 5)]
     pub service_z: f64,
     /// Local hour quiet hours start (0–23), with `quiet_to`; both null: none.
+    #[schema(minimum = 0, maximum = 23)]
     pub quiet_from: Option<u8>,
     /// Local hour quiet hours end (exclusive).
+    #[schema(minimum = 0, maximum = 23)]
     pub quiet_to: Option<u8>,
     /// Critical and out-of-stock alerts go out in quiet hours.
     pub urgent_bypass_quiet: bool,
     /// Local hour of the daily digest (0–23).
+    #[schema(minimum = 0, maximum = 23)]
     pub digest_hour: u8,
 }
 
@@ -572,13 +580,17 @@ pub struct ForecastOverride {
     pub product_id: Uuid,
     pub warehouse: String,
     /// More than 0, at most 365.
+    #[schema(exclusive_minimum = 0, maximum = 365)]
     pub lead_time_days: Option<f64>,
     /// Shipments are whole packs of this many units, 1 to 100,000.
+    #[schema(minimum = 1, maximum = 100000)]
     pub pack_size: Option<i64>,
     /// A shipment is at least this many units, 0 to 10,000,000.
+    #[schema(minimum = 0, maximum = 10000000)]
     pub moq: Option<i64>,
     /// Units already shipped to the warehouse and not yet there, 0 to 10,000,000 (counted as on
     /// their way until changed).
+    #[schema(minimum = 0, maximum = 10000000)]
     pub in_transit: Option<i64>,
     /// No alerts pushed for this level until then.
     pub muted_until: Option<DateTime<Utc>>,

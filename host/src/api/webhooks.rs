@@ -166,6 +166,7 @@ impl DeliveryStatus {
 #[into_params(parameter_in = Query)]
 pub struct ListDeliveriesQuery {
     /// Only deliveries in this state.
+    #[param(inline)]
     pub status: Option<DeliveryStatus>,
     /// 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]

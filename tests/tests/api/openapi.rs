@@ -97,6 +97,27 @@ async fn every_route_is_documented_with_its_answers() {
     for scheme in ["bearer", "operator"] {
         assert_eq!(doc["components"]["securitySchemes"][scheme]["scheme"], "bearer");
     }
+    // Every reference resolves (a query enum is not registered as a component by itself).
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 100, "{} references", all.len());
+    for r in all {
+        let target = r.strip_prefix("#/").unwrap_or_else(|| panic!("external reference {r}"));
+        let found = target.split('/').try_fold(&doc, |node, key| node.get(key));
+        assert!(found.is_some(), "unresolvable reference {r}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
