@@ -25,7 +25,7 @@ use crate::store::connections::DueConnection;
 
 /// How often each instance looks for due connections (±20 %).
 pub const TICK: Duration = Duration::from_secs(5);
-/// How often the scheduler looks for credentials about to expire.
+/// How often the scheduler looks for credentials about to expire and daily digests due.
 const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 /// Connections one read takes; a tick reads again while reads come back full.
 const BATCH: u32 = 500;
@@ -54,11 +54,13 @@ pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
                 Ok(n) => tracing::info!(connections = n, "told {n} seller(s) their credentials expire soon"),
                 Err(err) => tracing::warn!(error = %err, "cannot check credentials about to expire"),
             }
-        }
-        match crate::forecast::digest::send_due(&app).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(tenants = n, "sent {n} daily stock digest(s)"),
-            Err(err) => tracing::warn!(error = %err, "cannot send the daily stock digests"),
+            // Daily digests are due by the hour: a minute's check is plenty (each one reads every
+            // tenant with incidents).
+            match crate::forecast::digest::send_due(&app).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tenants = n, "sent {n} daily stock digest(s)"),
+                Err(err) => tracing::warn!(error = %err, "cannot send the daily stock digests"),
+            }
         }
         match tick(&app).await {
             Ok(t) if t.started > 0 || t.placed > 0 => {
