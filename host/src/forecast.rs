@@ -26,3 +26,8 @@ pub mod service;
 
 #[cfg(test)]
 mod properties;
+
+/// The serde name of a unit variant (`quiet_hours`, `stock_cover`, …), as stored and served.
+pub fn wire_name<T: serde::Serialize>(v: T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

@@ -21,6 +21,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::forecast::allocation::{Demand, allocate};
+use crate::forecast::wire_name;
 use crate::store::forecast::{
     ForecastFilter, ForecastSettings, IncidentFilter, Override, StoredForecast, StoredIncident,
 };
@@ -167,10 +168,6 @@ pub struct ListForecastsQuery {
     pub cursor: Option<String>,
 }
 
-fn wire<T: Serialize>(v: T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn forecast_view(f: StoredForecast, now: DateTime<Utc>, default_interval: u32) -> Option<ForecastView> {
     let r: Result = serde_json::from_str(&f.result).ok()?;
     let interval = f.sync_interval_seconds.map_or(i64::from(default_interval), i64::from);
@@ -223,8 +220,8 @@ pub async fn list_forecasts(
         connection_id: q.connection_id,
         product_id: q.product_id,
         warehouse: q.warehouse,
-        level: q.level.map(wire),
-        status: q.status.map(wire),
+        level: q.level.map(wire_name),
+        status: q.status.map(wire_name),
     };
     let rows = app.store.list_forecasts(user.tenant_id, &filter, after.as_ref(), limit + 1).await?;
     let page = Page::from_rows(rows, limit, |f| {
@@ -448,7 +445,7 @@ pub async fn list_incidents(
         IncidentState::Resolved => Some(false),
         IncidentState::All => None,
     };
-    let filter = IncidentFilter { open, connection_id: q.connection_id, rule: q.rule.map(wire) };
+    let filter = IncidentFilter { open, connection_id: q.connection_id, rule: q.rule.map(wire_name) };
     let rows = app.store.list_incidents(user.tenant_id, &filter, after.as_ref(), limit + 1).await?;
     let page = Page::from_rows(rows, limit, |i| {
         (i.row.changed_at, i.row.product_id, i.row.warehouse.clone(), i.row.rule.clone())

@@ -356,9 +356,9 @@ fn step_level(
                 Some(Change::Opened) => None,
                 _ => old.and_then(|r| r.resolved_at),
             },
-            last_change: outcome.change.map(|ch| change_str(ch).to_owned()).or(old.and_then(|r| r.last_change.clone())),
-            last_notification: Some(notification_str(outcome.notification).to_owned()),
-            suppressed_by: outcome.suppressed_by.map(|s| suppressed_str(s).to_owned()),
+            last_change: outcome.change.map(super::wire_name).or(old.and_then(|r| r.last_change.clone())),
+            last_notification: Some(super::wire_name(outcome.notification)),
+            suppressed_by: outcome.suppressed_by.map(super::wire_name),
             changed_at: if told { ctx.at } else { old.map_or(ctx.at, |r| r.changed_at) },
             // The digest tells what went to it, and every resolve since the last one.
             digest_pending: old.is_some_and(|r| r.digest_pending)
@@ -392,12 +392,12 @@ fn incident_event(
         "incident_id": format!("{key}#{}", state.seq),
         "dedup_key": key,
         "rule": outcome.rule.as_str(),
-        "change": change_str(change),
+        "change": change,
         "level": outcome.level.as_str(),
         "previous_level": previous.as_str(),
         "max_level": state.max_level.as_str(),
-        "notification": notification_str(outcome.notification),
-        "suppressed_by": outcome.suppressed_by.map(suppressed_str),
+        "notification": outcome.notification,
+        "suppressed_by": outcome.suppressed_by,
         "connection_id": connection.connection_id,
         "marketplace": connection.marketplace,
         "product_id": level.product_id,
@@ -422,39 +422,6 @@ pub fn event_type(change: Change) -> &'static str {
         Change::Repeated => "stock.forecast.repeated",
         Change::Deescalated => "stock.forecast.deescalated",
         Change::Resolved | Change::Pending | Change::Unchanged => "stock.forecast.resolved",
-    }
-}
-
-pub fn change_str(change: Change) -> &'static str {
-    match change {
-        Change::Pending => "pending",
-        Change::Opened => "opened",
-        Change::Escalated => "escalated",
-        Change::Unchanged => "unchanged",
-        Change::Repeated => "repeated",
-        Change::Deescalated => "deescalated",
-        Change::Resolved => "resolved",
-    }
-}
-
-pub fn notification_str(n: Notification) -> &'static str {
-    match n {
-        Notification::Push => "push",
-        Notification::Digest => "digest",
-        Notification::None => "none",
-    }
-}
-
-pub fn suppressed_str(s: super::incidents::Suppressed) -> &'static str {
-    use super::incidents::Suppressed as S;
-    match s {
-        S::Pending => "pending",
-        S::QuietHours => "quiet_hours",
-        S::RepeatInterval => "repeat_interval",
-        S::Inhibited => "inhibited",
-        S::Muted => "muted",
-        S::StaleData => "stale_data",
-        S::AlreadyShipped => "already_shipped",
     }
 }
 

@@ -170,10 +170,9 @@ pub fn alert_items(lang: Lang, changes: &[&Value]) -> Vec<String> {
                 }
             })
             .collect();
-        let items = lines;
-        out.extend(items.iter().take(MAX_ITEMS).cloned());
-        if items.len() > MAX_ITEMS {
-            let more = items.len() - MAX_ITEMS;
+        let more = lines.len().saturating_sub(MAX_ITEMS);
+        out.extend(lines.into_iter().take(MAX_ITEMS));
+        if more > 0 {
             out.push(match lang {
                 Lang::Ru => format!("…и ещё {more}: GET /api/v1/incidents"),
                 Lang::En => format!("…and {more} more: GET /api/v1/incidents"),
