@@ -1,7 +1,7 @@
 //! Loading a plugin version and calling it: a fresh store and instance per call.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -141,6 +141,11 @@ pub struct LoadedPlugin {
     /// The component bytes (to persist or re-install this version).
     pub source: Arc<[u8]>,
     pre: Pre,
+    /// The same component linked in the resident pool's engine (absent without that pool).
+    resident_pre: Option<Pre>,
+    /// The linear memory the last call of each function reached ([`Call::index`]): where the
+    /// next one runs ([`engine::RESIDENT_FROM_BYTES`]).
+    last_peak: [AtomicUsize; Call::KINDS],
     origins: Arc<Vec<Origin>>,
     memory_bytes: usize,
     timeout: Duration,
@@ -217,6 +222,22 @@ enum Call {
 }
 
 impl Call {
+    /// How many functions there are ([`Self::index`]).
+    const KINDS: usize = 7;
+
+    /// The function, as an index below [`Self::KINDS`].
+    fn index(&self) -> usize {
+        match self {
+            Self::Info => 0,
+            Self::Verify(_) => 1,
+            Self::Products(..) => 2,
+            Self::Stocks(..) => 3,
+            Self::SellerStocks(..) => 4,
+            Self::Prices(..) => 5,
+            Self::Sales(..) => 6,
+        }
+    }
+
     /// The WIT function's name, for breadcrumbs.
     fn name(&self) -> &'static str {
         match self {
@@ -266,20 +287,61 @@ impl Scope {
     }
 }
 
-/// The engine, linker and policies shared by every plugin.
-pub struct Runtime {
-    metrics: Arc<crate::telemetry::Metrics>,
+/// One instance pool: its engine, the linker of the host's imports, and its compiled-code cache
+/// (both pools' engines compile alike, so they share the cached files).
+struct Pool {
     engine: Engine,
     linker: Linker<HostState>,
-    egress: Egress,
     cache: CodeCache,
+}
+
+impl Pool {
+    fn new(engine: Engine, cache_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_1::AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let cache = CodeCache::new(cache_dir, &engine)?;
+        Ok(Self { engine, linker, cache })
+    }
+
+    /// The component compiled (or taken from the cache) for this pool's engine. Blocking.
+    fn component(&self, hash: &str, wasm: &[u8]) -> Result<(Component, bool), LoadError> {
+        self.cache
+            .load_or_compile(&self.engine, hash, wasm)
+            .map_err(|e| LoadError(format!("not a valid component: {e:#}")))
+    }
+
+    /// `component` linked against the host's imports, for `wit_version`.
+    fn link(&self, component: &Component, wit_version: &str) -> Result<Pre, LoadError> {
+        let instance_pre =
+            self.linker.instantiate_pre(component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
+        let missing = |e: wasmtime::Error| LoadError(format!("missing exports: {e:#}"));
+        Ok(if wit_version == "0.1.0" {
+            Pre::V0_1(v0_1::AdapterPluginPre::new(instance_pre).map_err(missing)?)
+        } else {
+            Pre::Current(AdapterPluginPre::new(instance_pre).map_err(missing)?)
+        })
+    }
+}
+
+/// The engines, linkers and policies shared by every plugin.
+pub struct Runtime {
+    metrics: Arc<crate::telemetry::Metrics>,
+    /// Calls that touch little memory: every page handed back to the kernel after the call.
+    lean: Pool,
+    /// Calls that touch a lot: a slot keeps up to `PLUGIN_KEEP_RESIDENT_MB` of dirtied pages.
+    resident: Option<Pool>,
+    /// Memory a function's last call must have reached for the next to use `resident`.
+    resident_from: usize,
+    egress: Egress,
     config: PluginConfig,
     spools: Arc<Spools>,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("cache", &self.lean.cache).finish_non_exhaustive()
     }
 }
 
@@ -290,11 +352,9 @@ impl Runtime {
         cache_dir: &std::path::Path,
         metrics: Arc<crate::telemetry::Metrics>,
     ) -> anyhow::Result<Self> {
-        let engine = engine::build(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        v0_1::AdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let engines = engine::build(&config)?;
+        let lean = Pool::new(engines.lean, cache_dir)?;
+        let resident = engines.resident.map(|e| Pool::new(e, cache_dir)).transpose()?;
         let egress = Egress::new(EgressConfig {
             extra_origins: config.extra_origins()?,
             connect_timeout: Duration::from_secs(5),
@@ -302,9 +362,15 @@ impl Runtime {
             max_response_bytes: (config.plugin_max_response_mb as usize) << 20,
             max_redirects: 5,
         });
-        let cache = CodeCache::new(cache_dir, &engine)?;
         let spools = Arc::new(Spools::new()?);
-        Ok(Self { metrics, engine, linker, egress, cache, config, spools })
+        Ok(Self { metrics, lean, resident, resident_from: engine::RESIDENT_FROM_BYTES, egress, config, spools })
+    }
+
+    /// The same runtime sending a call to the resident pool from `bytes` of its function's last
+    /// memory on (0: every call; `usize::MAX`: none), for benchmarks comparing the choices.
+    pub fn with_resident_from(mut self, bytes: usize) -> Self {
+        self.resident_from = bytes;
+        self
     }
 
     /// Compiles (or takes from the cache) and checks a component: it must be a WebAssembly
@@ -327,11 +393,14 @@ impl Runtime {
         let hash = content_hash(&wasm);
         let source: Arc<[u8]> = wasm.into();
         let (this, hash2, bytes) = (self.clone(), hash.clone(), source.clone());
-        let (component, from_cache) =
-            tokio::task::spawn_blocking(move || this.cache.load_or_compile(&this.engine, &hash2, &bytes))
-                .await
-                .map_err(|e| LoadError(format!("compile task failed: {e}")))?
-                .map_err(|e| LoadError(format!("not a valid component: {e:#}")))?;
+        let ((component, from_cache), resident) = tokio::task::spawn_blocking(move || {
+            let lean = this.lean.component(&hash2, &bytes)?;
+            // The resident engine compiles alike: it finds the file the lean one just cached.
+            let resident = this.resident.as_ref().map(|p| p.component(&hash2, &bytes)).transpose()?;
+            Ok::<_, LoadError>((lean, resident))
+        })
+        .await
+        .map_err(|e| LoadError(format!("compile task failed: {e}")))??;
         let wit_version = self.check_wit_version(&component)?;
         if wit_version != manifest.wit {
             return Err(LoadError(format!(
@@ -339,13 +408,10 @@ impl Runtime {
                 manifest.wit
             )));
         }
-        let instance_pre =
-            self.linker.instantiate_pre(&component).map_err(|e| LoadError(format!("cannot link: {e:#}")))?;
-        let missing = |e: wasmtime::Error| LoadError(format!("missing exports: {e:#}"));
-        let pre = if wit_version == "0.1.0" {
-            Pre::V0_1(v0_1::AdapterPluginPre::new(instance_pre).map_err(missing)?)
-        } else {
-            Pre::Current(AdapterPluginPre::new(instance_pre).map_err(missing)?)
+        let pre = self.lean.link(&component, &wit_version)?;
+        let resident_pre = match (&self.resident, resident) {
+            (Some(pool), Some((component, _))) => Some(pool.link(&component, &wit_version)?),
+            _ => None,
         };
 
         let memory_bytes =
@@ -372,6 +438,8 @@ impl Runtime {
             stats: Arc::default(),
             source,
             pre,
+            resident_pre,
+            last_peak: Default::default(),
             memory_bytes,
             timeout,
         };
@@ -402,7 +470,7 @@ impl Runtime {
     /// The WIT version of the component's `adapter` export, if supported.
     fn check_wit_version(&self, component: &Component) -> Result<String, LoadError> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&self.lean.engine).map(|(name, _)| name.to_owned()).collect();
         let prefix = format!("{WIT_PACKAGE}/adapter@");
         let Some(version) = exports.iter().find_map(|n| n.strip_prefix(&prefix)) else {
             return Err(LoadError(format!(
@@ -552,7 +620,16 @@ impl Runtime {
             deadline,
             plugin.stats.clone(),
         );
-        let mut store = Store::new(&self.engine, state);
+        // The pool that pays for this call: the resident one when the plugin's last call of this
+        // function reached `RESIDENT_FROM_BYTES` of memory.
+        let kind = call.index();
+        let (engine, pre) = match (&self.resident, &plugin.resident_pre) {
+            (Some(pool), Some(pre)) if plugin.last_peak[kind].load(Ordering::Relaxed) >= self.resident_from => {
+                (&pool.engine, pre)
+            }
+            _ => (&self.lean.engine, &plugin.pre),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -560,7 +637,7 @@ impl Runtime {
         });
 
         let run = async {
-            let out = match &plugin.pre {
+            let out = match pre {
                 Pre::Current(pre) => {
                     let instance = pre.instantiate_async(&mut store).await.map_err(|e| (e, true))?;
                     call_current(instance.stock_tracker_marketplace_adapter(), &mut store, call).await
@@ -577,6 +654,7 @@ impl Runtime {
         let outcome = tokio::time::timeout(plugin.timeout + engine::EPOCH_TICK * 5, run).await;
         let id = &plugin.id;
         let peak = store.data().limits.memory_peak;
+        plugin.last_peak[kind].store(peak, Ordering::Relaxed);
         plugin.stats.memory_peak_bytes.fetch_max(peak as u64, Ordering::Relaxed);
         self.metrics.plugin_memory_peak.with_label_values(&[&**id]).observe(peak as f64);
         flush_output(id, &store.data().stdout, "stdout");
@@ -601,9 +679,9 @@ impl Runtime {
         }
     }
 
-    /// The engine (for tests and benchmarks).
+    /// The lean pool's engine (for tests and benchmarks).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.lean.engine
     }
 }
 
