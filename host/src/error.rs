@@ -23,7 +23,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 tokio::task_local! {
     /// The id of the request being served on this task, for error bodies and logs.
-    static REQUEST_ID: String;
+    static REQUEST_ID: HeaderValue;
 }
 
 /// An error answered to the client. The message is safe to show; internals are not in it.
@@ -136,7 +136,7 @@ impl IntoResponse for ApiError {
             res.extensions_mut().insert(ErrorCode(self.code()));
             return res;
         }
-        let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+        let request_id = REQUEST_ID.try_with(|id| id.to_str().map(str::to_owned)).ok().and_then(Result::ok);
         if let Self::Internal(err) = &self {
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = ?err, "internal error");
         }
@@ -239,37 +239,40 @@ fn envelope_response(
 
 /// A UUIDv7 from the thread's RNG: `Uuid::now_v7` would ask the kernel for random bytes (a
 /// system call) on every request.
-fn new_request_id() -> String {
+fn new_request_id() -> HeaderValue {
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut random = [0u8; 10];
     rand::fill(&mut random);
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().to_string()
+    let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).expect("a UUID is ASCII")
 }
 
 /// Outermost middleware: gives the request an id, and turns any 4xx/5xx that is not already
 /// a JSON envelope (unknown route, wrong method, caught panic) into one.
 pub async fn envelope(mut req: Request, next: Next) -> Response {
-    let id = req
+    let header_value = req
         .headers()
         .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_owned)
+        .filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        })
+        .cloned()
         .unwrap_or_else(new_request_id);
-    let header_value = HeaderValue::from_str(&id).expect("validated ASCII");
     req.headers_mut().insert(REQUEST_ID_HEADER, header_value.clone());
 
-    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let mut res = REQUEST_ID.scope(header_value.clone(), next.run(req)).await;
     let status = res.status();
     let is_json =
         res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let (code, message) = bare_error(status);
+        let id = header_value.to_str().unwrap_or_default();
         if status.is_server_error() {
             tracing::error!(request_id = %id, status = status.as_u16(), "request failed without an error body");
         }
         let headers = std::mem::take(res.headers_mut());
-        res = envelope_response(status, code, message, None, Some(&id));
+        res = envelope_response(status, code, message, None, Some(id));
         for (name, value) in headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
         {
             res.headers_mut().append(name, value.clone());

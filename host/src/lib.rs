@@ -43,4 +43,19 @@ pub mod telemetry;
 pub mod webhooks;
 
 pub use app::App;
+
+/// The allocator the service runs with (mimalloc: a request's many small allocations cost less
+/// than with glibc's malloc; docs/BENCHMARKS.md, "Middleware stack"). A library cannot choose
+/// the global allocator, so the `stock-tracker` binary and the benchmarks that measure the service
+/// each declare it with [`product_allocator!`].
+pub use mimalloc::MiMalloc as Allocator;
+
+/// Declares [`Allocator`] the global allocator of the binary that invokes it.
+#[macro_export]
+macro_rules! product_allocator {
+    () => {
+        #[global_allocator]
+        static GLOBAL_ALLOCATOR: $crate::Allocator = $crate::Allocator;
+    };
+}
 pub use config::Config;

@@ -10,6 +10,8 @@ use stock_tracker::config::ConfigError;
 use stock_tracker::crypto::rotation;
 use stock_tracker::{App, server, telemetry};
 
+stock_tracker::product_allocator!();
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -38,8 +38,8 @@ use std::time::Duration;
 pub struct Scope {
     /// Bounded name for headers and metrics: `global`, `tenant`, `user`, `ip`, or a route key.
     pub name: &'static str,
-    /// The counter's identity within the scope (tenant id, client IP, …).
-    pub key: String,
+    /// The counter's identity within the scope (tenant id, client IP, …; `all` for the global one).
+    pub key: std::borrow::Cow<'static, str>,
     pub limit: u64,
     pub window: Duration,
 }

@@ -5,6 +5,10 @@
 //! `GET /api/v1/products` and `GET /api/v1/stocks?low=true`, each on the first page and on a page
 //! deep in the list (a cursor 90 % of the way through), default page size (50).
 //!
+//! Baseline, in the same loop (sample by sample, alternating): `GET /api/v1/health/live` with the
+//! same token through the same router: the bare route, everything a request costs but the
+//! database and the list's JSON. The figure is the ratio list p50 ÷ bare p50.
+//!
 //! ```sh
 //! cargo bench -p stock-tracker-tests --bench api_lists
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench api_lists
@@ -20,6 +24,8 @@ use stock_tracker::store::products::NewProduct;
 use stock_tracker::store::stocks::ObservedStock;
 use stock_tracker_tests::{Backend, TestApp, TestTenant};
 use uuid::Uuid;
+
+stock_tracker::product_allocator!();
 
 const WAREHOUSES: [&str; 5] = ["Коледино", "Подольск", "Электросталь", "Казань", "Краснодар"];
 
@@ -77,26 +83,37 @@ struct Stats {
     max: Duration,
 }
 
-async fn measure(app: &TestApp, token: &str, path: &str, samples: usize) -> Stats {
+/// `path` and the bare route, alternating sample by sample: (list, bare).
+async fn measure(app: &TestApp, token: &str, path: &str, samples: usize) -> (Stats, Stats) {
     for _ in 0..20 {
         let res = app.get(path, token).await;
         assert_eq!(res.status, StatusCode::OK, "{path}: {:?}", res.body);
         assert!(!res.body["items"].as_array().unwrap().is_empty(), "{path} returned no rows");
+        assert_eq!(app.get(BARE, token).await.status, StatusCode::OK);
     }
-    let mut times = Vec::with_capacity(samples);
+    let (mut list, mut bare) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     for _ in 0..samples {
-        let start = Instant::now();
-        let res = app.get(path, token).await;
-        times.push(start.elapsed());
-        assert_eq!(res.status, StatusCode::OK);
+        for (path, times) in [(path, &mut list), (BARE, &mut bare)] {
+            let start = Instant::now();
+            let res = app.get(path, token).await;
+            times.push(start.elapsed());
+            assert_eq!(res.status, StatusCode::OK);
+        }
     }
+    (stats(list), stats(bare))
+}
+
+/// The bare route: the same router and token, no database, a two-field JSON answer.
+const BARE: &str = "/api/v1/health/live";
+
+fn stats(mut times: Vec<Duration>) -> Stats {
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     Stats { p50: at(0.50), p90: at(0.90), p99: at(0.99), max: *times.last().unwrap() }
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
 async fn run(backend: Backend, products: usize, samples: usize) {
@@ -129,20 +146,24 @@ async fn run(backend: Backend, products: usize, samples: usize) {
         ("GET /stocks?low=true (deep cursor)", format!("/api/v1/stocks?low=true&cursor={stocks_cursor}")),
     ];
     println!("\n{backend:?}, {products} products x 5 warehouses, {samples} samples each, page size 50\n");
-    println!("| request | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|---|---|---|---|---|");
+    println!("| request | p50 ms | p90 ms | p99 ms | max ms | bare route p50 ms | p50 ÷ bare p50 |");
+    println!("|---|---|---|---|---|---|---|");
     for (label, path) in cases {
-        let s = measure(&app, &target.access_token, &path, samples).await;
-        println!("| {label} | {} | {} | {} | {} |", ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max));
+        let (s, bare) = measure(&app, &target.access_token, &path, samples).await;
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {:.1} |",
+            ms(s.p50),
+            ms(s.p90),
+            ms(s.p99),
+            ms(s.max),
+            ms(bare.p50),
+            s.p50.as_secs_f64() / bare.p50.as_secs_f64()
+        );
     }
 }
 
 fn main() {
     let products = env_usize("BENCH_PRODUCTS", 100_000);
     let samples = env_usize("BENCH_SAMPLES", 300);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
-        run(Backend::Sqlite, products, samples).await;
-        run(Backend::Postgres, products, samples).await;
-    });
+    stock_tracker_tests::bench::on_both_backends(|backend| run(backend, products, samples));
 }

@@ -29,6 +29,8 @@ use stock_tracker::store::sync_runs::{SyncStatus, SyncTrigger};
 use stock_tracker_tests::{Backend, TestApp};
 use uuid::Uuid;
 
+stock_tracker::product_allocator!();
+
 fn per_second(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }

@@ -22,6 +22,8 @@ use stock_tracker::ratelimit::Scope;
 use stock_tracker::ratelimit::redis::RedisLimiter;
 use uuid::Uuid;
 
+stock_tracker::product_allocator!();
+
 const CLIENTS: usize = 64;
 const DECISIONS: usize = 30_000;
 
@@ -73,7 +75,7 @@ fn scopes(limit: u64) -> Vec<Scope> {
     let id = Uuid::now_v7().to_string();
     ["global", "tenant", "user"]
         .iter()
-        .map(|name| Scope { name, key: id.clone(), limit, window: Duration::from_secs(60) })
+        .map(|name| Scope { name, key: id.clone().into(), limit, window: Duration::from_secs(60) })
         .collect()
 }
 

@@ -24,6 +24,8 @@ use stock_tracker::store::products::NewProduct;
 use stock_tracker::store::stocks::ObservedStock;
 use stock_tracker_tests::{Backend, TestApp};
 
+stock_tracker::product_allocator!();
+
 const WAREHOUSES: usize = 5;
 
 fn sizes() -> usize {

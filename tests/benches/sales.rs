@@ -23,6 +23,8 @@ use stock_tracker::store::sales::{NewSale, SaleKind};
 use stock_tracker_tests::{Backend, TestApp};
 use uuid::Uuid;
 
+stock_tracker::product_allocator!();
+
 const PRODUCTS: usize = 2_000;
 const EVENTS: usize = 200_000;
 const PAGE: usize = 20_000;

@@ -16,6 +16,8 @@ use stock_tracker::store::events::NewEvent;
 use stock_tracker_tests::webhook_receiver::{Receiver, sign_v1};
 use stock_tracker_tests::{Backend, TestApp};
 
+stock_tracker::product_allocator!();
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -27,7 +27,7 @@ async fn limiters() -> Vec<(&'static str, Arc<Limiter>)> {
 }
 
 fn scope(name: &'static str, limit: u64, window: Duration) -> Scope {
-    Scope { name, key: Uuid::now_v7().to_string(), limit, window }
+    Scope { name, key: Uuid::now_v7().to_string().into(), limit, window }
 }
 
 /// Sleeps until `at_ms` into the current wall-clock window of `window_ms` (Redis runs on this

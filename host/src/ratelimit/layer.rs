@@ -9,6 +9,7 @@
 //! When the backend fails or takes longer than [`DECISION_BUDGET`], the request goes on
 //! (fail-open, counted) unless its route is marked fail-closed (then 503).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -84,19 +85,24 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
         // Unauthenticated traffic (401s included) first spends a budget of its own per client, so
         // no one address can drain the global budget that every tenant shares.
         if let Some(key) = client.clone() {
-            scopes.push(Scope { name: "anonymous", key, limit: config.rate_limit_anon, window: config.anon_window() });
+            scopes.push(Scope {
+                name: "anonymous",
+                key: key.into(),
+                limit: config.rate_limit_anon,
+                window: config.anon_window(),
+            });
         }
     }
     scopes.push(Scope {
         name: "global",
-        key: "all".into(),
+        key: std::borrow::Cow::Borrowed("all"),
         limit: config.rate_limit_global,
         window: config.global_window(),
     });
     if let Some(tenant) = &tenant {
         scopes.push(Scope {
             name: "tenant",
-            key: tenant.clone(),
+            key: tenant.clone().into(),
             limit: config.rate_limit_tenant,
             window: config.tenant_window(),
         });
@@ -109,7 +115,7 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
             KeyBy::Custom(f) => f(&req),
         };
         if let Some(key) = key {
-            scopes.push(Scope { name: route.name, key, limit: route.limit, window: route.window });
+            scopes.push(Scope { name: route.name, key: key.into(), limit: route.limit, window: route.window });
         }
     }
 
@@ -216,24 +222,60 @@ fn set_headers(headers: &mut HeaderMap, scopes: &[Scope], d: &Decision, refused:
     // Report the refusing scope, or else the one with the fewest requests left.
     let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
     let state = d.scopes[i];
+    headers.reserve(6);
     headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(state.limit));
     headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(state.remaining));
     headers.insert(X_RATELIMIT_RESET, HeaderValue::from(epoch_secs(state.reset_after)));
     if let Some(v) = tenant.and_then(|t| HeaderValue::from_str(t).ok()) {
         headers.insert(X_RATELIMIT_TENANT, v);
     }
+    if let Some(policy) = policy(scopes) {
+        headers.insert(RATELIMIT_POLICY, policy);
+    }
+    let current =
+        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64);
+    if let Ok(v) = HeaderValue::try_from(current) {
+        headers.insert(RATELIMIT, v);
+    }
+}
+
+/// Scopes a request is decided in, at most (anonymous or tenant, global, the route's own).
+const MAX_SCOPES: usize = 4;
+
+/// What a `RateLimit-Policy` value is made of: each scope's name, limit and window.
+type PolicyKey = [(&'static str, u64, u64); MAX_SCOPES];
+
+/// `RateLimit-Policy` for `scopes`. It depends only on the scopes' names, limits and windows, a
+/// handful of combinations per process, so each is formatted once and then cloned.
+fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
+    static POLICIES: std::sync::LazyLock<std::sync::Mutex<HashMap<PolicyKey, HeaderValue>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut key: PolicyKey = [("", 0, 0); MAX_SCOPES];
+    if scopes.len() > MAX_SCOPES {
+        return format_policy(scopes);
+    }
+    for (k, s) in key.iter_mut().zip(scopes) {
+        *k = (s.name, s.limit, s.window.as_secs());
+    }
+    let mut cache = POLICIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(&key) {
+        return Some(v.clone());
+    }
+    let value = format_policy(scopes)?;
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(key, value.clone());
+    Some(value)
+}
+
+fn format_policy(scopes: &[Scope]) -> Option<HeaderValue> {
     let mut policy = String::with_capacity(32 * scopes.len());
     for s in scopes {
         let sep = if policy.is_empty() { "" } else { ", " };
         let _ = write!(policy, "{sep}\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs());
     }
-    let current =
-        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64);
-    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, current)] {
-        if let Ok(v) = HeaderValue::try_from(value) {
-            headers.insert(name, v);
-        }
-    }
+    HeaderValue::try_from(policy).ok()
 }
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");

@@ -1,6 +1,9 @@
 //! The in-process backend: the same sliding-window counters in a map behind one lock (a decision
 //! takes well under a microsecond, so one lock is not a bottleneck at the request rates one
 //! process sees). Keys unused for two windows are swept as the map grows.
+//!
+//! Counters are found by scope (name and window) and then by key, borrowed: a decision on known
+//! keys allocates nothing, and a counter is updated in place.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,15 +16,48 @@ struct Entry {
     window_ms: u64,
 }
 
+/// Counters by scope (its name and window in milliseconds), then by key.
+#[derive(Default)]
+struct Counters {
+    scopes: HashMap<(&'static str, u64), HashMap<Box<str>, Entry>>,
+    /// Keys held in all scopes.
+    len: usize,
+}
+
+impl Counters {
+    fn get(&self, scope: &Scope, window_ms: u64) -> Option<&Entry> {
+        self.scopes.get(&(scope.name, window_ms))?.get(scope.key.as_ref())
+    }
+
+    fn charge(&mut self, scope: &Scope, window: Window, window_ms: u64) {
+        let keys = self.scopes.entry((scope.name, window_ms)).or_default();
+        match keys.get_mut(scope.key.as_ref()) {
+            Some(entry) => entry.window = window,
+            None => {
+                keys.insert(scope.key.as_ref().into(), Entry { window, window_ms });
+                self.len += 1;
+            }
+        }
+    }
+
+    fn sweep(&mut self, now_ms: u64) {
+        for keys in self.scopes.values_mut() {
+            keys.retain(|_, e| now_ms / e.window_ms <= e.window.index + 1);
+        }
+        self.scopes.retain(|_, keys| !keys.is_empty());
+        self.len = self.scopes.values().map(HashMap::len).sum();
+    }
+}
+
 /// Counters of one process.
 pub struct MemoryLimiter {
     /// Counters, the size that triggers the next sweep, and when the last sweep ran.
-    entries: Mutex<(HashMap<String, Entry>, usize, u64)>,
+    entries: Mutex<(Counters, usize, u64)>,
 }
 
 impl Default for MemoryLimiter {
     fn default() -> Self {
-        Self { entries: Mutex::new((HashMap::new(), 1024, 0)) }
+        Self { entries: Mutex::new((Counters::default(), 1024, 0)) }
     }
 }
 
@@ -52,13 +88,15 @@ impl MemoryLimiter {
         let mut states = Vec::with_capacity(scopes.len());
         let mut refused_by = None;
         let mut retry_after = Duration::ZERO;
-        let mut windows = Vec::with_capacity(scopes.len());
-        for (i, scope) in scopes.iter().enumerate() {
-            let key = key(scope);
+        let window_of = |map: &Counters, scope: &Scope| {
             let window_ms = (scope.window.as_millis() as u64).max(1);
             let index = now_ms / window_ms;
-            let elapsed = now_ms - index * window_ms;
-            let window = map.get(&key).map_or(Window { index, ..Window::default() }, |e| e.window).at(index);
+            let window =
+                map.get(scope, window_ms).map_or(Window { index, ..Window::default() }, |e| e.window).at(index);
+            (window, window_ms, now_ms - index * window_ms)
+        };
+        for (i, scope) in scopes.iter().enumerate() {
+            let (window, window_ms, elapsed) = window_of(map, scope);
             let estimate = window.estimate(elapsed, window_ms);
             let reset_after = Duration::from_millis(window_ms - elapsed);
             if estimate + 1.0 > scope.limit as f64 && refused_by.is_none() {
@@ -70,18 +108,18 @@ impl MemoryLimiter {
                 remaining: (scope.limit as f64 - estimate - 1.0).max(0.0).floor() as u64,
                 reset_after,
             });
-            windows.push((key, window, window_ms));
         }
         if refused_by.is_none() && charge {
-            for (key, mut window, window_ms) in windows {
+            for scope in scopes {
+                let (mut window, window_ms, _) = window_of(map, scope);
                 window.current += 1;
-                map.insert(key, Entry { window, window_ms });
+                map.charge(scope, window, window_ms);
             }
             // Sweep when the map has doubled since the last sweep, or every SWEEP_EVERY_MS: keys
             // idle for two windows carry no information any more.
-            if map.len() >= *sweep_at || now_ms.saturating_sub(*last_sweep) >= SWEEP_EVERY_MS {
-                map.retain(|_, e| now_ms / e.window_ms <= e.window.index + 1);
-                *sweep_at = (map.len() * 2).max(1024);
+            if map.len >= *sweep_at || now_ms.saturating_sub(*last_sweep) >= SWEEP_EVERY_MS {
+                map.sweep(now_ms);
+                *sweep_at = (map.len * 2).max(1024);
                 *last_sweep = now_ms;
             }
         } else if let Some(i) = refused_by {
@@ -92,7 +130,7 @@ impl MemoryLimiter {
 
     /// Keys held (for tests and the memory bound).
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).0.len()
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).0.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,10 +140,6 @@ impl MemoryLimiter {
 
 /// Longest time between sweeps of idle keys.
 const SWEEP_EVERY_MS: u64 = 10_000;
-
-fn key(scope: &Scope) -> String {
-    format!("{}:{}:{}", scope.name, scope.window.as_millis(), scope.key)
-}
 
 /// How long until one more request fits: the end of the window, or sooner when the previous
 /// window's weight decays enough.
@@ -124,7 +158,7 @@ mod tests {
     use super::*;
 
     fn scope(name: &'static str, key: &str, limit: u64) -> Scope {
-        Scope { name, key: key.into(), limit, window: Duration::from_secs(1) }
+        Scope { name, key: key.to_owned().into(), limit, window: Duration::from_secs(1) }
     }
 
     #[test]

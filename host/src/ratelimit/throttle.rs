@@ -32,7 +32,7 @@ pub const OPERATOR_PER_IP: Throttle = Throttle { name: "operator_auth", limit: 1
 
 impl Throttle {
     fn scope(&self, key: &str) -> [Scope; 1] {
-        [Scope { name: self.name, key: key.to_owned(), limit: self.limit, window: self.window }]
+        [Scope { name: self.name, key: key.to_owned().into(), limit: self.limit, window: self.window }]
     }
 
     /// Refuses (429) when `key` has spent its budget; charges nothing.
