@@ -34,10 +34,14 @@ enum Token<'a> {
     Fresh(&'a [String]),
 }
 
-async fn batch(router: &Router, token: Token<'_>, n: usize) -> Duration {
+async fn batch(router: &Router, token: Token<'_>, peer: bool, n: usize) -> Duration {
     let start = Instant::now();
     for i in 0..n {
         let mut req = Request::get(PATH);
+        if peer {
+            // As served: the client's address, so anonymous requests spend a per-IP budget too.
+            req = req.extension(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))));
+        }
         match token {
             Token::None => {}
             Token::Same(t) => req = req.header("authorization", format!("Bearer {t}")),
@@ -65,11 +69,12 @@ fn main() {
         println!("| request | bare µs | full stack µs | added µs | bare ÷ full |");
         println!("|---|---|---|---|---|");
         let cases = [
-            ("anonymous", false, false),
-            ("with a token, cached", true, false),
-            ("with a token, first use", true, true),
+            ("anonymous, no client address", false, false, false),
+            ("anonymous, from a client address (as served)", false, false, true),
+            ("with a token, cached", true, false, true),
+            ("with a token, first use", true, true, true),
         ];
-        for (label, with_token, fresh) in cases {
+        for (label, with_token, fresh, peer) in cases {
             let (mut b, mut f) = (Vec::new(), Vec::new());
             for round in 0..65 {
                 // First use: every batch its own thousand new tokens, the same for both routers.
@@ -79,7 +84,7 @@ fn main() {
                     (true, false) => Token::Same(&tenant.access_token),
                     (true, true) => Token::Fresh(&tokens),
                 };
-                let (tb, tf) = (batch(&bare, token, 1000).await, batch(&full, token, 1000).await);
+                let (tb, tf) = (batch(&bare, token, peer, 1000).await, batch(&full, token, peer, 1000).await);
                 if round >= 5 {
                     b.push(tb);
                     f.push(tf);
