@@ -79,9 +79,11 @@ pub struct PluginConfig {
           value_parser = clap::value_parser!(u64).range(1..=16384))]
     pub plugin_max_response_mb: u64,
 
-    /// Memory each pooled instance slot keeps resident between calls, MiB: the pages a call
+    /// Memory each slot of the resident instance pool keeps between calls, MiB: the pages a call
     /// dirtied (up to this much) are zeroed instead of handed back to the kernel, so the next call
-    /// does not fault them in again. Worst-case extra RSS: PLUGIN_MAX_INSTANCES times this.
+    /// does not fault them in again. Calls whose function last grew its memory use that pool; the
+    /// rest use the lean one (see `plugins::engine`). 0: one lean pool only. Worst-case extra
+    /// RSS: PLUGIN_MAX_INSTANCES times this.
     #[arg(long, env = "PLUGIN_KEEP_RESIDENT_MB", value_name = "PLUGIN_KEEP_RESIDENT_MB", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(0..=1024))]
     pub plugin_keep_resident_mb: u64,

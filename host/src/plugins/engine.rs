@@ -1,14 +1,16 @@
 //! The process-wide wasmtime engines: one instance pool that hands every call's pages back to the
 //! kernel, and one that keeps a slot's dirtied pages resident between calls.
 //!
-//! Keeping pages resident pays only for calls that touch a lot of memory: the slot is then reset
-//! by zeroing the pages the call dirtied (found with `PAGEMAP_SCAN`) instead of `madvise`-ing
-//! them away, so the next call does not fault them in again (milliseconds on a response of a few
-//! MiB). For a call that touches almost nothing the scan costs more than the few faults it saves,
-//! and how much more depends on the kernel (about 5 µs on one machine, 10–21 µs on another). A
-//! wasmtime pool has one keep-resident setting for all its slots, so the runtime keeps two pools
-//! and sends each call to the one that pays for it ([`super::runtime`] decides by the memory the
-//! same plugin's last call of the same function reached, see [`RESIDENT_FROM_BYTES`]).
+//! Keeping pages resident pays only for calls that touch more than a few pages: the slot is then
+//! reset by zeroing the pages the call dirtied (found with `PAGEMAP_SCAN`) instead of
+//! `madvise`-ing them away, so the next call does not fault them in again (10-15 % of a call that
+//! parses a 77 KiB to 8 MiB page). For a call that touches almost nothing (`info`, a credential
+//! check) the scan costs more than the few faults it saves, and how much more depends on the kernel
+//! (5-8 µs of a 35 µs call on one machine, 10-21 µs on another). A wasmtime pool has one
+//! keep-resident setting for all its slots, so the runtime keeps two pools and sends each call to
+//! the one that pays for it: the resident pool when the same plugin's last call of the same function
+//! grew its linear memory beyond the initial heap ([`super::runtime`]; measured in
+//! `tests/benches/plugins.rs`, docs/BENCHMARKS.md).
 
 use std::time::Duration;
 
@@ -18,12 +20,6 @@ use super::PluginConfig;
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// A call goes to the resident pool when the plugin's last call of the same function had at
-/// least this much linear memory. Below it (a Rust component starts with a little over 1 MiB:
-/// its stack and data) the call is small and the lean pool is cheaper; the crossover measured in
-/// `tests/benches/plugins.rs` lies between 2 and 8 MiB of touched memory (docs/BENCHMARKS.md).
-pub const RESIDENT_FROM_BYTES: usize = 4 << 20;
 
 /// The engines of both pools; `resident` is absent when `PLUGIN_KEEP_RESIDENT_MB` is 0 or the
 /// machine cannot reserve a pool's address space.

@@ -104,6 +104,8 @@ pub struct CallLimits {
     pub(crate) memory_bytes: usize,
     pub(crate) memory_exceeded: bool,
     pub(crate) memory_peak: usize,
+    /// Whether the call grew a memory beyond its initial size.
+    pub(crate) memory_grew: bool,
 }
 
 impl CallLimits {
@@ -115,7 +117,7 @@ impl CallLimits {
             .memories(16)
             .trap_on_grow_failure(true)
             .build();
-        Self { inner, memory_bytes, memory_exceeded: false, memory_peak: 0 }
+        Self { inner, memory_bytes, memory_exceeded: false, memory_peak: 0, memory_grew: false }
     }
 }
 
@@ -127,6 +129,9 @@ impl ResourceLimiter for CallLimits {
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
         if allowed {
             self.memory_peak = self.memory_peak.max(desired);
+            // A memory is created with `current` 0; growing it afterwards means the call needed
+            // more than the component's initial heap.
+            self.memory_grew |= current > 0;
         }
         Ok(allowed)
     }

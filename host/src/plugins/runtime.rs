@@ -1,7 +1,7 @@
 //! Loading a plugin version and calling it: a fresh store and instance per call.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -143,9 +143,9 @@ pub struct LoadedPlugin {
     pre: Pre,
     /// The same component linked in the resident pool's engine (absent without that pool).
     resident_pre: Option<Pre>,
-    /// The linear memory the last call of each function reached ([`Call::index`]): where the
-    /// next one runs ([`engine::RESIDENT_FROM_BYTES`]).
-    last_peak: [AtomicUsize; Call::KINDS],
+    /// Whether the last call of each function ([`Call::index`]) grew its memory: the next one
+    /// then runs in the resident pool.
+    last_grew: [AtomicBool; Call::KINDS],
     origins: Arc<Vec<Origin>>,
     memory_bytes: usize,
     timeout: Duration,
@@ -332,8 +332,8 @@ pub struct Runtime {
     lean: Pool,
     /// Calls that touch a lot: a slot keeps up to `PLUGIN_KEEP_RESIDENT_MB` of dirtied pages.
     resident: Option<Pool>,
-    /// Memory a function's last call must have reached for the next to use `resident`.
-    resident_from: usize,
+    /// Every call in `resident` (benchmarks compare it with the product's choice).
+    resident_always: bool,
     egress: Egress,
     config: PluginConfig,
     spools: Arc<Spools>,
@@ -363,13 +363,13 @@ impl Runtime {
             max_redirects: 5,
         });
         let spools = Arc::new(Spools::new()?);
-        Ok(Self { metrics, lean, resident, resident_from: engine::RESIDENT_FROM_BYTES, egress, config, spools })
+        Ok(Self { metrics, lean, resident, resident_always: false, egress, config, spools })
     }
 
-    /// The same runtime sending a call to the resident pool from `bytes` of its function's last
-    /// memory on (0: every call; `usize::MAX`: none), for benchmarks comparing the choices.
-    pub fn with_resident_from(mut self, bytes: usize) -> Self {
-        self.resident_from = bytes;
+    /// The same runtime sending every call to the resident pool, for benchmarks comparing that
+    /// with the product's choice.
+    pub fn resident_for_every_call(mut self) -> Self {
+        self.resident_always = true;
         self
     }
 
@@ -439,7 +439,7 @@ impl Runtime {
             source,
             pre,
             resident_pre,
-            last_peak: Default::default(),
+            last_grew: Default::default(),
             memory_bytes,
             timeout,
         };
@@ -621,12 +621,11 @@ impl Runtime {
             plugin.stats.clone(),
         );
         // The pool that pays for this call: the resident one when the plugin's last call of this
-        // function reached `RESIDENT_FROM_BYTES` of memory.
+        // function grew its memory beyond the initial heap (see `engine`).
         let kind = call.index();
+        let resident = self.resident_always || plugin.last_grew[kind].load(Ordering::Relaxed);
         let (engine, pre) = match (&self.resident, &plugin.resident_pre) {
-            (Some(pool), Some(pre)) if plugin.last_peak[kind].load(Ordering::Relaxed) >= self.resident_from => {
-                (&pool.engine, pre)
-            }
+            (Some(pool), Some(pre)) if resident => (&pool.engine, pre),
             _ => (&self.lean.engine, &plugin.pre),
         };
         let mut store = Store::new(engine, state);
@@ -654,7 +653,7 @@ impl Runtime {
         let outcome = tokio::time::timeout(plugin.timeout + engine::EPOCH_TICK * 5, run).await;
         let id = &plugin.id;
         let peak = store.data().limits.memory_peak;
-        plugin.last_peak[kind].store(peak, Ordering::Relaxed);
+        plugin.last_grew[kind].store(store.data().limits.memory_grew, Ordering::Relaxed);
         plugin.stats.memory_peak_bytes.fetch_max(peak as u64, Ordering::Relaxed);
         self.metrics.plugin_memory_peak.with_label_values(&[&**id]).observe(peak as f64);
         flush_output(id, &store.data().stdout, "stdout");
