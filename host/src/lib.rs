@@ -43,6 +43,7 @@ pub mod telemetry;
 pub mod webhooks;
 
 pub use app::App;
+pub use config::Config;
 
 /// The allocator the service runs with (mimalloc: a request's many small allocations cost less
 /// than with glibc's malloc; docs/BENCHMARKS.md, "Middleware stack"). A library cannot choose
@@ -58,4 +59,3 @@ macro_rules! product_allocator {
         static GLOBAL_ALLOCATOR: $crate::Allocator = $crate::Allocator;
     };
 }
-pub use config::Config;

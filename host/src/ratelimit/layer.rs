@@ -250,10 +250,10 @@ type PolicyKey = [(&'static str, u64, u64); MAX_SCOPES];
 fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
     static POLICIES: std::sync::LazyLock<std::sync::Mutex<HashMap<PolicyKey, HeaderValue>>> =
         std::sync::LazyLock::new(Default::default);
-    let mut key: PolicyKey = [("", 0, 0); MAX_SCOPES];
     if scopes.len() > MAX_SCOPES {
         return format_policy(scopes);
     }
+    let mut key: PolicyKey = [("", 0, 0); MAX_SCOPES];
     for (k, s) in key.iter_mut().zip(scopes) {
         *k = (s.name, s.limit, s.window.as_secs());
     }
