@@ -6,17 +6,18 @@
 //! ```
 //!
 //! Handlers return [`ApiError`]. Responses that are produced elsewhere (an unknown route, a wrong
-//! method, a caught panic) are rewritten into the same envelope by [`envelope`], the outermost
+//! method, a caught panic) are rewritten into the same envelope by [`EnvelopeLayer`], the outermost
 //! middleware, which also assigns every request an id (`X-Request-Id`, echoed back and logged).
 //! Internal errors are logged once with that id and answered with the id and nothing else; every
 //! 5xx is also reported to Sentry when it is on ([`crate::telemetry::reporting`]).
 
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
+
+mod envelope;
+pub use envelope::{Envelope, EnvelopeLayer};
 
 /// Header carrying the request id in both directions.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -235,49 +236,4 @@ fn envelope_response(
         request_id: request_id.map(str::to_owned),
     };
     (status, axum::Json(ErrorBody { error })).into_response()
-}
-
-/// A UUIDv7 from the thread's RNG: `Uuid::now_v7` would ask the kernel for random bytes (a
-/// system call) on every request.
-fn new_request_id() -> HeaderValue {
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let mut random = [0u8; 10];
-    rand::fill(&mut random);
-    let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
-    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).expect("a UUID is ASCII")
-}
-
-/// Outermost middleware: gives the request an id, and turns any 4xx/5xx that is not already
-/// a JSON envelope (unknown route, wrong method, caught panic) into one.
-pub async fn envelope(mut req: Request, next: Next) -> Response {
-    let header_value = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .filter(|v| {
-            let v = v.as_bytes();
-            !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        })
-        .cloned()
-        .unwrap_or_else(new_request_id);
-    req.headers_mut().insert(REQUEST_ID_HEADER, header_value.clone());
-
-    let mut res = REQUEST_ID.scope(header_value.clone(), next.run(req)).await;
-    let status = res.status();
-    let is_json =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
-        let (code, message) = bare_error(status);
-        let id = header_value.to_str().unwrap_or_default();
-        if status.is_server_error() {
-            tracing::error!(request_id = %id, status = status.as_u16(), "request failed without an error body");
-        }
-        let headers = std::mem::take(res.headers_mut());
-        res = envelope_response(status, code, message, None, Some(id));
-        for (name, value) in headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
-        {
-            res.headers_mut().append(name, value.clone());
-        }
-    }
-    res.headers_mut().insert(REQUEST_ID_HEADER, header_value);
-    res
 }

@@ -23,13 +23,14 @@
 
 pub mod breaker;
 pub mod config;
+mod headers;
 pub mod layer;
 pub mod memory;
 pub mod redis;
 pub mod throttle;
 
 pub use config::RateLimitConfig;
-pub use layer::{KeyBy, RouteLimit};
+pub use layer::{KeyBy, RateLimitLayer, RouteLimit};
 
 use std::time::Duration;
 

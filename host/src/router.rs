@@ -30,9 +30,8 @@ use crate::api::{
 };
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
-use crate::ratelimit::RouteLimit;
-use crate::ratelimit::layer::rate_limit;
-use crate::telemetry::{metrics, reporting};
+use crate::ratelimit::{RateLimitLayer, RouteLimit};
+use crate::telemetry::{metrics, reporting, track};
 use crate::{App, error, health};
 
 /// Builds the service: routes, then middleware, outermost first (the seed's order, with the
@@ -57,7 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(app.cors.clone());
     // Rate limits: every tenant route counts against the global and tenant limits; some also have
     // their own, declared here beside the route and decided in the same call.
-    let limit = |route: Option<RouteLimit>| axum::middleware::from_fn_with_state((app.clone(), route), rate_limit);
+    let limit = |route: Option<RouteLimit>| RateLimitLayer::new(app.clone(), route);
     // Each handler's `#[utoipa::path]` gives its path and method; `routes!` serves it and records
     // its operation in the OpenAPI document in the same step.
     let api = OpenApiRouter::new()
@@ -160,7 +159,7 @@ pub fn worker_router(app: Arc<App>) -> Router {
 pub fn observed(api: OpenApiRouter<Arc<App>>, app: &Arc<App>, timeout: std::time::Duration) -> OpenApiRouter<Arc<App>> {
     api.route_layer(CatchPanicLayer::custom(error::panic_response as fn(_) -> _))
         .route_layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
+        .route_layer(track::TrackLayer::new(app.clone()))
 }
 
 /// Operator calls per client address (their bearer is no tenant token, so they also spend the
@@ -186,7 +185,7 @@ pub fn with_stack<S: Clone + Send + Sync + 'static>(
         ServiceBuilder::new()
             .option_layer(cors)
             .layer(CompressionLayer::new())
-            .layer(axum::middleware::from_fn(error::envelope))
+            .layer(error::EnvelopeLayer)
             .layer(TraceLayer::new_for_http())
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
             .layer(CatchPanicLayer::new())

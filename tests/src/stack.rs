@@ -5,8 +5,8 @@
 
 use axum::Router;
 use axum::routing::get;
-use stock_tracker::ratelimit::layer::rate_limit;
-use stock_tracker::telemetry::metrics;
+use stock_tracker::ratelimit::RateLimitLayer;
+use stock_tracker::telemetry::track::TrackLayer;
 
 use crate::{Backend, TestApp, TestTenant};
 
@@ -48,8 +48,8 @@ pub fn routers(app: &TestApp) -> (Router, Router) {
     let state = app.app.clone();
     let bare = Router::new().route(PATH, get(ping));
     let routed = Router::new()
-        .route(PATH, get(ping).layer(axum::middleware::from_fn_with_state((state.clone(), None), rate_limit)))
-        .route_layer(axum::middleware::from_fn_with_state(state, metrics::track));
+        .route(PATH, get(ping).layer(RateLimitLayer::new(state.clone(), None)))
+        .route_layer(TrackLayer::new(state));
     (bare, stock_tracker::router::with_stack(routed, None, false))
 }
 
@@ -67,11 +67,11 @@ pub fn full_without(app: &TestApp, except: &[&str]) -> Router {
     let state = app.app.clone();
     let mut method = get(ping);
     if on("rate_limit") {
-        method = method.layer(axum::middleware::from_fn_with_state((state.clone(), None), rate_limit));
+        method = method.layer(RateLimitLayer::new(state.clone(), None));
     }
     let mut routed = Router::new().route(PATH, method);
     if on("metrics") {
-        routed = routed.route_layer(axum::middleware::from_fn_with_state(state, metrics::track));
+        routed = routed.route_layer(TrackLayer::new(state));
     }
     if on("body_limit") {
         routed = routed.layer(axum::extract::DefaultBodyLimit::max(stock_tracker::api::MAX_BODY_BYTES));
@@ -90,7 +90,7 @@ pub fn full_without(app: &TestApp, except: &[&str]) -> Router {
         routed = routed.layer(tower_http::trace::TraceLayer::new_for_http());
     }
     if on("envelope") {
-        routed = routed.layer(axum::middleware::from_fn(stock_tracker::error::envelope));
+        routed = routed.layer(stock_tracker::error::EnvelopeLayer);
     }
     if on("compression") {
         routed = routed.layer(tower_http::compression::CompressionLayer::new());

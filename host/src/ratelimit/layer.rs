@@ -2,25 +2,31 @@
 //! declared beside it ([`RouteLimit`]) and decided in the same single call as the global and
 //! tenant limits.
 //!
-//! Every limited answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
-//! (epoch seconds) for the scope closest to its limit, `X-RateLimit-Tenant` when a tenant is
-//! known, and the IETF `RateLimit-Policy` / `RateLimit` fields. A refusal is 429 with
-//! `Retry-After` and the seed's body `{"error": "<Scope> rate limit exceeded", "reset_at": …}`.
+//! Every limited answer carries the rate-limit fields of [`super::headers`]. A refusal is 429
+//! with `Retry-After` and the seed's body `{"error": "<Scope> rate limit exceeded", "reset_at": …}`.
 //! When the backend fails or takes longer than [`DECISION_BUDGET`], the request goes on
 //! (fail-open, counted) unless its route is marked fail-closed (then 503).
+//!
+//! It is a hand-written `tower` service, not an `axum::middleware::from_fn` function: the
+//! in-process decision is taken in `call`, and the request goes on to the route without a boxed
+//! future or a boxed copy of the route (docs/BENCHMARKS.md, "Middleware stack"). Only the Redis
+//! backend, which has to wait, boxes its decision.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
 
-use super::{Decision, Scope};
+use super::headers::{RateHeaders, epoch_secs, retry_secs};
+use super::{Decision, Limiter, Scope};
 use crate::App;
 use crate::error::ApiError;
 
@@ -64,69 +70,122 @@ impl RouteLimit {
     }
 }
 
-/// Middleware state: the app and the route's own limit.
-pub type LayerState = (Arc<App>, Option<RouteLimit>);
+/// The layer of one route: the app, and the route's own limit if it has one.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    app: Arc<App>,
+    route: Option<RouteLimit>,
+}
+
+impl RateLimitLayer {
+    pub fn new(app: Arc<App>, route: Option<RouteLimit>) -> Self {
+        Self { app, route }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit { inner, app: self.app.clone(), route: self.route }
+    }
+}
 
 /// The middleware; see the module docs.
-pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request, next: Next) -> Response {
-    let config = &app.config.ratelimit;
-    if !config.rate_limit_enabled {
-        return next.run(req).await;
-    }
-    let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
-    let tenant = claims.as_ref().map(|c| c.tid.to_string());
-    if let Some(c) = &claims {
-        // Verified once: the handler's `AuthUser` extractor takes these instead of verifying again.
-        req.extensions_mut().insert(crate::auth::VerifiedClaims(c.clone()));
-    }
-    let client = client_ip(req.extensions(), req.headers(), &app.trusted_proxies).map(client_key);
-    let mut scopes = Vec::with_capacity(3);
-    if claims.is_none() {
-        // Unauthenticated traffic (401s included) first spends a budget of its own per client, so
-        // no one address can drain the global budget that every tenant shares.
-        if let Some(key) = client.clone() {
-            scopes.push(Scope {
-                name: "anonymous",
-                key: key.into(),
-                limit: config.rate_limit_anon,
-                window: config.anon_window(),
-            });
-        }
-    }
-    scopes.push(Scope {
-        name: "global",
-        key: std::borrow::Cow::Borrowed("all"),
-        limit: config.rate_limit_global,
-        window: config.global_window(),
-    });
-    if let Some(tenant) = &tenant {
-        scopes.push(Scope {
-            name: "tenant",
-            key: tenant.clone().into(),
-            limit: config.rate_limit_tenant,
-            window: config.tenant_window(),
-        });
-    }
-    if let Some(route) = route {
-        let key = match route.key_by {
-            KeyBy::Ip => client,
-            KeyBy::Tenant => claims.as_ref().map(|c| c.tid.to_string()).or(client),
-            KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or(client),
-            KeyBy::Custom(f) => f(&req),
-        };
-        if let Some(key) = key {
-            scopes.push(Scope { name: route.name, key: key.into(), limit: route.limit, window: route.window });
-        }
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    app: Arc<App>,
+    route: Option<RouteLimit>,
+}
+
+impl<S> Service<Request> for RateLimit<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RateLimitFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        if !self.app.config.ratelimit.rate_limit_enabled {
+            return RateLimitFuture::Inner { inner: self.inner.call(req), headers: None };
+        }
+        let request = Limited::new(&self.app, self.route, &mut req);
+        match &self.app.limiter {
+            // Decided here and now: the in-process backend cannot fail or be slow, so it needs
+            // neither the breaker nor a timer.
+            Limiter::Memory(memory) => {
+                let started = Instant::now();
+                let decision = memory.check(&request.scopes);
+                self.app.metrics.ratelimit_backend_duration.with_label_values(&["memory"]).observe(secs(started));
+                match request.conclude(&self.app, &decision) {
+                    Verdict::Allow(headers) => {
+                        RateLimitFuture::Inner { inner: self.inner.call(req), headers: Some(headers) }
+                    }
+                    Verdict::Refuse(refusal) => RateLimitFuture::Ready { res: Some(refusal) },
+                }
+            }
+            Limiter::Redis(_) => {
+                // The ready service goes with the request; a clone stays for the next one.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let decided = decide_remotely(self.app.clone(), self.route, request, req, inner);
+                RateLimitFuture::Boxed { fut: Box::pin(decided) }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`RateLimit`]: the route's (with the rate-limit fields added), a refusal,
+    /// or, with Redis, the whole decision and answer boxed.
+    #[project = Projected]
+    pub enum RateLimitFuture<F> {
+        Inner { #[pin] inner: F, headers: Option<RateHeaders> },
+        Ready { res: Option<Response> },
+        Boxed { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for RateLimitFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Projected::Inner { inner, headers } => {
+                let mut res = ready!(inner.poll(cx))?;
+                if let Some(headers) = headers.take() {
+                    headers.apply(res.headers_mut());
+                }
+                Poll::Ready(Ok(res))
+            }
+            Projected::Ready { res } => Poll::Ready(Ok(res.take().expect("RateLimitFuture polled after completion"))),
+            Projected::Boxed { fut } => fut.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// The Redis path: ask (within [`DECISION_BUDGET`], through the breaker), then answer.
+async fn decide_remotely<S>(
+    app: Arc<App>,
+    route: Option<RouteLimit>,
+    request: Limited,
+    req: Request,
+    mut inner: S,
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let outcome = if app.ratelimit_breaker.allow() {
-        let started = std::time::Instant::now();
-        // Only Redis can be slow: the in-process decision needs no timer.
-        let (outcome, backend) = match &app.limiter {
-            super::Limiter::Memory(m) => (Ok(Ok(m.check(&scopes))), "memory"),
-            super::Limiter::Redis(r) => (tokio::time::timeout(DECISION_BUDGET, r.check(&scopes)).await, "redis"),
-        };
-        app.metrics.ratelimit_backend_duration.with_label_values(&[backend]).observe(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&request.scopes)).await;
+        app.metrics.ratelimit_backend_duration.with_label_values(&["redis"]).observe(secs(started));
         match &outcome {
             Ok(Ok(_)) => app.ratelimit_breaker.success(),
             _ => app.ratelimit_breaker.failure(),
@@ -135,8 +194,11 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
     } else {
         None
     };
-    let decision = match outcome {
-        Some(Ok(Ok(d))) => d,
+    let headers = match outcome {
+        Some(Ok(Ok(decision))) => match request.conclude(&app, &decision) {
+            Verdict::Allow(headers) => Some(headers),
+            Verdict::Refuse(refusal) => return refusal,
+        },
         failure => {
             app.metrics.ratelimit_fail_open.inc();
             let reason = match failure {
@@ -144,8 +206,9 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
                 Some(Err(_)) => "timed out".into(),
                 _ => "circuit open after repeated failures".into(),
             };
-            tracing::warn!(reason = %reason, "rate limiter unavailable; {}", if route.is_some_and(|r| r.fail_closed) { "refusing (fail-closed route)" } else { "allowing (fail-open)" });
-            if route.is_some_and(|r| r.fail_closed) {
+            let closed = route.is_some_and(|r| r.fail_closed);
+            tracing::warn!(reason = %reason, "rate limiter unavailable; {}", if closed { "refusing (fail-closed route)" } else { "allowing (fail-open)" });
+            if closed {
                 return ApiError::Unavailable {
                     code: "rate_limiter_unavailable",
                     message: "the rate limiter is unavailable; try again shortly".into(),
@@ -153,38 +216,112 @@ pub async fn rate_limit(State((app, route)): State<LayerState>, mut req: Request
                 }
                 .into_response();
             }
-            return next.run(req).await;
+            None
         }
     };
-    for (i, scope) in scopes.iter().enumerate() {
-        let verdict = if decision.refused_by == Some(i) {
-            "limited"
-        } else if decision.allowed {
-            "allowed"
-        } else {
-            "not_charged"
-        };
-        app.metrics.ratelimit_decisions.with_label_values(&[scope_label(scope.name), verdict]).inc();
+    let Ok(mut res) = inner.call(req).await;
+    if let Some(headers) = headers {
+        headers.apply(res.headers_mut());
     }
-    if !decision.allowed {
-        let i = decision.refused_by.unwrap_or(0);
+    res
+}
+
+fn secs(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+/// What a decision means for the request.
+enum Verdict {
+    /// On to the route; its answer gets these fields.
+    Allow(RateHeaders),
+    /// The 429.
+    Refuse(Response),
+}
+
+/// One request's scopes, in the order they are decided, and its tenant.
+struct Limited {
+    scopes: Vec<Scope>,
+    tenant: Option<String>,
+}
+
+impl Limited {
+    /// The scopes `req` counts against. Its bearer token is verified here once: the handler's
+    /// `AuthUser` extractor takes the claims from the request instead of verifying again.
+    fn new(app: &App, route: Option<RouteLimit>, req: &mut Request) -> Self {
+        let config = &app.config.ratelimit;
+        let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
+        let tenant = claims.as_ref().map(|c| c.tid.to_string());
+        let client = client_ip(req.extensions(), req.headers(), &app.trusted_proxies).map(client_key);
+        let mut scopes = Vec::with_capacity(3);
+        if claims.is_none() {
+            // Unauthenticated traffic (401s included) first spends a budget of its own per client,
+            // so no one address can drain the global budget that every tenant shares.
+            if let Some(key) = client.clone() {
+                scopes.push(Scope {
+                    name: "anonymous",
+                    key: key.into(),
+                    limit: config.rate_limit_anon,
+                    window: config.anon_window(),
+                });
+            }
+        }
+        scopes.push(Scope {
+            name: "global",
+            key: std::borrow::Cow::Borrowed("all"),
+            limit: config.rate_limit_global,
+            window: config.global_window(),
+        });
+        if let Some(tenant) = &tenant {
+            scopes.push(Scope {
+                name: "tenant",
+                key: tenant.clone().into(),
+                limit: config.rate_limit_tenant,
+                window: config.tenant_window(),
+            });
+        }
+        if let Some(route) = route {
+            let key = match route.key_by {
+                KeyBy::Ip => client,
+                KeyBy::Tenant => tenant.clone().or(client),
+                KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or(client),
+                KeyBy::Custom(f) => f(req),
+            };
+            if let Some(key) = key {
+                scopes.push(Scope { name: route.name, key: key.into(), limit: route.limit, window: route.window });
+            }
+        }
+        if let Some(c) = claims {
+            req.extensions_mut().insert(crate::auth::VerifiedClaims(c));
+        }
+        Self { scopes, tenant }
+    }
+
+    /// Counts the decision, then gives the fields for the answer, or the refusal.
+    fn conclude(&self, app: &App, decision: &Decision) -> Verdict {
+        for (i, scope) in self.scopes.iter().enumerate() {
+            let verdict = if decision.refused_by == Some(i) {
+                "limited"
+            } else if decision.allowed {
+                "allowed"
+            } else {
+                "not_charged"
+            };
+            app.metrics.ratelimit_decisions.with_label_values(&[scope.name, verdict]).inc();
+        }
+        let refused = (!decision.allowed).then(|| decision.refused_by.unwrap_or(0));
+        let headers = RateHeaders::new(&self.scopes, decision, refused, self.tenant.as_deref());
+        let Some(i) = refused else {
+            return Verdict::Allow(headers);
+        };
         let mut res = ApiError::RateLimited {
-            scope: scopes[i].name,
+            scope: self.scopes[i].name,
             retry_after_secs: retry_secs(decision.retry_after),
             reset_at: epoch_secs(decision.scopes[i].reset_after),
         }
         .into_response();
-        set_headers(res.headers_mut(), &scopes, &decision, Some(i), tenant.as_deref());
-        return res;
+        headers.apply(res.headers_mut());
+        Verdict::Refuse(res)
     }
-    let mut res = next.run(req).await;
-    set_headers(res.headers_mut(), &scopes, &decision, None, tenant.as_deref());
-    res
-}
-
-/// Scope names are a fixed set (global, tenant and the route names in the route table).
-fn scope_label(name: &'static str) -> &'static str {
-    name
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
@@ -207,9 +344,9 @@ pub fn client_ip(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpAddr
 /// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free to rotate).
 pub fn client_key(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => ipv4_text(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(v4) => ipv4_text(v4),
             None => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -218,80 +355,18 @@ pub fn client_key(ip: IpAddr) -> String {
     }
 }
 
-fn set_headers(headers: &mut HeaderMap, scopes: &[Scope], d: &Decision, refused: Option<usize>, tenant: Option<&str>) {
-    // Report the refusing scope, or else the one with the fewest requests left.
-    let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
-    let state = d.scopes[i];
-    headers.reserve(6);
-    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(state.limit));
-    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(state.remaining));
-    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(epoch_secs(state.reset_after)));
-    if let Some(v) = tenant.and_then(|t| HeaderValue::from_str(t).ok()) {
-        headers.insert(X_RATELIMIT_TENANT, v);
+/// `a.b.c.d`, as `Display` writes it, without the formatting machinery (a tenth of its cost; every
+/// anonymous request needs it).
+fn ipv4_text(v4: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
     }
-    if let Some(policy) = policy(scopes) {
-        headers.insert(RATELIMIT_POLICY, policy);
-    }
-    let current =
-        format!("\"{}\";r={};t={}", scopes[i].name, state.remaining, state.reset_after.as_secs_f64().ceil() as u64);
-    if let Ok(v) = HeaderValue::try_from(current) {
-        headers.insert(RATELIMIT, v);
-    }
-}
-
-/// Scopes a request is decided in, at most (anonymous or tenant, global, the route's own).
-const MAX_SCOPES: usize = 4;
-
-/// What a `RateLimit-Policy` value is made of: each scope's name, limit and window.
-type PolicyKey = [(&'static str, u64, u64); MAX_SCOPES];
-
-/// `RateLimit-Policy` for `scopes`. It depends only on the scopes' names, limits and windows, a
-/// handful of combinations per process, so each is formatted once and then cloned.
-fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
-    static POLICIES: std::sync::LazyLock<std::sync::Mutex<HashMap<PolicyKey, HeaderValue>>> =
-        std::sync::LazyLock::new(Default::default);
-    if scopes.len() > MAX_SCOPES {
-        return format_policy(scopes);
-    }
-    let mut key: PolicyKey = [("", 0, 0); MAX_SCOPES];
-    for (k, s) in key.iter_mut().zip(scopes) {
-        *k = (s.name, s.limit, s.window.as_secs());
-    }
-    let mut cache = POLICIES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(v) = cache.get(&key) {
-        return Some(v.clone());
-    }
-    let value = format_policy(scopes)?;
-    if cache.len() >= 256 {
-        cache.clear();
-    }
-    cache.insert(key, value.clone());
-    Some(value)
-}
-
-fn format_policy(scopes: &[Scope]) -> Option<HeaderValue> {
-    let mut policy = String::with_capacity(32 * scopes.len());
-    for s in scopes {
-        let sep = if policy.is_empty() { "" } else { ", " };
-        let _ = write!(policy, "{sep}\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs());
-    }
-    HeaderValue::try_from(policy).ok()
-}
-
-const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-const X_RATELIMIT_TENANT: HeaderName = HeaderName::from_static("x-ratelimit-tenant");
-const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-
-pub(crate) fn epoch_secs(after: Duration) -> u64 {
-    (SystemTime::now() + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
-}
-
-/// Whole seconds to wait, at least one.
-pub(crate) fn retry_secs(after: Duration) -> u64 {
-    after.as_secs_f64().ceil().max(1.0) as u64
+    text
 }
 
 #[cfg(test)]
@@ -308,5 +383,8 @@ mod tests {
         assert_ne!(client_key(a), client_key(other));
         assert_eq!(client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
         assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1"] {
+            assert_eq!(client_key(text.parse().unwrap()), text);
+        }
     }
 }

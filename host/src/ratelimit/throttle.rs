@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use super::layer::{DECISION_BUDGET, epoch_secs, retry_secs};
+use super::headers::{epoch_secs, retry_secs};
+use super::layer::DECISION_BUDGET;
 use super::{Decision, LimiterError, Scope};
 use crate::App;
 use crate::error::ApiError;

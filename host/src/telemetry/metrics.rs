@@ -291,24 +291,6 @@ impl Metrics {
     }
 }
 
-/// Route-layer middleware: counts and times every routed request by its route template. It sits
-/// outside the per-route panic catcher and timeout ([`crate::router`]), so their 500 and 408 are
-/// counted too.
-pub async fn track(
-    axum::extract::State(app): axum::extract::State<std::sync::Arc<crate::App>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let endpoint = req.extensions().get::<axum::extract::MatchedPath>().cloned();
-    let method = req.method().clone();
-    let started = Instant::now();
-    let res = next.run(req).await;
-    let endpoint = endpoint.as_ref().map_or("unmatched", axum::extract::MatchedPath::as_str);
-    let code = res.extensions().get::<crate::error::ErrorCode>().map(|c| c.0);
-    app.metrics.observe(method.as_str(), endpoint, res.status(), code, started.elapsed());
-    res
-}
-
 /// Marketplaces the seed's sync series are preset for.
 const MARKETPLACES: [&str; 3] = ["wildberries", "ozon", "yandex_market"];
 
