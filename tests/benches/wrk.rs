@@ -16,7 +16,8 @@
 //! cargo bench -p stock-tracker-tests --bench wrk
 //! ```
 //! `WRK_SECONDS` (default 5) and `WRK_ROUNDS` (default 5) change the length; `WRK_ONLY=<text>`
-//! runs only the targets whose label contains it (for profiling one of them).
+//! runs only the targets whose label contains it (for profiling one of them, layered ones
+//! included: `benches/instructions.sh` counts a target's instructions per request that way).
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -57,23 +58,33 @@ fn main() {
         ("bare, with a token".into(), bare, Some(token.as_str())),
         ("full stack, with a token".into(), full, Some(token.as_str())),
     ];
-    let targets: Vec<Target<'_>> = targets.into_iter().filter(|(label, ..)| label.contains(only.as_str())).collect();
-    let results = run(&targets, rounds, seconds);
-    println!(
-        "\n## wrk: full stack vs bare route ({rounds} alternating rounds of {seconds} s, 1 thread, {CONNECTIONS} connections)\n"
-    );
-    let medians = table(&targets, &results);
-    if medians.len() == 4 {
-        println!();
-        println!("full/bare throughput, anonymous: {:.2}", medians[1].0 / medians[0].0);
-        println!("full/bare throughput, with a token: {:.2}", medians[3].0 / medians[2].0);
+    let chosen = |label: &str| label.contains(only.as_str());
+    let targets: Vec<Target<'_>> = targets.into_iter().filter(|(label, ..)| chosen(label)).collect();
+    if !targets.is_empty() {
+        let results = run(&targets, rounds, seconds);
+        println!(
+            "\n## wrk: full stack vs bare route ({rounds} alternating rounds of {seconds} s, 1 thread, {CONNECTIONS} connections)\n"
+        );
+        let medians = table(&targets, &results);
+        if medians.len() == 4 {
+            println!();
+            println!("full/bare throughput, anonymous: {:.2}", medians[1].0 / medians[0].0);
+            println!("full/bare throughput, with a token: {:.2}", medians[3].0 / medians[2].0);
+        }
     }
 
-    if !only.is_empty() {
+    let targets: Vec<Target<'_>> = layered
+        .iter()
+        .map(|(label, addr)| (format!("layered stack, {label}"), *addr, None))
+        .filter(|(label, ..)| chosen(label))
+        .collect();
+    if targets.len() != layered.len() {
+        // Only some layered targets (profiling one): no attribution to print.
+        if !targets.is_empty() {
+            table(&targets, &run(&targets, rounds, seconds));
+        }
         return;
     }
-    let targets: Vec<Target<'_>> =
-        layered.iter().map(|(label, addr)| (format!("layered stack, {label}"), *addr, None)).collect();
     let rounds = rounds.min(3);
     let results = run(&targets, rounds, seconds);
     println!(
