@@ -15,38 +15,33 @@ use super::{Decision, Scope, ScopeState, Window};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-struct Entry {
-    window: Window,
-    window_ms: u64,
-}
-
 /// Counters by scope (its name and window in milliseconds), then by key.
 #[derive(Default)]
 struct Counters {
-    scopes: Map<(&'static str, u64), Map<Box<str>, Entry>>,
+    scopes: Map<(&'static str, u64), Map<Box<str>, Window>>,
     /// Keys held in all scopes.
     len: usize,
 }
 
 impl Counters {
-    fn get(&self, scope: &Scope, window_ms: u64) -> Option<&Entry> {
-        self.scopes.get(&(scope.name, window_ms))?.get(scope.key.as_ref())
+    fn get(&self, scope: &Scope, window_ms: u64) -> Option<Window> {
+        self.scopes.get(&(scope.name, window_ms))?.get(scope.key.as_ref()).copied()
     }
 
     fn charge(&mut self, scope: &Scope, window: Window, window_ms: u64) {
         let keys = self.scopes.entry((scope.name, window_ms)).or_default();
         match keys.get_mut(scope.key.as_ref()) {
-            Some(entry) => entry.window = window,
+            Some(entry) => *entry = window,
             None => {
-                keys.insert(scope.key.as_ref().into(), Entry { window, window_ms });
+                keys.insert(scope.key.as_ref().into(), window);
                 self.len += 1;
             }
         }
     }
 
     fn sweep(&mut self, now_ms: u64) {
-        for keys in self.scopes.values_mut() {
-            keys.retain(|_, e| now_ms / e.window_ms <= e.window.index + 1);
+        for ((_, window_ms), keys) in &mut self.scopes {
+            keys.retain(|_, window| now_ms / *window_ms <= window.index + 1);
         }
         self.scopes.retain(|_, keys| !keys.is_empty());
         self.len = self.scopes.values().map(Map::len).sum();
@@ -92,17 +87,13 @@ impl MemoryLimiter {
         let mut states = Vec::with_capacity(scopes.len());
         let mut refused_by = None;
         let mut retry_after = Duration::ZERO;
-        let window_of = |map: &Counters, scope: &Scope| {
-            let window_ms = (scope.window.as_millis() as u64).max(1);
-            let index = now_ms / window_ms;
-            let window =
-                map.get(scope, window_ms).map_or(Window { index, ..Window::default() }, |e| e.window).at(index);
-            (window, window_ms, now_ms - index * window_ms)
-        };
         // Each scope's window, looked up once: charging reuses it.
         let mut windows = Vec::with_capacity(scopes.len());
         for (i, scope) in scopes.iter().enumerate() {
-            let (window, window_ms, elapsed) = window_of(map, scope);
+            let window_ms = (scope.window.as_millis() as u64).max(1);
+            let index = now_ms / window_ms;
+            let window = map.get(scope, window_ms).unwrap_or(Window { index, ..Window::default() }).at(index);
+            let elapsed = now_ms - index * window_ms;
             windows.push((window, window_ms));
             let estimate = window.estimate(elapsed, window_ms);
             let reset_after = Duration::from_millis(window_ms - elapsed);
