@@ -40,13 +40,14 @@ fn main() {
     let skip = std::env::var_os("STOCK_TRACKER_SKIP_BUNDLED_PLUGINS").is_some();
     let built = !skip && build_plugins(&root, &out);
     for (package, id) in PLUGINS {
-        let wasm = out.join("plugins/wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
-        let manifest = root.join("plugins").join(id).join("plugin.toml");
-        if built && wasm.is_file() {
+        let wasm = format!("plugins/wasm32-wasip2/release/{}.wasm", package.replace('-', "_"));
+        if built && out.join(&wasm).is_file() {
+            // Paths through `env!`, not written out: a clone at another path sharing this target
+            // directory reuses this file without running the script again, and must read its own
+            // manifests.
             entries.push(format!(
-                "(include_str!({:?}), include_bytes!({:?}) as &[u8])",
-                manifest.display().to_string(),
-                wasm.display().to_string()
+                "(include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../plugins/{id}/plugin.toml\")), \
+                 include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{wasm}\")) as &[u8])"
             ));
         }
     }
