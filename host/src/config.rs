@@ -5,7 +5,7 @@
 //! | `BIND_ADDR` | `--bind-addr` | `127.0.0.1:8000` | address the HTTP server listens on |
 //! | `DATA_DIR` | `--data-dir` | `./data` | where the embedded database and generated keys live |
 //! | `DATABASE_URL` | `--database-url` | `sqlite://<DATA_DIR>/stock-tracker.db` | `sqlite://…` or `postgres://…` |
-//! | `DATABASE_MAX_CONNECTIONS` | `--database-max-connections` | `10` | connection pool size |
+//! | `DATABASE_MAX_CONNECTIONS` | `--database-max-connections` | `10` | connection pool size (SQLite: up to 32 MiB of page cache each) |
 //! | `REDIS_URL` | `--redis-url` | unset | `redis://…`: rate limits and failure throttles shared by every instance; reported by readiness |
 //! | `JWT_SECRET` | `--jwt-secret` | generated (embedded) | HS256 key for access tokens, at least 32 bytes |
 //! | `CREDENTIALS_KEY` | `--credentials-key` | generated (embedded) | 32 bytes, base64: the master key that wraps the credential data keys |

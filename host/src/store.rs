@@ -100,7 +100,11 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(5))
+                    // Up to 32 MiB of pages per connection (SQLite's default is 2 MiB): a sync
+                    // of 100,000 levels touches more than that, and every page that falls out
+                    // is read back from the file (12 % of its write time, docs/BENCHMARKS.md).
+                    .pragma("cache_size", "-32768");
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(max_connections)

@@ -1,6 +1,7 @@
 //! Stock levels (one row per product and warehouse) and their append-only history.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -107,7 +108,7 @@ pub struct StockFilter {
     pub out: bool,
 }
 
-/// Rows per write statement: 8 binds a row.
+/// Rows per SQLite write statement: 5 binds a row (SQLite allows 32,766 a statement).
 const WRITE_CHUNK: usize = 1000;
 
 impl Store {
@@ -236,7 +237,8 @@ impl Store {
 
 /// Observations deduplicated by (product, warehouse), keeping the last, in their original order.
 fn last_observation_wins(observed: &[ObservedStock]) -> Vec<&ObservedStock> {
-    let mut last: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(observed.len());
+    let mut last: foldhash::HashMap<(Uuid, &str), usize> =
+        HashMap::with_capacity_and_hasher(observed.len(), Default::default());
     for (i, o) in observed.iter().enumerate() {
         last.insert((o.product_id, o.warehouse.as_str()), i);
     }
@@ -248,18 +250,9 @@ fn last_observation_wins(observed: &[ObservedStock]) -> Vec<&ObservedStock> {
         .collect()
 }
 
-/// The rows of `chunk` whose available quantity differs from `previous`, with the old quantity.
-fn changes<'a>(chunk: &[&'a ObservedStock], previous: &HashMap<(Uuid, String), i64>) -> Vec<(&'a ObservedStock, i64)> {
-    chunk
-        .iter()
-        .filter_map(|o| {
-            let before = *previous.get(&(o.product_id, o.warehouse.clone()))?;
-            (before != o.available).then_some((*o, before))
-        })
-        .collect()
-}
-
-/// SQLite: multi-row `VALUES` statements.
+/// SQLite: per chunk, one statement records the changes against the levels as they stand (joined
+/// in SQL, nothing read back), and one upserts the levels. Values shared by every row (tenant,
+/// time, run) are bound once, after the rows' values.
 async fn record_values(
     pool: &sqlx::SqlitePool,
     tenant_id: Uuid,
@@ -270,61 +263,89 @@ async fn record_values(
     let mut count = 0;
     let mut tx = pool.begin_write().await?;
     for chunk in observed.chunks(WRITE_CHUNK) {
-        let mut q = QueryBuilder::new("SELECT product_id, warehouse, available FROM stock_level WHERE tenant_id = ");
-        q.push_bind(tenant_id).push(" AND product_id IN (");
-        let mut ids = q.separated(", ");
-        let mut seen = std::collections::HashSet::new();
-        for o in chunk.iter().filter(|o| seen.insert(o.product_id)) {
-            ids.push_bind(o.product_id);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_history_sql(chunk.len())));
+        for o in chunk {
+            q = q.bind(o.product_id).bind(o.warehouse.as_str()).bind(o.available);
         }
-        q.push(")");
-        let previous: HashMap<(Uuid, String), i64> = q
-            .build_query_as::<(Uuid, String, i64)>()
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(id, w, a)| ((id, w), a))
-            .collect();
+        // The chunk's change records take one UUIDv7 (monotonic in this process: time and
+        // counter fill its first twelve bytes) with the last two bytes replaced by the record's
+        // position in the chunk: later writes still sort after earlier ones, and one id is
+        // drawn per chunk instead of one per row.
+        let ids = Uuid::now_v7().simple().to_string();
+        let q = q.bind(tenant_id).bind(at).bind(sync_run_id).bind(ids[..28].to_owned());
+        count += q.execute(&mut *tx).await?.rows_affected();
 
-        let mut q = QueryBuilder::new(
-            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
-             warehouse_id, updated_at, first_sync_run_id) ",
-        );
-        q.push_values(chunk, |mut row, o| {
-            row.push_bind(tenant_id)
-                .push_bind(o.product_id)
-                .push_bind(o.warehouse.clone())
-                .push_bind(o.available)
-                .push_bind(o.kind.as_str())
-                .push_bind(o.warehouse_id.clone())
-                .push_bind(at)
-                .push_bind(sync_run_id);
-        });
-        q.push(UPSERT_TAIL);
-        q.build().execute(&mut *tx).await?;
-
-        let changed = changes(chunk, &previous);
-        if !changed.is_empty() {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, \
-                 previous_available, available, sync_run_id, recorded_at) ",
-            );
-            q.push_values(&changed, |mut row, (o, before)| {
-                row.push_bind(tenant_id)
-                    .push_bind(Uuid::now_v7())
-                    .push_bind(o.product_id)
-                    .push_bind(o.warehouse.clone())
-                    .push_bind(Some(*before))
-                    .push_bind(o.available)
-                    .push_bind(sync_run_id)
-                    .push_bind(at);
-            });
-            q.build().execute(&mut *tx).await?;
-            count += changed.len() as u64;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_level_sql(chunk.len())));
+        for o in chunk {
+            q = q
+                .bind(o.product_id)
+                .bind(o.warehouse.as_str())
+                .bind(o.available)
+                .bind(o.kind.as_str())
+                .bind(o.warehouse_id.as_deref());
         }
+        q.bind(tenant_id).bind(at).bind(sync_run_id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(count)
+}
+
+// The rows' values are anonymous `?` placeholders and the shared values numbered ones after
+// them: SQLite keeps numbered and named placeholders in a list that every bind searches from
+// the start, so thousands of them would make a statement's binding quadratic.
+
+/// SQLite: records a change for each of `rows` observations whose level exists with another
+/// quantity (`CROSS JOIN`: SQLite then looks each row up by the level's key, where its planner
+/// would otherwise scan the tenant's levels for every chunk). Binds: product, warehouse and
+/// quantity per row, then tenant, time, run and the first 28 hex digits of the chunk's ids.
+fn sqlite_history_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(400 + rows * 20);
+    sql.push_str("WITH n (suffix, product_id, warehouse, available) AS (VALUES ");
+    for i in 0..rows {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}('{i:04x}', ?, ?, ?)");
+    }
+    let (tenant, at, run, ids) = (3 * rows + 1, 3 * rows + 2, 3 * rows + 3, 3 * rows + 4);
+    let _ = write!(
+        sql,
+        ") INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, previous_available, \
+         available, sync_run_id, recorded_at) \
+         SELECT ?{tenant}, unhex(?{ids} || n.suffix), n.product_id, n.warehouse, s.available, n.available, ?{run}, ?{at} \
+         FROM n CROSS JOIN stock_level s \
+           ON s.tenant_id = ?{tenant} AND s.product_id = n.product_id AND s.warehouse = n.warehouse \
+         WHERE s.available <> n.available"
+    );
+    sql
+}
+
+/// SQLite: upserts `rows` levels. Binds: product, warehouse, quantity, kind and warehouse id per
+/// row, then tenant, time and run.
+fn sqlite_level_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(400 + rows * 18);
+    sql.push_str("WITH n (product_id, warehouse, available, warehouse_kind, warehouse_id) AS (VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?)" });
+    }
+    let (tenant, at, run) = (5 * rows + 1, 5 * rows + 2, 5 * rows + 3);
+    let _ = write!(
+        sql,
+        ") INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, warehouse_id, \
+         updated_at, first_sync_run_id) \
+         SELECT ?{tenant}, product_id, warehouse, available, warehouse_kind, warehouse_id, ?{at}, ?{run} FROM n \
+         WHERE true{UPSERT_TAIL}"
+    );
+    sql
+}
+
+/// The rows of `chunk` whose available quantity differs from `previous`, with the old quantity.
+fn changes<'a>(chunk: &[&'a ObservedStock], previous: &HashMap<(Uuid, String), i64>) -> Vec<(&'a ObservedStock, i64)> {
+    chunk
+        .iter()
+        .filter_map(|o| {
+            let before = *previous.get(&(o.product_id, o.warehouse.clone()))?;
+            (before != o.available).then_some((*o, before))
+        })
+        .collect()
 }
 
 /// PostgreSQL: one array per column.
@@ -406,3 +427,5 @@ const UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, product_id, warehouse) DO UP
 
 /// Rows per PostgreSQL statement (arrays have no bind limit; this bounds statement memory).
 const PG_CHUNK: usize = 10_000;
+// A change record's position in its SQLite chunk is the last four hex digits of its id.
+const _: () = assert!(WRITE_CHUNK <= 0xffff);

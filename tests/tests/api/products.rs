@@ -91,4 +91,62 @@ both_backends! {
         assert_eq!(kazan["available"], 11);
         assert_eq!(res.body["history"][0]["previous_available"], 4);
     }
+
+    async fn a_write_of_many_statements_records_exactly_the_changes(app) {
+        // 3,000 levels: more than one SQLite statement holds (1,000 rows), so the changes are
+        // found per statement and their ids drawn per statement.
+        let t = app.register("bulk@example.com").await;
+        let warehouses = ["W1", "W2", "W3", "W4", "W5"];
+        let (_, ids) = seed_catalogue(&app, &t, 600, &warehouses).await;
+        let seeded = |i: usize, w: usize| ((i * 7 + w * 3) % 20) as i64;
+        let level = |i: usize, w: usize, available| ObservedStock {
+            product_id: ids[i].1,
+            warehouse: warehouses[w].to_owned(),
+            available,
+            kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+            warehouse_id: None,
+        };
+        // Every third level changes; a new warehouse appears for product 7 (no change: it has no
+        // previous quantity); product 599's W5 is observed twice (the later wins).
+        let changed = |i: usize, w: usize| (i * 5 + w).is_multiple_of(3);
+        let written = |i: usize, w: usize| seeded(i, w) + if changed(i, w) { 100 } else { 0 };
+        let mut observed = Vec::new();
+        for i in 0..600 {
+            for w in 0..5 {
+                observed.push(level(i, w, written(i, w)));
+            }
+        }
+        observed.push(ObservedStock { warehouse: "Новый".into(), ..level(7, 0, 5) });
+        observed.insert(0, level(599, 4, 1));
+        let expected = (0..3000usize).filter(|k| k.is_multiple_of(3)).count() as u64;
+        let changes = app.app.store.record_stock_levels(t.tenant_id, &observed, None).await.unwrap();
+        assert_eq!(changes, expected, "exactly the changed levels");
+
+        // A second write right after: one level again, which must list before the first write.
+        let again = app.app.store.record_stock_levels(t.tenant_id, &[level(599, 4, 7)], None).await.unwrap();
+        assert_eq!(again, 1);
+        let history = app.app.store.stock_history_of_product(t.tenant_id, ids[599].1, 10).await.unwrap();
+        let w5: Vec<(Option<i64>, i64)> =
+            history.iter().filter(|h| h.warehouse == "W5").map(|h| (h.previous_available, h.available)).collect();
+        let first = written(599, 4);
+        let mut want = vec![(Some(first), 7)];
+        if changed(599, 4) {
+            want.push((Some(seeded(599, 4)), first));
+        }
+        assert_eq!(w5, want, "newest first, the later observation of the first write recorded");
+        // Every changed level of every statement has its change, with the quantities it had.
+        for i in [0, 199, 200, 333, 598] {
+            let history = app.app.store.stock_history_of_product(t.tenant_id, ids[i].1, 10).await.unwrap();
+            let mut got: Vec<(String, Option<i64>, i64)> =
+                history.into_iter().map(|h| (h.warehouse, h.previous_available, h.available)).collect();
+            got.sort();
+            let want: Vec<(String, Option<i64>, i64)> = (0..5)
+                .filter(|&w| changed(i, w))
+                .map(|w| (warehouses[w].to_owned(), Some(seeded(i, w)), seeded(i, w) + 100))
+                .collect();
+            assert_eq!(got, want, "product {i}");
+        }
+        let stocks = app.app.store.stock_levels_of_product(t.tenant_id, ids[7].1).await.unwrap();
+        assert!(stocks.iter().any(|s| s.warehouse == "Новый" && s.available == 5), "{stocks:?}");
+    }
 }
