@@ -11,8 +11,9 @@
 //! - **Incidents:** the key + `#` + a sequence that grows after each resolve; level changes update
 //!   the same incident.
 //! - **Notifications:** an open pushes, except a warning in quiet hours (to the digest); an
-//!   escalation pushes; critical or out-of-stock repeats after 24 h; a de-escalation goes to the
-//!   digest; a resolve pushes only after a critical or out-of-stock level and outside quiet hours.
+//!   escalation pushes, unless the incident fell and came back to a level already pushed less
+//!   than 24 h ago (digest); critical or out-of-stock repeats after 24 h; a de-escalation goes
+//!   to the digest; a resolve pushes only after a critical or out-of-stock level and outside quiet hours.
 //!   Urgent (critical, out of stock) pushes bypass quiet hours when the tenant allows it (the
 //!   default). A push not made records why (`suppressed_by`): `pending`, `quiet_hours`,
 //!   `repeat_interval`, `inhibited` (an open `oos` incident of the same SKU×warehouse silences
@@ -136,6 +137,11 @@ pub struct State {
     pub opened_at: Option<DateTime<Utc>>,
     /// When the incident was last told (pushed or put in the digest).
     pub last_told: Option<DateTime<Utc>>,
+    /// When the open incident was last pushed, and at which level: a level that falls back and
+    /// escalates again to one already pushed is not pushed again within `repeat` (no flapping
+    /// pushes: at most one per key per repeat interval unless the level increased).
+    #[serde(default)]
+    pub last_pushed: Option<(DateTime<Utc>, Level)>,
 }
 
 /// What one SKU×warehouse looks like at an evaluation.
@@ -281,8 +287,21 @@ pub fn step(state: &mut State, rule: Rule, input: &Input<'_>, inhibited: bool, p
             suppressed_by = Some(why);
         }
     }
+    if notification == Notification::Push
+        && change == Change::Escalated
+        && state.last_pushed.is_some_and(|(t, level)| level >= state.level && at - t < policy.repeat)
+    {
+        // Back up to a level pushed less than `repeat` ago (it had fallen in between).
+        notification = Notification::Digest;
+        suppressed_by = Some(Suppressed::RepeatInterval);
+    }
     if notification != Notification::None {
         state.last_told = Some(at);
+    }
+    if change == Change::Resolved {
+        state.last_pushed = None;
+    } else if notification == Notification::Push {
+        state.last_pushed = Some((at, state.level));
     }
     Outcome { rule, change: Some(change), level: state.level, seq: Some(state.seq), notification, suppressed_by }
 }
@@ -473,6 +492,32 @@ mod tests {
         );
         let c = q.eval(at(2, 8), 40, 0)[1];
         assert_eq!(said(&c), (Some(Change::Resolved), Level::Ok, Notification::Digest, Some(Suppressed::QuietHours)));
+    }
+
+    #[test]
+    fn a_level_that_falls_and_comes_back_is_not_pushed_twice_in_a_day() {
+        let mut p = Pair::new();
+        let critical = |p: &mut Pair, day, hour| {
+            p.eval(at(day, hour), 6, 0);
+            p.eval(at(day, hour + 1), 6, 0)[1]
+        };
+        let opened = critical(&mut p, 1, 12);
+        assert_eq!(said(&opened), (Some(Change::Opened), Level::Critical, Notification::Push, None));
+        // Cover 10 > 1.25 × 7: down to warning (digest), then back to critical two hours later.
+        assert_eq!(p.eval(at(1, 14), 10, 0)[1].change, Some(Change::Deescalated));
+        let again = critical(&mut p, 1, 15);
+        assert_eq!(
+            said(&again),
+            (Some(Change::Escalated), Level::Critical, Notification::Digest, Some(Suppressed::RepeatInterval)),
+            "the seller was told of this critical level two hours ago"
+        );
+        assert_eq!(again.seq, opened.seq, "the same incident");
+        // A day after that push, the same fall and rise pushes again.
+        assert_eq!(p.eval(at(2, 14), 10, 0)[1].change, Some(Change::Deescalated));
+        assert_eq!(
+            said(&critical(&mut p, 2, 15)),
+            (Some(Change::Escalated), Level::Critical, Notification::Push, None)
+        );
     }
 
     #[test]
