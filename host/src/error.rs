@@ -6,25 +6,27 @@
 //! ```
 //!
 //! Handlers return [`ApiError`]. Responses that are produced elsewhere (an unknown route, a wrong
-//! method, a caught panic) are rewritten into the same envelope by [`EnvelopeLayer`], the outermost
-//! middleware, which also assigns every request an id (`X-Request-Id`, echoed back and logged).
+//! method, a caught panic) are rewritten into the same envelope ([`enveloped`]) by the outermost
+//! service, [`crate::router::Front`], which also assigns every request an id (`X-Request-Id`,
+//! echoed back and logged).
 //! Internal errors are logged once with that id and answered with the id and nothing else; every
 //! 5xx is also reported to Sentry when it is on ([`crate::telemetry::reporting`]).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
 
 mod envelope;
-pub use envelope::{Envelope, EnvelopeLayer};
+pub use envelope::{enveloped, request_id};
 
-/// Header carrying the request id in both directions.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Header carrying the request id in both directions. (A `HeaderName`, not a `&str`: a map
+/// lookup or insert by `&str` parses and validates the name first, ~300–600 instructions.)
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     /// The id of the request being served on this task, for error bodies and logs.
-    static REQUEST_ID: HeaderValue;
+    pub(crate) static REQUEST_ID: HeaderValue;
 }
 
 /// An error answered to the client. The message is safe to show; internals are not in it.
@@ -170,7 +172,7 @@ fn capitalise(s: &str) -> String {
 pub struct ErrorCode(pub &'static str);
 
 /// The code and message an error answer gets from its status alone (an unknown route, a wrong
-/// method, a timeout, a caught panic): what [`envelope`] writes, and what the metrics count.
+/// method, a timeout, a caught panic): what [`enveloped`] writes, and what the metrics count.
 pub fn bare_error(status: StatusCode) -> (&'static str, &'static str) {
     match status {
         StatusCode::NOT_FOUND => ("not_found", "no such route"),

@@ -11,18 +11,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, Any, Cors, CorsLayer};
 
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::api::MAX_BODY_BYTES;
 use crate::api::openapi::{self, ApiDoc};
 use crate::api::{
     admin, auth, connections, events, forecasts, invitations, members, products, sales, stocks, sync, sync_runs,
@@ -31,28 +26,32 @@ use crate::api::{
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
 use crate::ratelimit::{RateLimitLayer, RouteLimit};
-use crate::telemetry::{metrics, reporting, track};
+use crate::telemetry::{metrics, reporting};
 use crate::{App, error, health};
+
+mod front;
+mod guard;
+
+pub use front::Front;
+pub use guard::GuardLayer;
 
 /// Builds the service: routes, then middleware, outermost first (the seed's order, with the
 /// pieces it left implicit):
 /// 1. CORS, so a preflight is answered before anything else runs;
-/// 2. compression of answers (gzip when the client accepts it), around everything that answers;
-/// 3. the error envelope, which assigns the request id and rewrites any bare error into JSON
-///    (also the timeout's and the panic catcher's);
-/// 4. request tracing (one span per request, after the id exists);
-/// 5. the request timeout ([`REQUEST_TIMEOUT`]), so a stuck request ends as a 408 envelope;
-/// 6. panic catching, so a bug in a handler is a 500 envelope, not a dropped connection;
-/// 7. the body limit (1 MiB; larger bodies are refused before they are read);
+/// 2. the front ([`Front`]): request id, body limit (1 MiB; larger bodies are refused before they
+///    are read), one span per request, compression of answers (gzip when the client accepts it),
+///    a panic catcher for the router itself, and the error envelope, which rewrites any bare
+///    error into JSON (also the timeout's and the panic catcher's below);
 ///
 /// Then routing, and per matched route: Sentry when `SENTRY_DSN` is set (a hub per request and a
-/// transaction named by route template; inside the layers above, so a handler's 500 or panic is
-/// reported within the request's hub before they turn it into the envelope), metrics (by route
-/// template, so after routing; it still sees every 429 because it wraps the limiter, and a panic
-/// or a timeout because a second catcher and timeout sit inside it: [`observed`]), rate
-/// limiting (before any work, one decision for all of the request's limits), and the tenant
-/// context (the handler's `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
-pub fn router(app: Arc<App>) -> Router {
+/// transaction named by route template; inside the front, so a handler's 500 or panic is
+/// reported within the request's hub before it turns into the envelope), the guard ([`observed`]:
+/// metrics by route template, so after routing, the request timeout ([`REQUEST_TIMEOUT`], a 408
+/// envelope) and the panic catcher (a bug in a handler is a 500 envelope, not a dropped
+/// connection); it sees every 429 because it wraps the limiter), rate limiting (before any work,
+/// one decision for all of the request's limits), and the tenant context (the handler's
+/// `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
+pub fn router(app: Arc<App>) -> Stack {
     let cors = cors_layer(app.cors.clone());
     // Rate limits: every tenant route counts against the global and tenant limits; some also have
     // their own, declared here beside the route and decided in the same call.
@@ -135,11 +134,11 @@ pub fn router(app: Arc<App>) -> Router {
             })
     }));
     let routes = routes.fallback(unmatched).layer(axum::Extension(openapi::Served::new(&document)));
-    with_stack(routes, cors, app.config.sentry.enabled()).with_state(app)
+    with_stack(routes.with_state(app.clone()), cors, app.config.sentry.enabled())
 }
 
 /// The routes of `stock-tracker worker`: health and metrics only, under the same stack.
-pub fn worker_router(app: Arc<App>) -> Router {
+pub fn worker_router(app: Arc<App>) -> Stack {
     let api = OpenApiRouter::new()
         .routes(routes!(health::health_alias))
         .routes(routes!(health::health))
@@ -148,49 +147,43 @@ pub fn worker_router(app: Arc<App>) -> Router {
     let api = observed(api, &app, REQUEST_TIMEOUT);
     let (routes, _) =
         OpenApiRouter::new().routes(routes!(metrics::serve_metrics)).nest("/api/v1", api).split_for_parts();
-    with_stack(routes.fallback(unmatched), cors_layer(app.cors.clone()), app.config.sentry.enabled()).with_state(app)
+    let cors = cors_layer(app.cors.clone());
+    with_stack(routes.fallback(unmatched).with_state(app.clone()), cors, app.config.sentry.enabled())
 }
 
-/// The per-route layers every API route gets, innermost first: the panic catcher (a handler's
-/// panic becomes a 500 marked `panic`), the request timeout (`timeout`: 408), and the metrics
-/// layer around both, so that what they answer is counted by route template. Public so tests can
-/// put a misbehaving route under exactly these layers. (The outer stack, [`with_stack`], has a
-/// panic catcher and a timeout again for what no route matches.)
+/// The route layer every API route gets ([`guard`]): metrics by route template, the request
+/// timeout (`timeout`: 408) and the panic catcher (a handler's panic becomes a 500 marked
+/// `panic`), what the last two answer counted too. Public so tests can put a misbehaving route
+/// under exactly this layer.
 pub fn observed(api: OpenApiRouter<Arc<App>>, app: &Arc<App>, timeout: std::time::Duration) -> OpenApiRouter<Arc<App>> {
-    api.route_layer(CatchPanicLayer::custom(error::panic_response as fn(_) -> _))
-        .route_layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .route_layer(track::TrackLayer::new(app.clone()))
+    api.route_layer(GuardLayer::new(app.clone(), timeout))
 }
 
 /// Operator calls per client address (their bearer is no tenant token, so they also spend the
 /// anonymous per-IP budget; wrong tokens are throttled separately, see [`admin::Operator`]).
 const ADMIN_LIMIT: RouteLimit = RouteLimit::per_ip("admin", 30, 60);
 
-/// The outer middleware stack (see [`router`] for the order and the reasons), around any routes;
-/// public so the overhead benchmark measures exactly this stack.
+/// The served service: the router inside the front, inside CORS when it is configured.
+pub type Stack = tower::util::Either<Cors<Front<Router>>, Front<Router>>;
+
+/// The outer middleware (see [`router`] for the order and the reasons) around a whole router,
+/// once (not route by route); public so the overhead benchmark measures exactly this stack.
 ///
 /// With Sentry on, matched routes (only: an unknown path is never a transaction) also get a hub
-/// of their own and a transaction named by route template, just inside the body limit: outside
-/// metrics, rate limiting and the handler, so a 5xx, a panic or a 429 happens within the hub.
-pub fn with_stack<S: Clone + Send + Sync + 'static>(
-    routes: Router<S>,
-    cors: Option<CorsLayer>,
-    sentry: bool,
-) -> Router<S> {
+/// of their own and a transaction named by route template, inside the front: outside metrics,
+/// rate limiting and the handler, so a 5xx, a panic or a 429 happens within the hub.
+pub fn with_stack(routes: Router, cors: Option<CorsLayer>, sentry: bool) -> Stack {
     let routes = match reporting::layers(sentry) {
         Some(layers) => routes.route_layer(layers),
         None => routes,
     };
-    routes.layer(
-        ServiceBuilder::new()
-            .option_layer(cors)
-            .layer(CompressionLayer::new())
-            .layer(error::EnvelopeLayer)
-            .layer(TraceLayer::new_for_http())
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-            .layer(CatchPanicLayer::new())
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-    )
+    // Turns every handler into a route now rather than on each request (what axum's
+    // `into_make_service` does for a router served directly).
+    let front = Front::new(routes.with_state(()));
+    match cors {
+        Some(cors) => tower::util::Either::Left(cors.layer(front)),
+        None => tower::util::Either::Right(front),
+    }
 }
 
 /// Longest a request may take before it is answered with 408 (plugin calls have their own,
@@ -214,7 +207,7 @@ fn cors_layer(origins: CorsOrigins) -> Option<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods(tower_http::cors::AllowMethods::mirror_request())
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
-        .expose_headers([axum::http::HeaderName::from_static(error::REQUEST_ID_HEADER)]);
+        .expose_headers([error::REQUEST_ID_HEADER]);
     match origins {
         CorsOrigins::None => None,
         CorsOrigins::Any => Some(layer.allow_origin(Any)),

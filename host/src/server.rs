@@ -46,12 +46,13 @@ async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Con
 async fn run(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
-    routes: axum::Router,
+    routes: router::Stack,
     background: Background,
 ) -> anyhow::Result<()> {
     let (stop, mut stopping) = tokio::sync::watch::channel(false);
     let stop = Arc::new(stop);
-    let service = routes.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service =
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(routes);
     let server = {
         let stop = stop.clone();
         async move {

@@ -3,7 +3,6 @@
 pub mod logging;
 pub mod metrics;
 pub mod reporting;
-pub mod track;
 
 pub use logging::init;
 pub use metrics::Metrics;

@@ -2,9 +2,9 @@
 //! target median ≤ 5 µs per request, without Sentry).
 //!
 //! The same trivial handler is mounted twice: on a bare axum router, and inside everything a real
-//! route gets (CORS off as in the default, compression, error envelope and request id, tracing,
-//! timeout, panic catcher, body limit, the metrics route layer, and the rate limiter with its
-//! in-process backend). Requests go through `tower::ServiceExt::oneshot`, alternating batches of
+//! route gets (CORS off as in the default; the front: request id, body limit, span, compression,
+//! panic catcher, error envelope; the route guard: metrics, timeout, panic catcher; and the rate
+//! limiter with its in-process backend). Requests go through `tower::ServiceExt::oneshot`, alternating batches of
 //! 1,000, and the per-request median of 60 batches is reported for each. With a bearer token the
 //! limiter also verifies the JWT to find the tenant (the tenant scope): once per token text (the
 //! cached path, a client's steady state), and on every request when each carries a token the app
@@ -16,7 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::body::Body;
 use axum::http::Request;
 use stock_tracker_tests::stack::{self, PATH};
@@ -34,7 +35,10 @@ enum Token<'a> {
     Fresh(&'a [String]),
 }
 
-async fn batch(router: &Router, token: Token<'_>, peer: bool, n: usize) -> Duration {
+async fn batch<S>(router: &S, token: Token<'_>, peer: bool, n: usize) -> Duration
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible> + Clone,
+{
     let start = Instant::now();
     for i in 0..n {
         let mut req = Request::get(PATH);

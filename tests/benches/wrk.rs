@@ -19,10 +19,10 @@
 //! runs only the targets whose label contains it (for profiling one of them, layered ones
 //! included: `benches/instructions.sh` counts a target's instructions per request that way).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use axum::Router;
 use stock_tracker_tests::stack::{self, LAYERS, PATH};
 
 stock_tracker::product_allocator!();
@@ -124,11 +124,20 @@ fn table(targets: &[Target<'_>], results: &[Vec<(f64, String, f64)>]) -> Vec<(f6
     medians
 }
 
-async fn serve(router: Router) -> SocketAddr {
+async fn serve<S>(service: S) -> SocketAddr
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let service =
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service);
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(listener, service).await.unwrap();
     });
     addr
 }

@@ -20,7 +20,6 @@ pub mod webhook_receiver;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use fake_wildberries::{FakeConfig, FakeWildberries};
@@ -156,7 +155,7 @@ pub struct TestApp {
     /// The fake Wildberries this app's plugins may reach (`PLUGIN_EXTRA_HOSTS`).
     pub fake: Arc<FakeWildberries>,
     pub backend: Backend,
-    router: Router,
+    router: stock_tracker::router::Stack,
     /// The configuration it was built from, to rebuild it (restart) with changes.
     pub config: Config,
     pub data_dir: Arc<TempDir>,

@@ -1,12 +1,13 @@
 //! The two routers the middleware-overhead benchmarks compare (`benches/stack.rs` in process,
 //! `benches/wrk.rs` over HTTP): one trivial handler on a bare axum router, and the same handler
-//! inside everything a real route gets (the outer stack of `router::with_stack`, the metrics route
-//! layer and the rate limiter with the app's backend; Sentry off, as without a DSN).
+//! inside everything a real route gets (the front of `router::with_stack`, the route guard of
+//! `router::observed` and the rate limiter with the app's backend; Sentry off, as without a DSN).
 
 use axum::Router;
 use axum::routing::get;
 use stock_tracker::ratelimit::RateLimitLayer;
-use stock_tracker::telemetry::track::TrackLayer;
+use stock_tracker::router::{GuardLayer, Stack};
+use tower::util::Either;
 
 use crate::{Backend, TestApp, TestTenant};
 
@@ -24,9 +25,11 @@ pub async fn app() -> (TestApp, TestTenant) {
     let app = base
         .restart(|c| {
             c.ratelimit.rate_limit_enabled = true;
-            c.ratelimit.rate_limit_global = u64::MAX / 4;
-            c.ratelimit.rate_limit_tenant = u64::MAX / 4;
-            c.ratelimit.rate_limit_anon = u64::MAX / 4;
+            // Ten digits, as a large real limit has (a limit's digits are written into three
+            // answer fields), and far more than a benchmark sends in a window.
+            c.ratelimit.rate_limit_global = 1_000_000_000;
+            c.ratelimit.rate_limit_tenant = 1_000_000_000;
+            c.ratelimit.rate_limit_anon = 1_000_000_000;
         })
         .await;
     let tenant = app.register("stack@example.com").await;
@@ -43,26 +46,21 @@ pub fn fresh_tokens(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<String>
         .collect()
 }
 
-/// `(bare, full)`.
-pub fn routers(app: &TestApp) -> (Router, Router) {
-    let state = app.app.clone();
+/// `(bare, full)`: the full router is [`full_without`] nothing.
+pub fn routers(app: &TestApp) -> (Router, Stack) {
     let bare = Router::new().route(PATH, get(ping));
-    let routed = Router::new()
-        .route(PATH, get(ping).layer(RateLimitLayer::new(state.clone(), None)))
-        .route_layer(TrackLayer::new(state));
-    (bare, stock_tracker::router::with_stack(routed, None, false))
+    let Either::Left(full) = full_without(app, &[]) else { unreachable!("the front is on") };
+    (bare, full)
 }
 
-/// Every layer of the full stack, outermost first: the outer layers of `router::with_stack` and
-/// the two route layers.
-pub const LAYERS: [&str; 8] =
-    ["compression", "envelope", "trace", "timeout", "panic", "body_limit", "metrics", "rate_limit"];
+/// The pieces a real route's request passes, outermost first: the front of `router::with_stack`
+/// (request id, body limit, span, compression, panic catcher, error envelope), the route guard
+/// of `router::observed` (metrics, timeout, panic catcher) and the rate limiter.
+pub const LAYERS: [&str; 3] = ["front", "guard", "rate_limit"];
 
-/// The full stack rebuilt one layer at a time without the layers in `except`, to see what each
-/// costs. Each `Router::layer` boxes its layer separately, so this costs a little more than
-/// `with_stack`'s single `ServiceBuilder`; compare it with itself (`except` empty), not with
-/// [`routers`]. `router::with_stack` is the reference for the order.
-pub fn full_without(app: &TestApp, except: &[&str]) -> Router {
+/// The full stack, composed as `router::router` composes it, without the pieces in `except`, to
+/// see what each costs.
+pub fn full_without(app: &TestApp, except: &[&str]) -> Either<Stack, Router> {
     let on = |layer: &str| !except.contains(&layer);
     let state = app.app.clone();
     let mut method = get(ping);
@@ -70,30 +68,12 @@ pub fn full_without(app: &TestApp, except: &[&str]) -> Router {
         method = method.layer(RateLimitLayer::new(state.clone(), None));
     }
     let mut routed = Router::new().route(PATH, method);
-    if on("metrics") {
-        routed = routed.route_layer(TrackLayer::new(state));
+    if on("guard") {
+        routed = routed.route_layer(GuardLayer::new(state, stock_tracker::router::REQUEST_TIMEOUT));
     }
-    if on("body_limit") {
-        routed = routed.layer(axum::extract::DefaultBodyLimit::max(stock_tracker::api::MAX_BODY_BYTES));
+    if on("front") {
+        Either::Left(stock_tracker::router::with_stack(routed, None, false))
+    } else {
+        Either::Right(routed)
     }
-    if on("panic") {
-        routed = routed.layer(tower_http::catch_panic::CatchPanicLayer::new());
-    }
-    if on("timeout") {
-        let timeout = stock_tracker::router::REQUEST_TIMEOUT;
-        routed = routed.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ));
-    }
-    if on("trace") {
-        routed = routed.layer(tower_http::trace::TraceLayer::new_for_http());
-    }
-    if on("envelope") {
-        routed = routed.layer(stock_tracker::error::EnvelopeLayer);
-    }
-    if on("compression") {
-        routed = routed.layer(tower_http::compression::CompressionLayer::new());
-    }
-    routed
 }

@@ -145,7 +145,7 @@ async fn every_error_is_counted_by_its_envelope_code_panics_and_timeouts_include
         .route("/boom", get(|| async { std::convert::identity::<fn() -> StatusCode>(|| panic!("a bug"))() }))
         .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }));
     let (routes, _) = observed(routes, &app.app, Duration::from_millis(50)).split_for_parts();
-    let service = with_stack(routes, None, false).with_state(Arc::clone(&app.app));
+    let service = with_stack(routes.with_state(Arc::clone(&app.app)), None, false);
     for (path, status) in [("/boom", StatusCode::INTERNAL_SERVER_ERROR), ("/slow", StatusCode::REQUEST_TIMEOUT)] {
         let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
         let res = tower::ServiceExt::oneshot(service.clone(), req).await.unwrap();

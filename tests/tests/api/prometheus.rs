@@ -42,7 +42,7 @@ async fn prometheus_scrapes_and_the_dashboard_queries_return_data() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_addr = listener.local_addr().unwrap();
     let router = stock_tracker::router::router(app.app.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, axum::ServiceExt::into_make_service(router)).await.unwrap() });
 
     let dir = stock_tracker_tests::TempDir::new("st-prom");
     let prom_port = free_port();

@@ -1,0 +1,156 @@
+//! The route layer every API route gets ([`GuardLayer`], applied by [`super::observed`]): one
+//! service that
+//!
+//! - counts and times the request by its route template (`stock_tracker_requests_total`,
+//!   `stock_tracker_request_duration_seconds`, `stock_tracker_errors_total`; [`metrics`]),
+//!   including what the two steps below answer;
+//! - ends a request that runs past its deadline with a bare 408 (the front turns it into the
+//!   `timeout` envelope); the timer is only set once the route has to wait, so an answer ready at
+//!   once costs no timer;
+//! - turns a panic in the route (handler, extractors, rate limiter) into a bare 500 marked
+//!   `panic` ([`error::panic_response`]).
+//!
+//! One hand-written service rather than three `tower-http` layers, so that a request is not moved
+//! through three futures and its route not boxed three times (docs/BENCHMARKS.md).
+//!
+//! [`metrics`]: crate::telemetry::metrics
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::time::Sleep;
+use tower::{Layer, Service};
+
+use crate::App;
+use crate::error::{self, ErrorCode};
+use crate::telemetry::metrics::RouteSeries;
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct GuardLayer {
+    app: Arc<App>,
+    timeout: Duration,
+}
+
+impl GuardLayer {
+    pub fn new(app: Arc<App>, timeout: Duration) -> Self {
+        Self { app, timeout }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard { inner, app: self.app.clone(), timeout: self.timeout, series: Arc::default() }
+    }
+}
+
+/// The service of [`GuardLayer`].
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    app: Arc<App>,
+    timeout: Duration,
+    /// This route's usual series, shared by the clones a request makes.
+    series: Arc<RouteSeries>,
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let seen = Seen {
+            app: self.app.clone(),
+            series: self.series.clone(),
+            endpoint: req.extensions().get::<MatchedPath>().cloned(),
+            method: req.method().clone(),
+            started: Instant::now(),
+            timeout: self.timeout,
+        };
+        let state = match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+            Ok(inner) => State::Running { inner },
+            Err(panic) => State::Done { res: Some(error::panic_response(panic)) },
+        };
+        GuardFuture { state, sleep: None, seen: Some(seen) }
+    }
+}
+
+/// What the metrics need once the answer is there.
+struct Seen {
+    app: Arc<App>,
+    series: Arc<RouteSeries>,
+    endpoint: Option<MatchedPath>,
+    method: Method,
+    started: Instant,
+    timeout: Duration,
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Running { #[pin] inner: F },
+        Done { res: Option<Response> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`Guard`], counted when it is ready.
+    pub struct GuardFuture<F> {
+        #[pin]
+        state: State<F>,
+        #[pin]
+        sleep: Option<Sleep>,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for GuardFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let res = match this.state.project() {
+            StateProj::Done { res } => res.take().expect("GuardFuture polled after completion"),
+            StateProj::Running { inner } => match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(Poll::Ready(Ok(res))) => res,
+                Err(panic) => error::panic_response(panic),
+                Ok(Poll::Pending) => {
+                    let seen = this.seen.as_ref().expect("GuardFuture polled after completion");
+                    if this.sleep.is_none() {
+                        let deadline = seen.started + seen.timeout;
+                        this.sleep.set(Some(tokio::time::sleep_until(deadline.into())));
+                    }
+                    let sleep = this.sleep.as_pin_mut().expect("set above");
+                    if sleep.poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    StatusCode::REQUEST_TIMEOUT.into_response()
+                }
+            },
+        };
+        let seen = this.seen.take().expect("GuardFuture polled after completion");
+        let endpoint = seen.endpoint.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let code = res.extensions().get::<ErrorCode>().map(|c| c.0);
+        let took = seen.started.elapsed();
+        seen.app.metrics.observe_route(&seen.series, &seen.method, endpoint, res.status(), code, took);
+        Poll::Ready(Ok(res))
+    }
+}
