@@ -63,8 +63,8 @@ pub struct Decision {
     pub refused_by: Option<usize>,
     /// After a refusal: how long until the refusing scope would admit one more request.
     pub retry_after: Duration,
-    /// One per scope, in order.
-    pub scopes: Vec<ScopeState>,
+    /// One per scope, in order (a request has at most four: inline, no allocation).
+    pub scopes: smallvec::SmallVec<[ScopeState; 4]>,
 }
 
 /// A limiter backend failed (Redis down or slow); the caller decides whether to fail open.

@@ -3,54 +3,79 @@
 //! `X-RateLimit-Tenant` when a tenant is known, and the IETF `RateLimit-Policy` / `RateLimit`
 //! fields. They are worked out when the request is decided and written onto its answer.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Decision, Scope};
 
 /// The fields of one answer.
 pub(super) struct RateHeaders {
-    limit: u64,
-    remaining: u64,
-    reset: u64,
+    limit: HeaderValue,
+    remaining: HeaderValue,
+    reset: HeaderValue,
     tenant: Option<HeaderValue>,
     policy: Option<HeaderValue>,
     current: Option<HeaderValue>,
 }
 
 impl RateHeaders {
-    /// Reports the refusing scope, or else the one with the fewest requests left.
-    pub(super) fn new(scopes: &[Scope], d: &Decision, refused: Option<usize>, tenant: Option<&str>) -> Self {
+    /// Reports the refusing scope, or else the one with the fewest requests left. `policy` is
+    /// the scopes' `RateLimit-Policy` ([`policy`]).
+    pub(super) fn new(
+        scopes: &[Scope],
+        d: &Decision,
+        refused: Option<usize>,
+        tenant: Option<&str>,
+        policy: Option<HeaderValue>,
+    ) -> Self {
         let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
         let state = d.scopes[i];
-        // `"<scope>";r=<remaining>;t=<seconds>`, without the formatting machinery.
+        // Every value written into one buffer, each field a slice of it: one allocation instead
+        // of one per field, and no formatting machinery.
+        let mut text = Vec::with_capacity(96 + tenant.map_or(0, str::len));
         let mut digits = itoa::Buffer::new();
-        let mut current = String::with_capacity(48);
-        current.push('"');
-        current.push_str(scopes[i].name);
-        current.push_str("\";r=");
-        current.push_str(digits.format(state.remaining));
-        current.push_str(";t=");
-        current.push_str(digits.format(state.reset_after.as_secs_f64().ceil() as u64));
+        let field = |text: &mut Vec<u8>, parts: &[&[u8]]| {
+            let start = text.len();
+            parts.iter().for_each(|part| text.extend_from_slice(part));
+            start..text.len()
+        };
+        let limit = field(&mut text, &[digits.format(state.limit).as_bytes()]);
+        let remaining = field(&mut text, &[digits.format(state.remaining).as_bytes()]);
+        let reset = field(&mut text, &[digits.format(epoch_secs(state.reset_after)).as_bytes()]);
+        // `"<scope>";r=<remaining>;t=<seconds>`
+        let mut seconds = itoa::Buffer::new();
+        let current = field(
+            &mut text,
+            &[
+                b"\"",
+                scopes[i].name.as_bytes(),
+                b"\";r=",
+                digits.format(state.remaining).as_bytes(),
+                b";t=",
+                seconds.format(state.reset_after.as_secs_f64().ceil() as u64).as_bytes(),
+            ],
+        );
+        let tenant = tenant.map(|t| field(&mut text, &[t.as_bytes()]));
+        let text = Bytes::from(text);
+        let value = |range: std::ops::Range<usize>| HeaderValue::from_maybe_shared(text.slice(range)).ok();
         Self {
-            limit: state.limit,
-            remaining: state.remaining,
-            reset: epoch_secs(state.reset_after),
-            tenant: tenant.and_then(|t| HeaderValue::from_str(t).ok()),
-            policy: policy(scopes),
-            current: HeaderValue::try_from(current).ok(),
+            limit: value(limit).unwrap_or(HeaderValue::from_static("0")),
+            remaining: value(remaining).unwrap_or(HeaderValue::from_static("0")),
+            reset: value(reset).unwrap_or(HeaderValue::from_static("0")),
+            tenant: tenant.and_then(value),
+            policy,
+            current: value(current),
         }
     }
 
     pub(super) fn apply(self, headers: &mut HeaderMap) {
         headers.reserve(6);
-        headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(self.limit));
-        headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
-        headers.insert(X_RATELIMIT_RESET, HeaderValue::from(self.reset));
+        headers.insert(X_RATELIMIT_LIMIT, self.limit);
+        headers.insert(X_RATELIMIT_REMAINING, self.remaining);
+        headers.insert(X_RATELIMIT_RESET, self.reset);
         for (name, value) in
             [(X_RATELIMIT_TENANT, self.tenant), (RATELIMIT_POLICY, self.policy), (RATELIMIT, self.current)]
         {
@@ -61,37 +86,10 @@ impl RateHeaders {
     }
 }
 
-/// Scopes a request is decided in, at most (anonymous or tenant, global, the route's own).
-const MAX_SCOPES: usize = 4;
-
-/// What a `RateLimit-Policy` value is made of: each scope's name, limit and window.
-type PolicyKey = [(&'static str, u64, u64); MAX_SCOPES];
-
-/// `RateLimit-Policy` for `scopes`. It depends only on the scopes' names, limits and windows, a
-/// handful of combinations per process, so each is formatted once and then cloned.
-fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
-    type Policies = HashMap<PolicyKey, HeaderValue, foldhash::fast::RandomState>;
-    static POLICIES: LazyLock<Mutex<Policies>> = LazyLock::new(Default::default);
-    if scopes.len() > MAX_SCOPES {
-        return format_policy(scopes);
-    }
-    let mut key: PolicyKey = [("", 0, 0); MAX_SCOPES];
-    for (k, s) in key.iter_mut().zip(scopes) {
-        *k = (s.name, s.limit, s.window.as_secs());
-    }
-    let mut cache = POLICIES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(v) = cache.get(&key) {
-        return Some(v.clone());
-    }
-    let value = format_policy(scopes)?;
-    if cache.len() >= 256 {
-        cache.clear();
-    }
-    cache.insert(key, value.clone());
-    Some(value)
-}
-
-fn format_policy(scopes: &[Scope]) -> Option<HeaderValue> {
+/// `RateLimit-Policy` for `scopes`: each scope's name, quota and window. It depends only on
+/// those, so the rate-limit layer works it out for each combination of scopes a route can have
+/// when the route table is built.
+pub(super) fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
     let mut policy = String::with_capacity(32 * scopes.len());
     for s in scopes {
         let sep = if policy.is_empty() { "" } else { ", " };
@@ -132,11 +130,11 @@ mod tests {
             allowed: true,
             refused_by: None,
             retry_after: Duration::ZERO,
-            scopes: vec![state(1000, 990, 30_000), state(100, 7, 12_001)],
+            scopes: smallvec::smallvec![state(1000, 990, 30_000), state(100, 7, 12_001)],
         };
         let before = epoch_secs(Duration::ZERO);
         let mut headers = HeaderMap::new();
-        RateHeaders::new(&scopes, &decision, None, Some("t-1")).apply(&mut headers);
+        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes)).apply(&mut headers);
         let text = |name: &str| headers[name].to_str().unwrap().to_owned();
         assert_eq!(text("x-ratelimit-limit"), "100");
         assert_eq!(text("x-ratelimit-remaining"), "7");

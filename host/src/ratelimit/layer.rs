@@ -21,11 +21,13 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{Extensions, HeaderMap};
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use prometheus::{Histogram, IntCounter};
+use smallvec::SmallVec;
 use tower::{Layer, Service};
 
-use super::headers::{RateHeaders, epoch_secs, retry_secs};
+use super::headers::{self, RateHeaders, epoch_secs, retry_secs};
 use super::{Decision, Limiter, Scope};
 use crate::App;
 use crate::error::ApiError;
@@ -75,11 +77,13 @@ impl RouteLimit {
 pub struct RateLimitLayer {
     app: Arc<App>,
     route: Option<RouteLimit>,
+    series: Arc<LimitSeries>,
 }
 
 impl RateLimitLayer {
     pub fn new(app: Arc<App>, route: Option<RouteLimit>) -> Self {
-        Self { app, route }
+        let series = Arc::new(LimitSeries::new(&app, route));
+        Self { app, route, series }
     }
 }
 
@@ -87,7 +91,7 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit { inner, app: self.app.clone(), route: self.route }
+        RateLimit { inner, app: self.app.clone(), route: self.route, series: self.series.clone() }
     }
 }
 
@@ -97,6 +101,59 @@ pub struct RateLimit<S> {
     inner: S,
     app: Arc<App>,
     route: Option<RouteLimit>,
+    series: Arc<LimitSeries>,
+}
+
+/// The scopes a request can count against, in the order they are decided; indexes
+/// [`LimitSeries::decisions`].
+#[derive(Debug, Clone, Copy)]
+enum ScopeKind {
+    Anonymous = 0,
+    Global = 1,
+    Tenant = 2,
+    Route = 3,
+}
+
+/// What the limiter works out once per route, when the route table is built: its metric series (a
+/// lookup by label values hashes them and takes a lock, about 200 instructions each; a request
+/// made three or four) and its `RateLimit-Policy` values.
+struct LimitSeries {
+    /// `stock_tracker_ratelimit_decisions_total` by [`ScopeKind`], then allowed / limited /
+    /// not charged.
+    decisions: [[IntCounter; 3]; 4],
+    /// `stock_tracker_ratelimit_backend_duration_seconds` of the in-process and the Redis backend.
+    memory: Histogram,
+    redis: Histogram,
+    /// `RateLimit-Policy` by the set of [`ScopeKind`]s a request counts against (bit `kind`).
+    policies: [Option<HeaderValue>; 1 << MAX_SCOPES],
+}
+
+impl LimitSeries {
+    fn new(app: &App, route: Option<RouteLimit>) -> Self {
+        let metrics = &app.metrics;
+        let config = &app.config.ratelimit;
+        let scope = |name, limit, window| Scope { name, key: std::borrow::Cow::Borrowed(""), limit, window };
+        let kinds = [
+            scope("anonymous", config.rate_limit_anon, config.anon_window()),
+            scope("global", config.rate_limit_global, config.global_window()),
+            scope("tenant", config.rate_limit_tenant, config.tenant_window()),
+            route.map_or_else(|| scope("global", 0, Duration::ZERO), |r| scope(r.name, r.limit, r.window)),
+        ];
+        let policies = std::array::from_fn(|set| {
+            let scopes: Vec<Scope> =
+                kinds.iter().enumerate().filter(|(kind, _)| set & (1 << kind) != 0).map(|(_, s)| s.clone()).collect();
+            headers::policy(&scopes)
+        });
+        // Without a route limit no scope is of the route's kind; its row repeats the global one
+        // rather than make up a label.
+        let names = ["anonymous", "global", "tenant", route.map_or("global", |r| r.name)];
+        let decisions = names.map(|scope| {
+            ["allowed", "limited", "not_charged"]
+                .map(|verdict| metrics.ratelimit_decisions.with_label_values(&[scope, verdict]))
+        });
+        let backend = |name| metrics.ratelimit_backend_duration.with_label_values(&[name]);
+        Self { decisions, memory: backend("memory"), redis: backend("redis"), policies }
+    }
 }
 
 impl<S> Service<Request> for RateLimit<S>
@@ -123,8 +180,8 @@ where
             Limiter::Memory(memory) => {
                 let started = Instant::now();
                 let decision = memory.check(&request.scopes);
-                self.app.metrics.ratelimit_backend_duration.with_label_values(&["memory"]).observe(secs(started));
-                match request.conclude(&self.app, &decision) {
+                self.series.memory.observe(secs(started));
+                match request.conclude(&self.series, &decision) {
                     Verdict::Allow(headers) => {
                         RateLimitFuture::Inner { inner: self.inner.call(req), headers: Some(headers) }
                     }
@@ -135,7 +192,7 @@ where
                 // The ready service goes with the request; a clone stays for the next one.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                let decided = decide_remotely(self.app.clone(), self.route, request, req, inner);
+                let decided = decide_remotely(self.app.clone(), self.series.clone(), request, req, inner);
                 RateLimitFuture::Boxed { fut: Box::pin(decided) }
             }
         }
@@ -174,7 +231,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for RateLimitFutur
 /// The Redis path: ask (within [`DECISION_BUDGET`], through the breaker), then answer.
 async fn decide_remotely<S>(
     app: Arc<App>,
-    route: Option<RouteLimit>,
+    series: Arc<LimitSeries>,
     request: Limited,
     req: Request,
     mut inner: S,
@@ -185,7 +242,7 @@ where
     let outcome = if app.ratelimit_breaker.allow() {
         let started = Instant::now();
         let outcome = tokio::time::timeout(DECISION_BUDGET, app.limiter.check(&request.scopes)).await;
-        app.metrics.ratelimit_backend_duration.with_label_values(&["redis"]).observe(secs(started));
+        series.redis.observe(secs(started));
         match &outcome {
             Ok(Ok(_)) => app.ratelimit_breaker.success(),
             _ => app.ratelimit_breaker.failure(),
@@ -195,7 +252,7 @@ where
         None
     };
     let headers = match outcome {
-        Some(Ok(Ok(decision))) => match request.conclude(&app, &decision) {
+        Some(Ok(Ok(decision))) => match request.conclude(&series, &decision) {
             Verdict::Allow(headers) => Some(headers),
             Verdict::Refuse(refusal) => return refusal,
         },
@@ -206,7 +263,7 @@ where
                 Some(Err(_)) => "timed out".into(),
                 _ => "circuit open after repeated failures".into(),
             };
-            let closed = route.is_some_and(|r| r.fail_closed);
+            let closed = request.fail_closed;
             tracing::warn!(reason = %reason, "rate limiter unavailable; {}", if closed { "refusing (fail-closed route)" } else { "allowing (fail-open)" });
             if closed {
                 return ApiError::Unavailable {
@@ -238,10 +295,12 @@ enum Verdict {
     Refuse(Response),
 }
 
-/// One request's scopes, in the order they are decided, and its tenant.
+/// One request's scopes, in the order they are decided, each scope's kind, and its tenant.
 struct Limited {
-    scopes: Vec<Scope>,
+    scopes: SmallVec<[Scope; MAX_SCOPES]>,
+    kinds: [ScopeKind; MAX_SCOPES],
     tenant: Option<String>,
+    fail_closed: bool,
 }
 
 impl Limited {
@@ -250,66 +309,67 @@ impl Limited {
     fn new(app: &App, route: Option<RouteLimit>, req: &mut Request) -> Self {
         let config = &app.config.ratelimit;
         let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
-        let tenant = claims.as_ref().map(|c| c.tid.to_string());
-        let client = client_ip(req.extensions(), req.headers(), &app.trusted_proxies).map(client_key);
-        let mut scopes = Vec::with_capacity(3);
+        let tenant = claims.as_ref().map(|c| uuid_text(c.tid));
+        // The client's key is needed without a token (the anonymous scope, and a per-tenant or
+        // per-user route limit falls back to it) and for a per-IP route limit.
+        let needs_client = claims.is_none() || route.is_some_and(|r| matches!(r.key_by, KeyBy::Ip));
+        let client = needs_client
+            .then(|| client_ip(req.extensions(), req.headers(), &app.trusted_proxies).map(client_key))
+            .flatten();
+        let route_key = route.and_then(|route| match route.key_by {
+            KeyBy::Ip => client.clone(),
+            KeyBy::Tenant => tenant.clone().or_else(|| client.clone()),
+            KeyBy::User => claims.as_ref().map(|c| uuid_text(c.sub)).or_else(|| client.clone()),
+            KeyBy::Custom(f) => f(req),
+        });
+        let mut limited = Self {
+            scopes: SmallVec::new(),
+            kinds: [ScopeKind::Global; MAX_SCOPES],
+            tenant: None,
+            fail_closed: route.is_some_and(|r| r.fail_closed),
+        };
+        let mut push = |kind, name, key: std::borrow::Cow<'static, str>, limit, window| {
+            limited.kinds[limited.scopes.len()] = kind;
+            limited.scopes.push(Scope { name, key, limit, window });
+        };
         if claims.is_none() {
             // Unauthenticated traffic (401s included) first spends a budget of its own per client,
             // so no one address can drain the global budget that every tenant shares.
-            if let Some(key) = client.clone() {
-                scopes.push(Scope {
-                    name: "anonymous",
-                    key: key.into(),
-                    limit: config.rate_limit_anon,
-                    window: config.anon_window(),
-                });
+            if let Some(key) = client {
+                push(ScopeKind::Anonymous, "anonymous", key.into(), config.rate_limit_anon, config.anon_window());
             }
         }
-        scopes.push(Scope {
-            name: "global",
-            key: std::borrow::Cow::Borrowed("all"),
-            limit: config.rate_limit_global,
-            window: config.global_window(),
-        });
+        let all = std::borrow::Cow::Borrowed("all");
+        push(ScopeKind::Global, "global", all, config.rate_limit_global, config.global_window());
         if let Some(tenant) = &tenant {
-            scopes.push(Scope {
-                name: "tenant",
-                key: tenant.clone().into(),
-                limit: config.rate_limit_tenant,
-                window: config.tenant_window(),
-            });
+            push(ScopeKind::Tenant, "tenant", tenant.clone().into(), config.rate_limit_tenant, config.tenant_window());
         }
-        if let Some(route) = route {
-            let key = match route.key_by {
-                KeyBy::Ip => client,
-                KeyBy::Tenant => tenant.clone().or(client),
-                KeyBy::User => claims.as_ref().map(|c| c.sub.to_string()).or(client),
-                KeyBy::Custom(f) => f(req),
-            };
-            if let Some(key) = key {
-                scopes.push(Scope { name: route.name, key: key.into(), limit: route.limit, window: route.window });
-            }
+        if let (Some(route), Some(key)) = (route, route_key) {
+            push(ScopeKind::Route, route.name, key.into(), route.limit, route.window);
         }
         if let Some(c) = claims {
             req.extensions_mut().insert(crate::auth::VerifiedClaims(c));
         }
-        Self { scopes, tenant }
+        limited.tenant = tenant;
+        limited
     }
 
     /// Counts the decision, then gives the fields for the answer, or the refusal.
-    fn conclude(&self, app: &App, decision: &Decision) -> Verdict {
-        for (i, scope) in self.scopes.iter().enumerate() {
+    fn conclude(&self, series: &LimitSeries, decision: &Decision) -> Verdict {
+        for (i, kind) in self.kinds[..self.scopes.len()].iter().enumerate() {
             let verdict = if decision.refused_by == Some(i) {
-                "limited"
+                1 // limited
             } else if decision.allowed {
-                "allowed"
+                0 // allowed
             } else {
-                "not_charged"
+                2 // not charged
             };
-            app.metrics.ratelimit_decisions.with_label_values(&[scope.name, verdict]).inc();
+            series.decisions[*kind as usize][verdict].inc();
         }
         let refused = (!decision.allowed).then(|| decision.refused_by.unwrap_or(0));
-        let headers = RateHeaders::new(&self.scopes, decision, refused, self.tenant.as_deref());
+        let set = self.kinds[..self.scopes.len()].iter().fold(0, |set, kind| set | (1 << *kind as usize));
+        let policy = series.policies[set].clone();
+        let headers = RateHeaders::new(&self.scopes, decision, refused, self.tenant.as_deref(), policy);
         let Some(i) = refused else {
             return Verdict::Allow(headers);
         };
@@ -322,6 +382,14 @@ impl Limited {
         headers.apply(res.headers_mut());
         Verdict::Refuse(res)
     }
+}
+
+/// Scopes a request is decided in, at most (anonymous or tenant, global, the route's own).
+const MAX_SCOPES: usize = 4;
+
+/// A UUID's hyphenated text without the formatting machinery.
+fn uuid_text(id: uuid::Uuid) -> String {
+    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest

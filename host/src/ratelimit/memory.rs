@@ -1,50 +1,69 @@
-//! The in-process backend: the same sliding-window counters in a map behind one lock (a decision
-//! takes well under a microsecond, so one lock is not a bottleneck at the request rates one
-//! process sees). Keys unused for two windows are swept as the map grows.
+//! The in-process backend: the same sliding-window counters in one table behind one lock (a
+//! decision takes well under a microsecond, so one lock is not a bottleneck at the request rates
+//! one process sees). Keys unused for two windows are swept as the table grows.
 //!
-//! Counters are found by scope (name and window) and then by key, borrowed: a decision on known
-//! keys allocates nothing, and a counter is updated in place. The maps hash with foldhash
-//! (seeded per process, so keys a client chooses cannot be aimed at one bucket): SipHash, the
-//! standard library's, was the largest single cost of a decision.
+//! A counter is found by its scope's name and window and its key, hashed once per decision and
+//! compared borrowed: deciding on known keys allocates nothing, and charging updates the counter
+//! found by the same hash. The table hashes with foldhash (seeded per process, so keys a client
+//! chooses cannot be aimed at one bucket): SipHash, the standard library's, was the largest single
+//! cost of a decision, and a map per scope cost a second lookup per scope and charge.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+
 use super::{Decision, Scope, ScopeState, Window};
 
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// One counter: its scope (name and window in milliseconds), key and window.
+struct Counter {
+    name: &'static str,
+    window_ms: u64,
+    key: Box<str>,
+    window: Window,
+}
 
-/// Counters by scope (its name and window in milliseconds), then by key.
+impl Counter {
+    fn is(&self, name: &str, window_ms: u64, key: &str) -> bool {
+        self.window_ms == window_ms && self.name == name && *self.key == *key
+    }
+}
+
+/// Every counter of the process.
 #[derive(Default)]
 struct Counters {
-    scopes: Map<(&'static str, u64), Map<Box<str>, Window>>,
-    /// Keys held in all scopes.
-    len: usize,
+    table: HashTable<Counter>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Counters {
-    fn get(&self, scope: &Scope, window_ms: u64) -> Option<Window> {
-        self.scopes.get(&(scope.name, window_ms))?.get(scope.key.as_ref()).copied()
+    fn hash(&self, name: &str, window_ms: u64, key: &str) -> u64 {
+        self.hasher.hash_one((name, window_ms, key))
     }
 
-    fn charge(&mut self, scope: &Scope, window: Window, window_ms: u64) {
-        let keys = self.scopes.entry((scope.name, window_ms)).or_default();
-        match keys.get_mut(scope.key.as_ref()) {
-            Some(entry) => *entry = window,
+    fn get(&self, hash: u64, scope: &Scope, window_ms: u64) -> Option<Window> {
+        self.table.find(hash, |c| c.is(scope.name, window_ms, &scope.key)).map(|c| c.window)
+    }
+
+    fn charge(&mut self, hash: u64, scope: &Scope, window: Window, window_ms: u64) {
+        match self.table.find_mut(hash, |c| c.is(scope.name, window_ms, &scope.key)) {
+            Some(counter) => counter.window = window,
             None => {
-                keys.insert(scope.key.as_ref().into(), window);
-                self.len += 1;
+                let counter = Counter { name: scope.name, window_ms, key: scope.key.as_ref().into(), window };
+                let hasher = &self.hasher;
+                self.table.insert_unique(hash, counter, |c| hasher.hash_one((c.name, c.window_ms, &*c.key)));
             }
         }
     }
 
     fn sweep(&mut self, now_ms: u64) {
-        for ((_, window_ms), keys) in &mut self.scopes {
-            keys.retain(|_, window| now_ms / *window_ms <= window.index + 1);
-        }
-        self.scopes.retain(|_, keys| !keys.is_empty());
-        self.len = self.scopes.values().map(Map::len).sum();
+        self.table.retain(|c| now_ms / c.window_ms <= c.window.index + 1);
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
     }
 }
 
@@ -84,17 +103,18 @@ impl MemoryLimiter {
     fn decide_at(&self, scopes: &[Scope], now_ms: u64, charge: bool) -> Decision {
         let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (map, sweep_at, last_sweep) = &mut *guard;
-        let mut states = Vec::with_capacity(scopes.len());
+        let mut states: SmallVec<[ScopeState; 4]> = SmallVec::with_capacity(scopes.len());
         let mut refused_by = None;
         let mut retry_after = Duration::ZERO;
-        // Each scope's window, looked up once: charging reuses it.
-        let mut windows = Vec::with_capacity(scopes.len());
+        // Each scope's window and hash, found once: charging reuses them.
+        let mut windows: SmallVec<[(Window, u64, u64); 4]> = SmallVec::with_capacity(scopes.len());
         for (i, scope) in scopes.iter().enumerate() {
             let window_ms = (scope.window.as_millis() as u64).max(1);
             let index = now_ms / window_ms;
-            let window = map.get(scope, window_ms).unwrap_or(Window { index, ..Window::default() }).at(index);
+            let hash = map.hash(scope.name, window_ms, &scope.key);
+            let window = map.get(hash, scope, window_ms).unwrap_or(Window { index, ..Window::default() }).at(index);
             let elapsed = now_ms - index * window_ms;
-            windows.push((window, window_ms));
+            windows.push((window, window_ms, hash));
             let estimate = window.estimate(elapsed, window_ms);
             let reset_after = Duration::from_millis(window_ms - elapsed);
             if estimate + 1.0 > scope.limit as f64 && refused_by.is_none() {
@@ -108,15 +128,15 @@ impl MemoryLimiter {
             });
         }
         if refused_by.is_none() && charge {
-            for (scope, (mut window, window_ms)) in scopes.iter().zip(windows) {
+            for (scope, (mut window, window_ms, hash)) in scopes.iter().zip(windows) {
                 window.current += 1;
-                map.charge(scope, window, window_ms);
+                map.charge(hash, scope, window, window_ms);
             }
-            // Sweep when the map has doubled since the last sweep, or every SWEEP_EVERY_MS: keys
-            // idle for two windows carry no information any more.
-            if map.len >= *sweep_at || now_ms.saturating_sub(*last_sweep) >= SWEEP_EVERY_MS {
+            // Sweep when the table has doubled since the last sweep, or every SWEEP_EVERY_MS:
+            // keys idle for two windows carry no information any more.
+            if map.len() >= *sweep_at || now_ms.saturating_sub(*last_sweep) >= SWEEP_EVERY_MS {
                 map.sweep(now_ms);
-                *sweep_at = (map.len * 2).max(1024);
+                *sweep_at = (map.len() * 2).max(1024);
                 *last_sweep = now_ms;
             }
         } else if let Some(i) = refused_by {
@@ -127,7 +147,7 @@ impl MemoryLimiter {
 
     /// Keys held (for tests and the memory bound).
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).0.len
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).0.len()
     }
 
     pub fn is_empty(&self) -> bool {
