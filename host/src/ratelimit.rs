@@ -30,7 +30,8 @@ pub mod redis;
 pub mod throttle;
 
 pub use config::RateLimitConfig;
-pub use layer::{KeyBy, RateLimitLayer, RouteLimit};
+pub use headers::RateHeaders;
+pub use layer::{Admitted, KeyBy, RouteLimit, RouteLimiter};
 
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ use crate::api::{
 };
 use crate::config::CorsOrigins;
 use crate::error::ApiError;
-use crate::ratelimit::{RateLimitLayer, RouteLimit};
+use crate::ratelimit::RouteLimit;
 use crate::telemetry::{metrics, reporting};
 use crate::{App, error, health};
 
@@ -45,25 +45,27 @@ pub use guard::GuardLayer;
 ///
 /// Then routing, and per matched route: Sentry when `SENTRY_DSN` is set (a hub per request and a
 /// transaction named by route template; inside the front, so a handler's 500 or panic is
-/// reported within the request's hub before it turns into the envelope), the guard ([`observed`]:
-/// metrics by route template, so after routing, the request timeout ([`REQUEST_TIMEOUT`], a 408
-/// envelope) and the panic catcher (a bug in a handler is a 500 envelope, not a dropped
-/// connection); it sees every 429 because it wraps the limiter), rate limiting (before any work,
-/// one decision for all of the request's limits), and the tenant context (the handler's
-/// `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
+/// reported within the request's hub before it turns into the envelope), the route's guard
+/// ([`GuardLayer`], declared with the route: metrics by route template, so after routing; the
+/// request timeout ([`REQUEST_TIMEOUT`], a 408 envelope); the panic catcher (a bug in a handler is
+/// a 500 envelope, not a dropped connection); rate limiting, before any work, one decision for all
+/// of the request's limits, counted by the metrics like any answer), and the tenant context (the
+/// handler's `AuthUser` extractor, which also puts tenant and user on the Sentry scope).
 pub fn router(app: Arc<App>) -> Stack {
     let cors = cors_layer(app.cors.clone());
-    // Rate limits: every tenant route counts against the global and tenant limits; some also have
-    // their own, declared here beside the route and decided in the same call.
-    let limit = |route: Option<RouteLimit>| RateLimitLayer::new(app.clone(), route);
+    // Every route has a guard (metrics, timeout, panic catcher: [`GuardLayer`]). Rate limits:
+    // every tenant route counts against the global and tenant limits; some also have their own,
+    // declared here beside the route and decided in the same call.
+    let limit = |route: Option<RouteLimit>| GuardLayer::limited(app.clone(), REQUEST_TIMEOUT, route);
+    let open = || GuardLayer::unlimited(app.clone(), REQUEST_TIMEOUT);
     // Each handler's `#[utoipa::path]` gives its path and method; `routes!` serves it and records
     // its operation in the OpenAPI document in the same step.
     let api = OpenApiRouter::new()
-        .routes(routes!(health::health_alias))
-        .routes(routes!(health::health))
-        .routes(routes!(health::live))
-        .routes(routes!(health::ready))
-        .routes(routes!(openapi::get_openapi))
+        .routes(routes!(health::health_alias).layer(open()))
+        .routes(routes!(health::health).layer(open()))
+        .routes(routes!(health::live).layer(open()))
+        .routes(routes!(health::ready).layer(open()))
+        .routes(routes!(openapi::get_openapi).layer(open()))
         .routes(routes!(auth::register).layer(limit(Some(RouteLimit::per_ip("register", 10, 3600)))))
         .routes(routes!(auth::login).layer(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed()))))
         .routes(routes!(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
@@ -104,7 +106,7 @@ pub fn router(app: Arc<App>) -> Stack {
         .routes(routes!(telegram::delete_chat).layer(limit(None)))
         // Not rate-limited: Telegram posts every update from a few addresses, which a per-IP
         // budget would throttle; a stranger gets 401 after a constant-time check, body unread.
-        .routes(routes!(telegram::telegram_webhook))
+        .routes(routes!(telegram::telegram_webhook).layer(open()))
         .routes(routes!(webhooks::redeliver).layer(limit(Some(RouteLimit::per_tenant("redeliver", 60, 60)))))
         .routes(routes!(stocks::list_stocks).layer(limit(None)))
         .routes(routes!(sync_runs::list_sync_runs).layer(limit(None)))
@@ -118,7 +120,6 @@ pub fn router(app: Arc<App>) -> Stack {
                 .layer(limit(Some(ADMIN_LIMIT))),
         )
         .routes(routes!(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))));
-    let api = observed(api, &app, REQUEST_TIMEOUT);
 
     let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(metrics::serve_metrics))
@@ -139,24 +140,16 @@ pub fn router(app: Arc<App>) -> Stack {
 
 /// The routes of `stock-tracker worker`: health and metrics only, under the same stack.
 pub fn worker_router(app: Arc<App>) -> Stack {
+    let open = || GuardLayer::unlimited(app.clone(), REQUEST_TIMEOUT);
     let api = OpenApiRouter::new()
-        .routes(routes!(health::health_alias))
-        .routes(routes!(health::health))
-        .routes(routes!(health::live))
-        .routes(routes!(health::ready));
-    let api = observed(api, &app, REQUEST_TIMEOUT);
+        .routes(routes!(health::health_alias).layer(open()))
+        .routes(routes!(health::health).layer(open()))
+        .routes(routes!(health::live).layer(open()))
+        .routes(routes!(health::ready).layer(open()));
     let (routes, _) =
         OpenApiRouter::new().routes(routes!(metrics::serve_metrics)).nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(app.cors.clone());
     with_stack(routes.fallback(unmatched).with_state(app.clone()), cors, app.config.sentry.enabled())
-}
-
-/// The route layer every API route gets ([`guard`]): metrics by route template, the request
-/// timeout (`timeout`: 408) and the panic catcher (a handler's panic becomes a 500 marked
-/// `panic`), what the last two answer counted too. Public so tests can put a misbehaving route
-/// under exactly this layer.
-pub fn observed(api: OpenApiRouter<Arc<App>>, app: &Arc<App>, timeout: std::time::Duration) -> OpenApiRouter<Arc<App>> {
-    api.route_layer(GuardLayer::new(app.clone(), timeout))
 }
 
 /// Operator calls per client address (their bearer is no tenant token, so they also spend the

@@ -3,11 +3,13 @@
 //! routers are those of `benches/stack.rs` (`stock_tracker_tests::stack`), served over real HTTP
 //! on loopback ports by one server runtime with one worker thread, so that wrk (one thread) has
 //! the other core. Targets alternate round by round; the table gives each round, the median, and
-//! the server's CPU time per request (this process's, wrk being a child).
+//! the server's CPU time per request (this process's, wrk being a child). The ratio is given both
+//! from the medians and round by round (each full run against the bare run just before it), whose
+//! median is the headline: it does not depend on how the machine's speed drifts between rounds.
 //!
-//! Then where the stack's time goes: the stack rebuilt layer by layer (`stack::full_without`),
-//! whole and without each layer in turn, anonymous, alternating; a layer's cost is the CPU per
-//! request it takes away.
+//! Then where the stack's time goes: the stack without each of its pieces in turn
+//! (`stack::full_without`: the front, the route guard, the rate limiter the guard runs),
+//! anonymous, alternating; a piece's cost is the CPU per request it takes away.
 //!
 //! The process uses the product's allocator (`stock_tracker::ALLOCATOR`).
 //!
@@ -68,8 +70,20 @@ fn main() {
         let medians = table(&targets, &results);
         if medians.len() == 4 {
             println!();
-            println!("full/bare throughput, anonymous: {:.2}", medians[1].0 / medians[0].0);
-            println!("full/bare throughput, with a token: {:.2}", medians[3].0 / medians[2].0);
+            println!("full/bare throughput, anonymous: {:.2} (medians)", medians[1].0 / medians[0].0);
+            println!("full/bare throughput, with a token: {:.2} (medians)", medians[3].0 / medians[2].0);
+            // Each round's full run against the bare run just before it: the machine's speed
+            // drifts between rounds (up to 25 % here), much less within one.
+            for (label, bare, full) in [("anonymous", 0, 1), ("with a token", 2, 3)] {
+                let mut ratios: Vec<f64> = results[full].iter().zip(&results[bare]).map(|(f, b)| f.0 / b.0).collect();
+                let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+                ratios.sort_by(f64::total_cmp);
+                println!(
+                    "full/bare throughput, {label}, round by round: {} (median {:.2})",
+                    each.join(", "),
+                    ratios[ratios.len() / 2]
+                );
+            }
         }
     }
 

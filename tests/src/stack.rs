@@ -1,11 +1,10 @@
 //! The two routers the middleware-overhead benchmarks compare (`benches/stack.rs` in process,
 //! `benches/wrk.rs` over HTTP): one trivial handler on a bare axum router, and the same handler
-//! inside everything a real route gets (the front of `router::with_stack`, the route guard of
-//! `router::observed` and the rate limiter with the app's backend; Sentry off, as without a DSN).
+//! inside everything a real route gets (the front of `router::with_stack` and the route's guard
+//! with the rate limiter and the app's backend; Sentry off, as without a DSN).
 
 use axum::Router;
 use axum::routing::get;
-use stock_tracker::ratelimit::RateLimitLayer;
 use stock_tracker::router::{GuardLayer, Stack};
 use tower::util::Either;
 
@@ -54,23 +53,24 @@ pub fn routers(app: &TestApp) -> (Router, Stack) {
 }
 
 /// The pieces a real route's request passes, outermost first: the front of `router::with_stack`
-/// (request id, body limit, span, compression, panic catcher, error envelope), the route guard
-/// of `router::observed` (metrics, timeout, panic catcher) and the rate limiter.
+/// (request id, body limit, span, compression, panic catcher, error envelope), the route's guard
+/// (metrics, timeout, panic catcher) and the rate limiter the guard runs.
 pub const LAYERS: [&str; 3] = ["front", "guard", "rate_limit"];
 
 /// The full stack, composed as `router::router` composes it, without the pieces in `except`, to
-/// see what each costs.
+/// see what each costs ("guard" takes the rate limiter with it).
 pub fn full_without(app: &TestApp, except: &[&str]) -> Either<Stack, Router> {
     let on = |layer: &str| !except.contains(&layer);
-    let state = app.app.clone();
+    let (state, timeout) = (app.app.clone(), stock_tracker::router::REQUEST_TIMEOUT);
     let mut method = get(ping);
-    if on("rate_limit") {
-        method = method.layer(RateLimitLayer::new(state.clone(), None));
-    }
-    let mut routed = Router::new().route(PATH, method);
     if on("guard") {
-        routed = routed.route_layer(GuardLayer::new(state, stock_tracker::router::REQUEST_TIMEOUT));
+        method = method.layer(if on("rate_limit") {
+            GuardLayer::limited(state, timeout, None)
+        } else {
+            GuardLayer::unlimited(state, timeout)
+        });
     }
+    let routed = Router::new().route(PATH, method);
     if on("front") {
         Either::Left(stock_tracker::router::with_stack(routed, None, false))
     } else {

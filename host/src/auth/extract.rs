@@ -15,7 +15,7 @@ use crate::store::tenants::Role;
 
 /// Claims an earlier layer (the rate limiter) already verified from this request's bearer token.
 #[derive(Debug, Clone)]
-pub struct VerifiedClaims(pub crate::auth::AccessClaims);
+pub struct VerifiedClaims(pub Arc<crate::auth::AccessClaims>);
 
 /// The authenticated caller: who, in which tenant, with which role.
 #[derive(Debug, Clone, Copy)]

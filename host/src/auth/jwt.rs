@@ -2,7 +2,7 @@
 //! anything else (`none`, `RS256`, …) is rejected before its signature is looked at.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -41,7 +41,7 @@ pub struct JwtKeys {
     /// hit exactly as the full check does, and the key never changes while the process runs.
     /// Hashed with foldhash (seeded per process): SipHash of a 200-byte token cost more than the
     /// rest of a cached verification.
-    verified: Mutex<HashMap<Box<str>, AccessClaims, foldhash::fast::RandomState>>,
+    verified: Mutex<HashMap<Box<str>, Arc<AccessClaims>, foldhash::fast::RandomState>>,
 }
 
 /// Most verified tokens remembered; the map is emptied when it is full (~2 MiB at most).
@@ -83,20 +83,22 @@ impl JwtKeys {
         (token, ACCESS_TOKEN_TTL_SECS)
     }
 
-    /// Verifies signature, algorithm, issuer and expiry.
-    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+    /// Verifies signature, algorithm, issuer and expiry. (Shared: a remembered token's claims are
+    /// handed out without copying.)
+    pub fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
         self.verify_at(token, SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
     }
 
     /// [`Self::verify`], with `now` for remembered tokens (a first sight always uses the clock).
-    fn verify_at(&self, token: &str, now: i64) -> Option<AccessClaims> {
+    fn verify_at(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(claims) = verified.get(token) {
             // The same rule as the full check: expired once `exp` is more than `leeway` ago.
             return (claims.exp >= now - self.validation.leeway as i64).then(|| claims.clone());
         }
         drop(verified);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?.claims;
+        let claims =
+            Arc::new(jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?.claims);
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.len() >= VERIFIED_CACHE_CAPACITY {
             verified.clear();

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use super::{Decision, Scope};
 
 /// The fields of one answer.
-pub(super) struct RateHeaders {
+pub struct RateHeaders {
     limit: HeaderValue,
     remaining: HeaderValue,
     reset: HeaderValue,
@@ -71,7 +71,8 @@ impl RateHeaders {
         }
     }
 
-    pub(super) fn apply(self, headers: &mut HeaderMap) {
+    /// Writes the fields onto an answer's headers.
+    pub fn apply(self, headers: &mut HeaderMap) {
         headers.reserve(6);
         headers.insert(X_RATELIMIT_LIMIT, self.limit);
         headers.insert(X_RATELIMIT_REMAINING, self.remaining);

@@ -1,23 +1,21 @@
-//! The rate-limit layer, applied route by route in the route table, so each route's own limit is
-//! declared beside it ([`RouteLimit`]) and decided in the same single call as the global and
-//! tenant limits.
+//! Rate limiting per route ([`RouteLimiter`]): each route's own limit is declared beside it in
+//! the route table ([`RouteLimit`]) and decided in the same single call as the global and tenant
+//! limits, by the route's guard ([`crate::router::GuardLayer`]) before the route runs.
 //!
 //! Every limited answer carries the rate-limit fields of [`super::headers`]. A refusal is 429
 //! with `Retry-After` and the seed's body `{"error": "<Scope> rate limit exceeded", "reset_at": …}`.
 //! When the backend fails or takes longer than [`DECISION_BUDGET`], the request goes on
 //! (fail-open, counted) unless its route is marked fail-closed (then 503).
 //!
-//! It is a hand-written `tower` service, not an `axum::middleware::from_fn` function: the
-//! in-process decision is taken in `call`, and the request goes on to the route without a boxed
-//! future or a boxed copy of the route (docs/BENCHMARKS.md, "Middleware stack"). Only the Redis
-//! backend, which has to wait, boxes its decision.
+//! The in-process decision is taken when the request arrives and the request goes on to the
+//! route without a future or a layer of its own (docs/BENCHMARKS.md, "Middleware stack"); only
+//! the Redis backend, which has to wait, boxes its decision.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
@@ -25,7 +23,7 @@ use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use prometheus::{Histogram, IntCounter};
 use smallvec::SmallVec;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::headers::{self, RateHeaders, epoch_secs, retry_secs};
 use super::{Decision, Limiter, Scope};
@@ -72,36 +70,60 @@ impl RouteLimit {
     }
 }
 
-/// The layer of one route: the app, and the route's own limit if it has one.
+/// The limiter of one route: the route's own limit if it has one, and what is worked out for it
+/// once ([`LimitSeries`]). The route guard ([`crate::router::GuardLayer`]) calls
+/// [`RouteLimiter::admit`] before the route.
 #[derive(Clone)]
-pub struct RateLimitLayer {
-    app: Arc<App>,
+pub struct RouteLimiter {
     route: Option<RouteLimit>,
     series: Arc<LimitSeries>,
 }
 
-impl RateLimitLayer {
-    pub fn new(app: Arc<App>, route: Option<RouteLimit>) -> Self {
-        let series = Arc::new(LimitSeries::new(&app, route));
-        Self { app, route, series }
+impl RouteLimiter {
+    pub fn new(app: &App, route: Option<RouteLimit>) -> Self {
+        Self { route, series: Arc::new(LimitSeries::new(app, route)) }
+    }
+
+    /// Decides on `req` and calls `inner` with it if it may go on. The in-process backend
+    /// decides here and now; the Redis one has to wait, so the decision and the call are boxed.
+    pub fn admit<S>(&self, app: &Arc<App>, inner: &mut S, mut req: Request) -> Admitted<S::Future>
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        if !app.config.ratelimit.rate_limit_enabled {
+            return Admitted::Called { inner: inner.call(req), headers: None };
+        }
+        let request = Limited::new(app, self.route, &mut req);
+        match &app.limiter {
+            // The in-process backend cannot fail or be slow: neither the breaker nor a timer.
+            Limiter::Memory(memory) => {
+                let started = Instant::now();
+                let decision = memory.check(&request.scopes);
+                self.series.memory.observe(secs(started));
+                match request.conclude(&self.series, &decision) {
+                    Verdict::Allow(headers) => Admitted::Called { inner: inner.call(req), headers: Some(headers) },
+                    Verdict::Refuse(refusal) => Admitted::Refused(refusal),
+                }
+            }
+            Limiter::Redis(_) => {
+                // The ready service goes with the request; a clone stays for the next one.
+                let clone = inner.clone();
+                let inner = std::mem::replace(inner, clone);
+                Admitted::Waiting(Box::pin(decide_remotely(app.clone(), self.series.clone(), request, req, inner)))
+            }
+        }
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimit { inner, app: self.app.clone(), route: self.route, series: self.series.clone() }
-    }
-}
-
-/// The middleware; see the module docs.
-#[derive(Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    app: Arc<App>,
-    route: Option<RouteLimit>,
-    series: Arc<LimitSeries>,
+/// What [`RouteLimiter::admit`] did with a request.
+pub enum Admitted<F> {
+    /// Passed on: the route's answer, which gets these fields.
+    Called { inner: F, headers: Option<RateHeaders> },
+    /// The 429 (or 503 on a fail-closed route).
+    Refused(Response),
+    /// The Redis decision and then the route's answer, fields included.
+    Waiting(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
 
 /// The scopes a request can count against, in the order they are decided; indexes
@@ -153,78 +175,6 @@ impl LimitSeries {
         });
         let backend = |name| metrics.ratelimit_backend_duration.with_label_values(&[name]);
         Self { decisions, memory: backend("memory"), redis: backend("redis"), policies }
-    }
-}
-
-impl<S> Service<Request> for RateLimit<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = RateLimitFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        if !self.app.config.ratelimit.rate_limit_enabled {
-            return RateLimitFuture::Inner { inner: self.inner.call(req), headers: None };
-        }
-        let request = Limited::new(&self.app, self.route, &mut req);
-        match &self.app.limiter {
-            // Decided here and now: the in-process backend cannot fail or be slow, so it needs
-            // neither the breaker nor a timer.
-            Limiter::Memory(memory) => {
-                let started = Instant::now();
-                let decision = memory.check(&request.scopes);
-                self.series.memory.observe(secs(started));
-                match request.conclude(&self.series, &decision) {
-                    Verdict::Allow(headers) => {
-                        RateLimitFuture::Inner { inner: self.inner.call(req), headers: Some(headers) }
-                    }
-                    Verdict::Refuse(refusal) => RateLimitFuture::Ready { res: Some(refusal) },
-                }
-            }
-            Limiter::Redis(_) => {
-                // The ready service goes with the request; a clone stays for the next one.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                let decided = decide_remotely(self.app.clone(), self.series.clone(), request, req, inner);
-                RateLimitFuture::Boxed { fut: Box::pin(decided) }
-            }
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The answer of [`RateLimit`]: the route's (with the rate-limit fields added), a refusal,
-    /// or, with Redis, the whole decision and answer boxed.
-    #[project = Projected]
-    pub enum RateLimitFuture<F> {
-        Inner { #[pin] inner: F, headers: Option<RateHeaders> },
-        Ready { res: Option<Response> },
-        Boxed { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for RateLimitFuture<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Projected::Inner { inner, headers } => {
-                let mut res = ready!(inner.poll(cx))?;
-                if let Some(headers) = headers.take() {
-                    headers.apply(res.headers_mut());
-                }
-                Poll::Ready(Ok(res))
-            }
-            Projected::Ready { res } => Poll::Ready(Ok(res.take().expect("RateLimitFuture polled after completion"))),
-            Projected::Boxed { fut } => fut.as_mut().poll(cx).map(Ok),
-        }
     }
 }
 
@@ -299,7 +249,7 @@ enum Verdict {
 struct Limited {
     scopes: SmallVec<[Scope; MAX_SCOPES]>,
     kinds: [ScopeKind; MAX_SCOPES],
-    tenant: Option<String>,
+    tenant: Option<uuid::Uuid>,
     fail_closed: bool,
 }
 
@@ -309,7 +259,7 @@ impl Limited {
     fn new(app: &App, route: Option<RouteLimit>, req: &mut Request) -> Self {
         let config = &app.config.ratelimit;
         let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
-        let tenant = claims.as_ref().map(|c| uuid_text(c.tid));
+        let tenant = claims.as_ref().map(|c| c.tid);
         // The client's key is needed without a token (the anonymous scope, and a per-tenant or
         // per-user route limit falls back to it) and for a per-IP route limit.
         let needs_client = claims.is_none() || route.is_some_and(|r| matches!(r.key_by, KeyBy::Ip));
@@ -318,7 +268,7 @@ impl Limited {
             .flatten();
         let route_key = route.and_then(|route| match route.key_by {
             KeyBy::Ip => client.clone(),
-            KeyBy::Tenant => tenant.clone().or_else(|| client.clone()),
+            KeyBy::Tenant => tenant.map(uuid_text).or_else(|| client.clone()),
             KeyBy::User => claims.as_ref().map(|c| uuid_text(c.sub)).or_else(|| client.clone()),
             KeyBy::Custom(f) => f(req),
         });
@@ -341,8 +291,14 @@ impl Limited {
         }
         let all = std::borrow::Cow::Borrowed("all");
         push(ScopeKind::Global, "global", all, config.rate_limit_global, config.global_window());
-        if let Some(tenant) = &tenant {
-            push(ScopeKind::Tenant, "tenant", tenant.clone().into(), config.rate_limit_tenant, config.tenant_window());
+        if let Some(tenant) = tenant {
+            push(
+                ScopeKind::Tenant,
+                "tenant",
+                uuid_text(tenant).into(),
+                config.rate_limit_tenant,
+                config.tenant_window(),
+            );
         }
         if let (Some(route), Some(key)) = (route, route_key) {
             push(ScopeKind::Route, route.name, key.into(), route.limit, route.window);
@@ -369,7 +325,9 @@ impl Limited {
         let refused = (!decision.allowed).then(|| decision.refused_by.unwrap_or(0));
         let set = self.kinds[..self.scopes.len()].iter().fold(0, |set, kind| set | (1 << *kind as usize));
         let policy = series.policies[set].clone();
-        let headers = RateHeaders::new(&self.scopes, decision, refused, self.tenant.as_deref(), policy);
+        let mut text = uuid::Uuid::encode_buffer();
+        let tenant = self.tenant.map(|t| &*t.hyphenated().encode_lower(&mut text));
+        let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy);
         let Some(i) = refused else {
             return Verdict::Allow(headers);
         };

@@ -1,5 +1,5 @@
-//! The route layer every API route gets ([`GuardLayer`], applied by [`super::observed`]): one
-//! service that
+//! The layer every API route gets ([`GuardLayer`], declared beside the route in the route
+//! table with the route's own rate limit): one service that
 //!
 //! - counts and times the request by its route template (`stock_tracker_requests_total`,
 //!   `stock_tracker_request_duration_seconds`, `stock_tracker_errors_total`; [`metrics`]),
@@ -8,10 +8,12 @@
 //!   `timeout` envelope); the timer is only set once the route has to wait, so an answer ready at
 //!   once costs no timer;
 //! - turns a panic in the route (handler, extractors, rate limiter) into a bare 500 marked
-//!   `panic` ([`error::panic_response`]).
+//!   `panic` ([`error::panic_response`]);
+//! - rate-limits the request ([`RouteLimiter`]), unless the route is not limited (health, the
+//!   OpenAPI document, Telegram's webhook), and puts the rate-limit fields on the answer.
 //!
-//! One hand-written service rather than three `tower-http` layers, so that a request is not moved
-//! through three futures and its route not boxed three times (docs/BENCHMARKS.md).
+//! One hand-written service rather than four layers, so that a request is not moved through four
+//! futures and its route not boxed four times (docs/BENCHMARKS.md).
 //!
 //! [`metrics`]: crate::telemetry::metrics
 
@@ -31,6 +33,7 @@ use tower::{Layer, Service};
 
 use crate::App;
 use crate::error::{self, ErrorCode};
+use crate::ratelimit::{Admitted, RateHeaders, RouteLimit, RouteLimiter};
 use crate::telemetry::metrics::RouteSeries;
 
 /// See the module docs.
@@ -38,11 +41,19 @@ use crate::telemetry::metrics::RouteSeries;
 pub struct GuardLayer {
     app: Arc<App>,
     timeout: Duration,
+    limiter: Option<RouteLimiter>,
 }
 
 impl GuardLayer {
-    pub fn new(app: Arc<App>, timeout: Duration) -> Self {
-        Self { app, timeout }
+    /// A route with rate limits: the global and tenant (or anonymous) ones, and `route`'s own.
+    pub fn limited(app: Arc<App>, timeout: Duration, route: Option<RouteLimit>) -> Self {
+        let limiter = Some(RouteLimiter::new(&app, route));
+        Self { app, timeout, limiter }
+    }
+
+    /// A route that no rate limit applies to.
+    pub fn unlimited(app: Arc<App>, timeout: Duration) -> Self {
+        Self { app, timeout, limiter: None }
     }
 }
 
@@ -50,7 +61,13 @@ impl<S> Layer<S> for GuardLayer {
     type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guard { inner, app: self.app.clone(), timeout: self.timeout, series: Arc::default() }
+        Guard {
+            inner,
+            app: self.app.clone(),
+            timeout: self.timeout,
+            limiter: self.limiter.clone(),
+            series: Arc::default(),
+        }
     }
 }
 
@@ -60,13 +77,15 @@ pub struct Guard<S> {
     inner: S,
     app: Arc<App>,
     timeout: Duration,
+    limiter: Option<RouteLimiter>,
     /// This route's usual series, shared by the clones a request makes.
     series: Arc<RouteSeries>,
 }
 
 impl<S> Service<Request> for Guard<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -85,8 +104,14 @@ where
             started: Instant::now(),
             timeout: self.timeout,
         };
-        let state = match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(inner) => State::Running { inner },
+        let called = catch_unwind(AssertUnwindSafe(|| match &self.limiter {
+            Some(limiter) => limiter.admit(&self.app, &mut self.inner, req),
+            None => Admitted::Called { inner: self.inner.call(req), headers: None },
+        }));
+        let state = match called {
+            Ok(Admitted::Called { inner, headers }) => State::Running { inner, headers },
+            Ok(Admitted::Waiting(decided)) => State::Waiting { decided },
+            Ok(Admitted::Refused(res)) => State::Done { res: Some(res) },
             Err(panic) => State::Done { res: Some(error::panic_response(panic)) },
         };
         GuardFuture { state, sleep: None, seen: Some(seen) }
@@ -106,7 +131,8 @@ struct Seen {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Running { #[pin] inner: F },
+        Running { #[pin] inner: F, headers: Option<RateHeaders> },
+        Waiting { decided: Pin<Box<dyn Future<Output = Response> + Send>> },
         Done { res: Option<Response> },
     }
 }
@@ -127,24 +153,34 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for GuardFuture<F>
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let res = match this.state.project() {
-            StateProj::Done { res } => res.take().expect("GuardFuture polled after completion"),
-            StateProj::Running { inner } => match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                Ok(Poll::Ready(Ok(res))) => res,
-                Err(panic) => error::panic_response(panic),
-                Ok(Poll::Pending) => {
-                    let seen = this.seen.as_ref().expect("GuardFuture polled after completion");
-                    if this.sleep.is_none() {
-                        let deadline = seen.started + seen.timeout;
-                        this.sleep.set(Some(tokio::time::sleep_until(deadline.into())));
+        let polled = match this.state.project() {
+            StateProj::Done { res } => Ok(Poll::Ready(res.take().expect("GuardFuture polled after completion"))),
+            StateProj::Running { inner, headers } => catch_unwind(AssertUnwindSafe(|| {
+                inner.poll(cx).map(|res| {
+                    let Ok(mut res) = res;
+                    if let Some(headers) = headers.take() {
+                        headers.apply(res.headers_mut());
                     }
-                    let sleep = this.sleep.as_pin_mut().expect("set above");
-                    if sleep.poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    StatusCode::REQUEST_TIMEOUT.into_response()
+                    res
+                })
+            })),
+            StateProj::Waiting { decided } => catch_unwind(AssertUnwindSafe(|| decided.as_mut().poll(cx))),
+        };
+        let res = match polled {
+            Ok(Poll::Ready(res)) => res,
+            Err(panic) => error::panic_response(panic),
+            Ok(Poll::Pending) => {
+                let seen = this.seen.as_ref().expect("GuardFuture polled after completion");
+                if this.sleep.is_none() {
+                    let deadline = seen.started + seen.timeout;
+                    this.sleep.set(Some(tokio::time::sleep_until(deadline.into())));
                 }
-            },
+                let sleep = this.sleep.as_pin_mut().expect("set above");
+                if sleep.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                StatusCode::REQUEST_TIMEOUT.into_response()
+            }
         };
         let seen = this.seen.take().expect("GuardFuture polled after completion");
         let endpoint = seen.endpoint.as_ref().map_or("unmatched", MatchedPath::as_str);

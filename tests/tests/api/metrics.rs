@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use stock_tracker::router::{observed, with_stack};
+use stock_tracker::router::{GuardLayer, with_stack};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::*;
@@ -141,10 +141,12 @@ async fn every_error_is_counted_by_its_envelope_code_panics_and_timeouts_include
     }
 
     // A route that panics and one that overruns its deadline, under exactly the API's layers.
+    let guard = GuardLayer::limited(app.app.clone(), Duration::from_millis(50), None);
     let routes = OpenApiRouter::new()
         .route("/boom", get(|| async { std::convert::identity::<fn() -> StatusCode>(|| panic!("a bug"))() }))
-        .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }));
-    let (routes, _) = observed(routes, &app.app, Duration::from_millis(50)).split_for_parts();
+        .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
+        .route_layer(guard);
+    let (routes, _) = routes.split_for_parts();
     let service = with_stack(routes.with_state(Arc::clone(&app.app)), None, false);
     for (path, status) in [("/boom", StatusCode::INTERNAL_SERVER_ERROR), ("/slow", StatusCode::REQUEST_TIMEOUT)] {
         let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
@@ -192,4 +194,38 @@ async fn a_failed_sync_counts_against_the_success_rate() {
         "the seed's task counter"
     );
     assert_eq!(line_value(&text, r#"stock_tracker_jobs_total{job="sync",status="success"}"#), Some(0.0));
+}
+
+/// Every route of the document has its guard (metrics, timeout, panic catcher, rate limits): a
+/// stranger's request to each operation is counted under its own template, whatever it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_counted_by_its_route() {
+    let app = TestApp::try_new(stock_tracker_tests::Backend::Sqlite).await.unwrap();
+    let document = app.call(Method::GET, "/api/v1/openapi.json", None, None).await.body;
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() && path != "/metrics" {
+                operations.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert!(operations.len() > 40, "the document lists the API: {}", operations.len());
+    for (method, path) in &operations {
+        let concrete = path.split('/').map(|s| if s.starts_with('{') { Uuid::nil().to_string() } else { s.to_owned() });
+        let uri = concrete.collect::<Vec<_>>().join("/");
+        app.call(method.parse().unwrap(), &uri, None, None).await;
+    }
+    let text = scrape(&app).await;
+    for (method, path) in &operations {
+        let prefix = format!(r#"stock_tracker_requests_total{{endpoint="{path}",method="{method}","#);
+        let count: f64 = text
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        // The document itself was fetched once more, to begin with.
+        let expected = if path == "/api/v1/openapi.json" { 2.0 } else { 1.0 };
+        assert_eq!(count, expected, "{method} {path} is counted under its template");
+    }
 }
