@@ -50,7 +50,7 @@ impl FromRequestParts<Arc<App>> for Operator {
         OPERATOR_PER_IP.admit(app, &client).await?;
         let presented = crate::auth::Bearer::from_headers(&parts.headers).token().unwrap_or_default();
         // Compare digests, so the comparison time says nothing about the token.
-        if Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose_secret().trim().as_bytes()) {
+        if Sha256::digest(presented) == Sha256::digest(expected.expose_secret().trim().as_bytes()) {
             return Ok(Operator);
         }
         OPERATOR_PER_IP.failed(app, &client).await?;

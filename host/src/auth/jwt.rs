@@ -41,7 +41,7 @@ pub struct JwtKeys {
     /// hit exactly as the full check does, and the key never changes while the process runs.
     /// Hashed with foldhash (seeded per process): SipHash of a 200-byte token cost more than the
     /// rest of a cached verification.
-    verified: Mutex<HashMap<Box<str>, Arc<AccessClaims>, foldhash::fast::RandomState>>,
+    verified: Mutex<HashMap<Box<[u8]>, Arc<AccessClaims>, foldhash::fast::RandomState>>,
 }
 
 /// Most verified tokens remembered; the map is emptied when it is full (~2 MiB at most).
@@ -85,12 +85,13 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer and expiry. (Shared: a remembered token's claims are
     /// handed out without copying.)
-    pub fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        self.verify_at(token, SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+    pub fn verify(&self, token: impl AsRef<[u8]>) -> Option<Arc<AccessClaims>> {
+        self.verify_at(token.as_ref(), SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
     }
 
-    /// [`Self::verify`], with `now` for remembered tokens (a first sight always uses the clock).
-    fn verify_at(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
+    /// [`Self::verify`], with `now` (epoch seconds) for remembered tokens (a first sight always
+    /// uses the clock).
+    pub fn verify_at(&self, token: &[u8], now: i64) -> Option<Arc<AccessClaims>> {
         let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(claims) = verified.get(token) {
             // The same rule as the full check: expired once `exp` is more than `leeway` ago.
@@ -141,10 +142,10 @@ mod tests {
         let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["role"] = "owner".into();
         let forged = URL_SAFE_NO_PAD.encode(claims.to_string());
-        assert!(keys(1).verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_none(), "tampered");
+        assert!(keys(1).verify(format!("{}.{forged}.{}", parts[0], parts[2])).is_none(), "tampered");
 
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-        assert!(keys(1).verify(&format!("{none_header}.{}.", parts[1])).is_none(), "alg none");
+        assert!(keys(1).verify(format!("{none_header}.{}.", parts[1])).is_none(), "alg none");
     }
 
     #[test]
@@ -153,8 +154,8 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let (token, _) = keys.issue_at(Uuid::now_v7(), Uuid::now_v7(), Role::Member, now - ACCESS_TOKEN_TTL_SECS + 10);
         assert!(keys.verify(&token).is_some(), "verified in full, then remembered");
-        assert!(keys.verify_at(&token, now + 15).is_some(), "exp + leeway not passed yet");
-        assert!(keys.verify_at(&token, now + 16).is_none(), "expired once exp + leeway has passed");
+        assert!(keys.verify_at(token.as_bytes(), now + 15).is_some(), "exp + leeway not passed yet");
+        assert!(keys.verify_at(token.as_bytes(), now + 16).is_none(), "expired once exp + leeway has passed");
         assert!(keys.verify(&token).is_some(), "an expired lookup does not poison the entry");
     }
 }

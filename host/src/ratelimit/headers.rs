@@ -30,6 +30,7 @@ impl RateHeaders {
         refused: Option<usize>,
         tenant: Option<&str>,
         policy: Option<HeaderValue>,
+        now: SystemTime,
     ) -> Self {
         let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
         let state = d.scopes[i];
@@ -44,7 +45,7 @@ impl RateHeaders {
         };
         let limit = field(&mut text, &[digits.format(state.limit).as_bytes()]);
         let remaining = field(&mut text, &[digits.format(state.remaining).as_bytes()]);
-        let reset = field(&mut text, &[digits.format(epoch_secs(state.reset_after)).as_bytes()]);
+        let reset = field(&mut text, &[digits.format(epoch_secs_at(now, state.reset_after)).as_bytes()]);
         // `"<scope>";r=<remaining>;t=<seconds>`
         let mut seconds = itoa::Buffer::new();
         let current = field(
@@ -108,7 +109,12 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// When `after` from now is, in whole epoch seconds (rounded up).
 pub(crate) fn epoch_secs(after: Duration) -> u64 {
-    (SystemTime::now() + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
+    epoch_secs_at(SystemTime::now(), after)
+}
+
+/// When `after` from `now` is, in whole epoch seconds (rounded up).
+pub(crate) fn epoch_secs_at(now: SystemTime, after: Duration) -> u64 {
+    (now + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
 }
 
 /// Whole seconds to wait, at least one.
@@ -135,7 +141,7 @@ mod tests {
         };
         let before = epoch_secs(Duration::ZERO);
         let mut headers = HeaderMap::new();
-        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes)).apply(&mut headers);
+        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), SystemTime::now()).apply(&mut headers);
         let text = |name: &str| headers[name].to_str().unwrap().to_owned();
         assert_eq!(text("x-ratelimit-limit"), "100");
         assert_eq!(text("x-ratelimit-remaining"), "7");

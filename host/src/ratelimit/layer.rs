@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap, HeaderValue};
@@ -25,7 +25,7 @@ use prometheus::{Histogram, IntCounter};
 use smallvec::SmallVec;
 use tower::Service;
 
-use super::headers::{self, RateHeaders, epoch_secs, retry_secs};
+use super::headers::{self, RateHeaders, epoch_secs_at, retry_secs};
 use super::{Decision, Limiter, Scope};
 use crate::App;
 use crate::error::ApiError;
@@ -99,7 +99,7 @@ impl RouteLimiter {
             // The in-process backend cannot fail or be slow: neither the breaker nor a timer.
             Limiter::Memory(memory) => {
                 let started = Instant::now();
-                let decision = memory.check(&request.scopes);
+                let decision = memory.check_at(&request.scopes, millis(request.now));
                 self.series.memory.observe(secs(started));
                 match request.conclude(&self.series, &decision) {
                     Verdict::Allow(headers) => Admitted::Called { inner: inner.call(req), headers: Some(headers) },
@@ -182,7 +182,7 @@ impl LimitSeries {
 async fn decide_remotely<S>(
     app: Arc<App>,
     series: Arc<LimitSeries>,
-    request: Limited,
+    mut request: Limited,
     req: Request,
     mut inner: S,
 ) -> Response
@@ -201,6 +201,8 @@ where
     } else {
         None
     };
+    // Redis decided after a wait: its reset times count from now.
+    request.now = SystemTime::now();
     let headers = match outcome {
         Some(Ok(Ok(decision))) => match request.conclude(&series, &decision) {
             Verdict::Allow(headers) => Some(headers),
@@ -233,6 +235,11 @@ where
     res
 }
 
+/// Wall-clock milliseconds, as the limiter counts them.
+fn millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 fn secs(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
@@ -251,6 +258,9 @@ struct Limited {
     kinds: [ScopeKind; MAX_SCOPES],
     tenant: Option<uuid::Uuid>,
     fail_closed: bool,
+    /// When the request came: one reading of the clock for its token's expiry, its decision and
+    /// its answer's reset time.
+    now: SystemTime,
 }
 
 impl Limited {
@@ -258,7 +268,10 @@ impl Limited {
     /// `AuthUser` extractor takes the claims from the request instead of verifying again.
     fn new(app: &App, route: Option<RouteLimit>, req: &mut Request) -> Self {
         let config = &app.config.ratelimit;
-        let claims = crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify(t));
+        let now = SystemTime::now();
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let claims =
+            crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify_at(t, now_secs));
         let tenant = claims.as_ref().map(|c| c.tid);
         // The client's key is needed without a token (the anonymous scope, and a per-tenant or
         // per-user route limit falls back to it) and for a per-IP route limit.
@@ -277,6 +290,7 @@ impl Limited {
             kinds: [ScopeKind::Global; MAX_SCOPES],
             tenant: None,
             fail_closed: route.is_some_and(|r| r.fail_closed),
+            now,
         };
         let mut push = |kind, name, key: std::borrow::Cow<'static, str>, limit, window| {
             limited.kinds[limited.scopes.len()] = kind;
@@ -327,14 +341,14 @@ impl Limited {
         let policy = series.policies[set].clone();
         let mut text = uuid::Uuid::encode_buffer();
         let tenant = self.tenant.map(|t| &*t.hyphenated().encode_lower(&mut text));
-        let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy);
+        let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy, self.now);
         let Some(i) = refused else {
             return Verdict::Allow(headers);
         };
         let mut res = ApiError::RateLimited {
             scope: self.scopes[i].name,
             retry_after_secs: retry_secs(decision.retry_after),
-            reset_at: epoch_secs(decision.scopes[i].reset_after),
+            reset_at: epoch_secs_at(self.now, decision.scopes[i].reset_after),
         }
         .into_response();
         headers.apply(res.headers_mut());
