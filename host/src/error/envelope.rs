@@ -30,8 +30,10 @@ pub fn enveloped(mut res: Response, id: HeaderValue) -> Response {
         let (code, message) = bare_error(status);
         let headers = std::mem::take(res.headers_mut());
         res = envelope_response(status, code, message, None, Some(id.to_str().unwrap_or_default()));
-        for (name, value) in headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
-        {
+        // The fields that described the old body go with it (a compressed one included: the
+        // envelope is not).
+        let about_body = [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING];
+        for (name, value) in headers.iter().filter(|(n, _)| !about_body.contains(n)) {
             res.headers_mut().append(name, value.clone());
         }
     }
@@ -47,4 +49,27 @@ fn new_request_id() -> HeaderValue {
     rand::fill(&mut random);
     let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).expect("a UUID is ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn a_compressed_bare_error_becomes_a_plain_envelope() {
+        let bare = (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONTENT_ENCODING, "gzip"), (header::VARY, "accept-encoding")],
+            "not json, and not gzip either",
+        )
+            .into_response();
+        let res = enveloped(bare, HeaderValue::from_static("req-1"));
+        assert_eq!(res.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(res.headers().get(header::CONTENT_ENCODING).is_none(), "the envelope is not gzip");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(res.headers()[header::VARY], "accept-encoding");
+        assert_eq!(res.headers()[REQUEST_ID_HEADER], "req-1");
+    }
 }
