@@ -41,9 +41,55 @@ pub struct Scope {
     /// Bounded name for headers and metrics: `global`, `tenant`, `user`, `ip`, or a route key.
     pub name: &'static str,
     /// The counter's identity within the scope (tenant id, client IP, …; `all` for the global one).
-    pub key: std::borrow::Cow<'static, str>,
+    pub key: ScopeKey,
     pub limit: u64,
     pub window: Duration,
+}
+
+/// A counter's key. The keys every request has (a client address, a tenant or user id, `all`)
+/// fit in [`ScopeKey::INLINE`] bytes and are kept inline, so deciding on a request allocates
+/// nothing; a longer key (an email a failure throttle counts) is kept as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeKey {
+    Inline(arrayvec::ArrayString<{ ScopeKey::INLINE }>),
+    Text(std::borrow::Cow<'static, str>),
+}
+
+impl ScopeKey {
+    /// Room for a hyphenated UUID (36 bytes) and for an IPv6 /64 network.
+    pub const INLINE: usize = 40;
+}
+
+impl std::ops::Deref for ScopeKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Self::Inline(key) => key,
+            Self::Text(key) => key,
+        }
+    }
+}
+
+impl std::fmt::Display for ScopeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<&str> for ScopeKey {
+    fn from(key: &str) -> Self {
+        arrayvec::ArrayString::from(key).map_or_else(|_| Self::Text(key.to_owned().into()), Self::Inline)
+    }
+}
+
+impl From<String> for ScopeKey {
+    fn from(key: String) -> Self {
+        match arrayvec::ArrayString::from(&key) {
+            Ok(inline) => Self::Inline(inline),
+            Err(_) => Self::Text(key.into()),
+        }
+    }
 }
 
 /// The state of one scope after a decision.

@@ -172,7 +172,7 @@ pub fn with_stack(routes: Router, cors: Option<CorsLayer>, sentry: bool) -> Stac
     };
     // Turns every handler into a route now rather than on each request (what axum's
     // `into_make_service` does for a router served directly).
-    let front = Front::new(routes.with_state(()));
+    let front = Front::new(routes.with_state(()), sentry);
     match cors {
         Some(cors) => tower::util::Either::Left(cors.layer(front)),
         None => tower::util::Either::Right(front),

@@ -26,6 +26,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::plugins::manifest::{Manifest, valid_id};
 use crate::plugins::registry::Installed;
 use crate::plugins::runtime::PluginSummary;
+use crate::ratelimit::ScopeKey;
 use crate::ratelimit::layer::{client_ip, client_key};
 use crate::ratelimit::throttle::OPERATOR_PER_IP;
 
@@ -46,7 +47,7 @@ impl FromRequestParts<Arc<App>> for Operator {
             .operator_token()
             .ok_or(ApiError::Forbidden("the operator API is disabled: set OPERATOR_TOKEN to enable it"))?;
         let client = client_ip(&parts.extensions, &parts.headers, &app.trusted_proxies)
-            .map_or_else(|| "unknown".to_owned(), client_key);
+            .map_or_else(|| ScopeKey::from("unknown"), client_key);
         OPERATOR_PER_IP.admit(app, &client).await?;
         let presented = crate::auth::Bearer::from_headers(&parts.headers).token().unwrap_or_default();
         // Compare digests, so the comparison time says nothing about the token.

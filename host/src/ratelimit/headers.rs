@@ -30,7 +30,7 @@ impl RateHeaders {
         refused: Option<usize>,
         tenant: Option<&str>,
         policy: Option<HeaderValue>,
-        now: SystemTime,
+        now_ms: u64,
     ) -> Self {
         let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
         let state = d.scopes[i];
@@ -45,7 +45,7 @@ impl RateHeaders {
         };
         let limit = field(&mut text, &[digits.format(state.limit).as_bytes()]);
         let remaining = field(&mut text, &[digits.format(state.remaining).as_bytes()]);
-        let reset = field(&mut text, &[digits.format(epoch_secs_at(now, state.reset_after)).as_bytes()]);
+        let reset = field(&mut text, &[digits.format(epoch_secs_after(now_ms, state.reset_after)).as_bytes()]);
         // `"<scope>";r=<remaining>;t=<seconds>`
         let mut seconds = itoa::Buffer::new();
         let current = field(
@@ -56,7 +56,7 @@ impl RateHeaders {
                 b"\";r=",
                 digits.format(state.remaining).as_bytes(),
                 b";t=",
-                seconds.format(state.reset_after.as_secs_f64().ceil() as u64).as_bytes(),
+                seconds.format(ceil_secs(state.reset_after)).as_bytes(),
             ],
         );
         let tenant = tenant.map(|t| field(&mut text, &[t.as_bytes()]));
@@ -109,17 +109,23 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// When `after` from now is, in whole epoch seconds (rounded up).
 pub(crate) fn epoch_secs(after: Duration) -> u64 {
-    epoch_secs_at(SystemTime::now(), after)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    epoch_secs_after(now, after)
 }
 
-/// When `after` from `now` is, in whole epoch seconds (rounded up).
-pub(crate) fn epoch_secs_at(now: SystemTime, after: Duration) -> u64 {
-    (now + after).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs_f64().ceil() as u64)
+/// When `after` from `now_ms` (epoch milliseconds) is, in whole epoch seconds (rounded up).
+pub(crate) fn epoch_secs_after(now_ms: u64, after: Duration) -> u64 {
+    (now_ms + after.as_millis() as u64).div_ceil(1000)
+}
+
+/// `after` in whole seconds, rounded up.
+fn ceil_secs(after: Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
 }
 
 /// Whole seconds to wait, at least one.
 pub(crate) fn retry_secs(after: Duration) -> u64 {
-    after.as_secs_f64().ceil().max(1.0) as u64
+    ceil_secs(after).max(1)
 }
 
 #[cfg(test)]
@@ -141,7 +147,8 @@ mod tests {
         };
         let before = epoch_secs(Duration::ZERO);
         let mut headers = HeaderMap::new();
-        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), SystemTime::now()).apply(&mut headers);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), now).apply(&mut headers);
         let text = |name: &str| headers[name].to_str().unwrap().to_owned();
         assert_eq!(text("x-ratelimit-limit"), "100");
         assert_eq!(text("x-ratelimit-remaining"), "7");

@@ -18,6 +18,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arrayvec::ArrayString;
+
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +27,8 @@ use prometheus::{Histogram, IntCounter};
 use smallvec::SmallVec;
 use tower::Service;
 
-use super::headers::{self, RateHeaders, epoch_secs_at, retry_secs};
-use super::{Decision, Limiter, Scope};
+use super::headers::{self, RateHeaders, epoch_secs_after, retry_secs};
+use super::{Decision, Limiter, Scope, ScopeKey};
 use crate::App;
 use crate::error::ApiError;
 
@@ -99,7 +101,7 @@ impl RouteLimiter {
             // The in-process backend cannot fail or be slow: neither the breaker nor a timer.
             Limiter::Memory(memory) => {
                 let started = Instant::now();
-                let decision = memory.check_at(&request.scopes, millis(request.now));
+                let decision = memory.check_at(&request.scopes, request.now_ms);
                 self.series.memory.observe(secs(started));
                 match request.conclude(&self.series, &decision) {
                     Verdict::Allow(headers) => Admitted::Called { inner: inner.call(req), headers: Some(headers) },
@@ -154,7 +156,7 @@ impl LimitSeries {
     fn new(app: &App, route: Option<RouteLimit>) -> Self {
         let metrics = &app.metrics;
         let config = &app.config.ratelimit;
-        let scope = |name, limit, window| Scope { name, key: std::borrow::Cow::Borrowed(""), limit, window };
+        let scope = |name, limit, window| Scope { name, key: ScopeKey::Text("".into()), limit, window };
         let kinds = [
             scope("anonymous", config.rate_limit_anon, config.anon_window()),
             scope("global", config.rate_limit_global, config.global_window()),
@@ -202,7 +204,7 @@ where
         None
     };
     // Redis decided after a wait: its reset times count from now.
-    request.now = SystemTime::now();
+    request.now_ms = epoch_millis(SystemTime::now());
     let headers = match outcome {
         Some(Ok(Ok(decision))) => match request.conclude(&series, &decision) {
             Verdict::Allow(headers) => Some(headers),
@@ -236,7 +238,7 @@ where
 }
 
 /// Wall-clock milliseconds, as the limiter counts them.
-fn millis(at: SystemTime) -> u64 {
+fn epoch_millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -256,11 +258,12 @@ enum Verdict {
 struct Limited {
     scopes: SmallVec<[Scope; MAX_SCOPES]>,
     kinds: [ScopeKind; MAX_SCOPES],
-    tenant: Option<uuid::Uuid>,
+    /// The tenant's id as text (also the tenant scope's key).
+    tenant: Option<ArrayString<{ ScopeKey::INLINE }>>,
     fail_closed: bool,
-    /// When the request came: one reading of the clock for its token's expiry, its decision and
-    /// its answer's reset time.
-    now: SystemTime,
+    /// When the request came, in epoch milliseconds: one reading of the clock for its token's
+    /// expiry, its decision and its answer's reset time.
+    now_ms: u64,
 }
 
 impl Limited {
@@ -268,11 +271,10 @@ impl Limited {
     /// `AuthUser` extractor takes the claims from the request instead of verifying again.
     fn new(app: &App, route: Option<RouteLimit>, req: &mut Request) -> Self {
         let config = &app.config.ratelimit;
-        let now = SystemTime::now();
-        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now_ms = epoch_millis(SystemTime::now());
         let claims =
-            crate::auth::Bearer::from_headers(req.headers()).token().and_then(|t| app.jwt.verify_at(t, now_secs));
-        let tenant = claims.as_ref().map(|c| c.tid);
+            crate::auth::Bearer::to_verify(req.headers()).and_then(|t| app.jwt.verify_at(t, (now_ms / 1000) as i64));
+        let tenant = claims.as_ref().map(|c| uuid_text(c.tid));
         // The client's key is needed without a token (the anonymous scope, and a per-tenant or
         // per-user route limit falls back to it) and for a per-IP route limit.
         let needs_client = claims.is_none() || route.is_some_and(|r| matches!(r.key_by, KeyBy::Ip));
@@ -281,18 +283,18 @@ impl Limited {
             .flatten();
         let route_key = route.and_then(|route| match route.key_by {
             KeyBy::Ip => client.clone(),
-            KeyBy::Tenant => tenant.map(uuid_text).or_else(|| client.clone()),
-            KeyBy::User => claims.as_ref().map(|c| uuid_text(c.sub)).or_else(|| client.clone()),
-            KeyBy::Custom(f) => f(req),
+            KeyBy::Tenant => tenant.map(ScopeKey::Inline).or_else(|| client.clone()),
+            KeyBy::User => claims.as_ref().map(|c| ScopeKey::Inline(uuid_text(c.sub))).or_else(|| client.clone()),
+            KeyBy::Custom(f) => f(req).map(ScopeKey::from),
         });
         let mut limited = Self {
             scopes: SmallVec::new(),
             kinds: [ScopeKind::Global; MAX_SCOPES],
-            tenant: None,
+            tenant,
             fail_closed: route.is_some_and(|r| r.fail_closed),
-            now,
+            now_ms,
         };
-        let mut push = |kind, name, key: std::borrow::Cow<'static, str>, limit, window| {
+        let mut push = |kind, name, key: ScopeKey, limit, window| {
             limited.kinds[limited.scopes.len()] = kind;
             limited.scopes.push(Scope { name, key, limit, window });
         };
@@ -300,27 +302,26 @@ impl Limited {
             // Unauthenticated traffic (401s included) first spends a budget of its own per client,
             // so no one address can drain the global budget that every tenant shares.
             if let Some(key) = client {
-                push(ScopeKind::Anonymous, "anonymous", key.into(), config.rate_limit_anon, config.anon_window());
+                push(ScopeKind::Anonymous, "anonymous", key, config.rate_limit_anon, config.anon_window());
             }
         }
-        let all = std::borrow::Cow::Borrowed("all");
+        let all = ScopeKey::Text("all".into());
         push(ScopeKind::Global, "global", all, config.rate_limit_global, config.global_window());
         if let Some(tenant) = tenant {
             push(
                 ScopeKind::Tenant,
                 "tenant",
-                uuid_text(tenant).into(),
+                ScopeKey::Inline(tenant),
                 config.rate_limit_tenant,
                 config.tenant_window(),
             );
         }
         if let (Some(route), Some(key)) = (route, route_key) {
-            push(ScopeKind::Route, route.name, key.into(), route.limit, route.window);
+            push(ScopeKind::Route, route.name, key, route.limit, route.window);
         }
         if let Some(c) = claims {
             req.extensions_mut().insert(crate::auth::VerifiedClaims(c));
         }
-        limited.tenant = tenant;
         limited
     }
 
@@ -339,16 +340,15 @@ impl Limited {
         let refused = (!decision.allowed).then(|| decision.refused_by.unwrap_or(0));
         let set = self.kinds[..self.scopes.len()].iter().fold(0, |set, kind| set | (1 << *kind as usize));
         let policy = series.policies[set].clone();
-        let mut text = uuid::Uuid::encode_buffer();
-        let tenant = self.tenant.map(|t| &*t.hyphenated().encode_lower(&mut text));
-        let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy, self.now);
+        let tenant = self.tenant.as_ref().map(|t| t.as_str());
+        let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy, self.now_ms);
         let Some(i) = refused else {
             return Verdict::Allow(headers);
         };
         let mut res = ApiError::RateLimited {
             scope: self.scopes[i].name,
             retry_after_secs: retry_secs(decision.retry_after),
-            reset_at: epoch_secs_at(self.now, decision.scopes[i].reset_after),
+            reset_at: epoch_secs_after(self.now_ms, decision.scopes[i].reset_after),
         }
         .into_response();
         headers.apply(res.headers_mut());
@@ -359,9 +359,11 @@ impl Limited {
 /// Scopes a request is decided in, at most (anonymous or tenant, global, the route's own).
 const MAX_SCOPES: usize = 4;
 
-/// A UUID's hyphenated text without the formatting machinery.
-fn uuid_text(id: uuid::Uuid) -> String {
-    id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
+/// A UUID's hyphenated text, inline, without the formatting machinery.
+fn uuid_text(id: uuid::Uuid) -> ArrayString<{ ScopeKey::INLINE }> {
+    let mut text = ArrayString::new();
+    text.push_str(id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
+    text
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the nearest
@@ -382,14 +384,14 @@ pub fn client_ip(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpAddr
 
 /// The key a client address is counted under: the address itself for IPv4, its /64 network
 /// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free to rotate).
-pub fn client_key(ip: IpAddr) -> String {
+pub fn client_key(ip: IpAddr) -> ScopeKey {
     match ip {
         IpAddr::V4(v4) => ipv4_text(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => ipv4_text(v4),
             None => {
                 let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                ScopeKey::from(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
             }
         },
     }
@@ -397,8 +399,8 @@ pub fn client_key(ip: IpAddr) -> String {
 
 /// `a.b.c.d`, as `Display` writes it, without the formatting machinery (a tenth of its cost; every
 /// anonymous request needs it).
-fn ipv4_text(v4: std::net::Ipv4Addr) -> String {
-    let mut text = String::with_capacity(15);
+fn ipv4_text(v4: std::net::Ipv4Addr) -> ScopeKey {
+    let mut text = ArrayString::new();
     let mut digits = itoa::Buffer::new();
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
@@ -406,7 +408,7 @@ fn ipv4_text(v4: std::net::Ipv4Addr) -> String {
         }
         text.push_str(digits.format(octet));
     }
-    text
+    ScopeKey::Inline(text)
 }
 
 #[cfg(test)]
@@ -419,12 +421,12 @@ mod tests {
         let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert_eq!(client_key(a), client_key(b));
-        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_eq!(&*client_key(a), "2001:db8:1:2::/64");
         assert_ne!(client_key(a), client_key(other));
-        assert_eq!(client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
-        assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(&*client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(&*client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
         for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1"] {
-            assert_eq!(client_key(text.parse().unwrap()), text);
+            assert_eq!(&*client_key(text.parse().unwrap()), text);
         }
     }
 }

@@ -51,7 +51,7 @@ impl Counters {
         match self.table.find_mut(hash, |c| c.is(scope.name, window_ms, &scope.key)) {
             Some(counter) => counter.window = window,
             None => {
-                let counter = Counter { name: scope.name, window_ms, key: scope.key.as_ref().into(), window };
+                let counter = Counter { name: scope.name, window_ms, key: Box::from(&*scope.key), window };
                 let hasher = &self.hasher;
                 self.table.insert_unique(hash, counter, |c| hasher.hash_one((c.name, c.window_ms, &*c.key)));
             }

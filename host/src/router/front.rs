@@ -2,8 +2,8 @@
 //! instead of a stack of layers, and wrapped around the router once instead of around each route
 //! (`Router::layer` boxes its layer per route, and every request clones that box). In order:
 //!
-//! 1. the request id ([`error::request_id`]), set on the request, the answer and the task (for
-//!    error bodies and logs);
+//! 1. the request id ([`error::request_id`]), set on the answer and the task (for error bodies and
+//!    logs), and on the request when Sentry is on (its events keep the request's `X-Request-Id`);
 //! 2. the body limit every route gets unless its own is larger ([`MAX_BODY_BYTES`]), on requests
 //!    that have a body;
 //! 3. a `request` span (debug level, as `tower-http`'s tracing layer made one: method, URI,
@@ -41,11 +41,14 @@ use crate::error::{self, REQUEST_ID};
 #[derive(Debug, Clone)]
 pub struct Front<S> {
     inner: S,
+    /// Whether the id also goes onto the request's headers (for Sentry's record of the request;
+    /// nothing else reads it there, and a header more costs a hash and an insert).
+    id_on_request: bool,
 }
 
 impl<S> Front<S> {
-    pub fn new(inner: S) -> Self {
-        Self { inner }
+    pub fn new(inner: S, id_on_request: bool) -> Self {
+        Self { inner, id_on_request }
     }
 }
 
@@ -63,7 +66,9 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let id = error::request_id(req.headers());
-        req.headers_mut().insert(error::REQUEST_ID_HEADER, id.clone());
+        if self.id_on_request {
+            req.headers_mut().insert(error::REQUEST_ID_HEADER, id.clone());
+        }
         if !axum::body::HttpBody::is_end_stream(req.body()) {
             // Only a body can be too large (and a request's extensions map is not cheap to grow).
             DefaultBodyLimit::max(MAX_BODY_BYTES).apply(&mut req);

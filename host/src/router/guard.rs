@@ -61,13 +61,13 @@ impl<S> Layer<S> for GuardLayer {
     type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Guard {
-            inner,
+        let route = Route {
             app: self.app.clone(),
             timeout: self.timeout,
             limiter: self.limiter.clone(),
-            series: Arc::default(),
-        }
+            series: RouteSeries::default(),
+        };
+        Guard { inner, route: Arc::new(route) }
     }
 }
 
@@ -75,11 +75,18 @@ impl<S> Layer<S> for GuardLayer {
 #[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
+    /// Everything else in one `Arc`: the router clones the guard for every request, and the
+    /// answer keeps it until it is counted (one reference count to move instead of three).
+    route: Arc<Route>,
+}
+
+/// What a guard knows about its route.
+struct Route {
     app: Arc<App>,
     timeout: Duration,
     limiter: Option<RouteLimiter>,
-    /// This route's usual series, shared by the clones a request makes.
-    series: Arc<RouteSeries>,
+    /// This route's usual metric series.
+    series: RouteSeries,
 }
 
 impl<S> Service<Request> for Guard<S>
@@ -97,15 +104,14 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let seen = Seen {
-            app: self.app.clone(),
-            series: self.series.clone(),
+            route: self.route.clone(),
             endpoint: req.extensions().get::<MatchedPath>().cloned(),
             method: req.method().clone(),
             started: Instant::now(),
-            timeout: self.timeout,
         };
-        let called = catch_unwind(AssertUnwindSafe(|| match &self.limiter {
-            Some(limiter) => limiter.admit(&self.app, &mut self.inner, req),
+        let route = &*self.route;
+        let called = catch_unwind(AssertUnwindSafe(|| match &route.limiter {
+            Some(limiter) => limiter.admit(&route.app, &mut self.inner, req),
             None => Admitted::Called { inner: self.inner.call(req), headers: None },
         }));
         let state = match called {
@@ -120,12 +126,10 @@ where
 
 /// What the metrics need once the answer is there.
 struct Seen {
-    app: Arc<App>,
-    series: Arc<RouteSeries>,
+    route: Arc<Route>,
     endpoint: Option<MatchedPath>,
     method: Method,
     started: Instant,
-    timeout: Duration,
 }
 
 pin_project_lite::pin_project! {
@@ -172,7 +176,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for GuardFuture<F>
             Ok(Poll::Pending) => {
                 let seen = this.seen.as_ref().expect("GuardFuture polled after completion");
                 if this.sleep.is_none() {
-                    let deadline = seen.started + seen.timeout;
+                    let deadline = seen.started + seen.route.timeout;
                     this.sleep.set(Some(tokio::time::sleep_until(deadline.into())));
                 }
                 let sleep = this.sleep.as_pin_mut().expect("set above");
@@ -186,7 +190,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for GuardFuture<F>
         let endpoint = seen.endpoint.as_ref().map_or("unmatched", MatchedPath::as_str);
         let code = res.extensions().get::<ErrorCode>().map(|c| c.0);
         let took = seen.started.elapsed();
-        seen.app.metrics.observe_route(&seen.series, &seen.method, endpoint, res.status(), code, took);
+        seen.route.app.metrics.observe_route(&seen.route.series, &seen.method, endpoint, res.status(), code, took);
         Poll::Ready(Ok(res))
     }
 }
