@@ -58,7 +58,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = FrontFuture<S::Future, <Compression<S> as Service<Request>>::Future>;
+    type Future = FrontFuture<S, S::Future, <Compression<S> as Service<Request>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -87,46 +87,49 @@ where
             tracing::Span::none()
         };
         let compress = req.headers().contains_key(header::ACCEPT_ENCODING);
-        // The layers below may answer in `call` already (the rate limiter does): the id is on
-        // the task then too, not only while the answer is polled.
-        let called = span.in_scope(|| {
-            REQUEST_ID.sync_scope(id.clone(), || {
-                catch_unwind(AssertUnwindSafe(|| {
-                    if compress {
-                        // The router is always ready, so a compression service made for this
-                        // request may be called at once.
-                        Answer::Compressed { inner: Compression::new(self.inner.clone()).call(req) }
-                    } else {
-                        Answer::Plain { inner: self.inner.call(req) }
-                    }
-                }))
-            })
-        });
-        let answer = called.unwrap_or_else(|panic| Answer::Panicked { panic: Some(panic) });
-        FrontFuture { inner: REQUEST_ID.scope(id.clone(), answer), id: Some(id), span }
+        // The router is called when the answer is first polled, inside the span and with the id
+        // on the task (the layers below may answer at once: the rate limiter's 429 carries the
+        // id). The router is always ready, so its clone may be called then.
+        let inner = self.inner.clone();
+        let answer = Answer::Waiting { call: Some((inner, req, compress)) };
+        FrontFuture { inner: REQUEST_ID.scope(id, answer), span }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The answer below [`Front`]: plain, through compression, or a panic caught in `call`.
+    /// The answer below [`Front`]: not asked for yet, plain, through compression, or a panic.
     #[project = AnswerProj]
-    pub enum Answer<F, C> {
+    pub enum Answer<S, F, C> {
+        Waiting { call: Option<(S, Request, bool)> },
         Plain { #[pin] inner: F },
         Compressed { #[pin] inner: C },
         Panicked { panic: Option<Box<dyn Any + Send>> },
     }
 }
 
-impl<F, C, B> Future for Answer<F, C>
+impl<S, F, C, B> Future for Answer<S, F, C>
 where
+    S: Service<Request, Response = Response, Error = Infallible, Future = F>,
     F: Future<Output = Result<Response, Infallible>>,
+    Compression<S>: Service<Request, Response = Response<B>, Error = Infallible, Future = C>,
     C: Future<Output = Result<Response<B>, Infallible>>,
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Output = Response;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        if let AnswerProj::Waiting { call } = self.as_mut().project() {
+            let (mut inner, req, compress) = call.take().expect("polled after completion");
+            let called = catch_unwind(AssertUnwindSafe(|| {
+                if compress {
+                    Answer::Compressed { inner: Compression::new(inner).call(req) }
+                } else {
+                    Answer::Plain { inner: inner.call(req) }
+                }
+            }));
+            self.set(called.unwrap_or_else(|panic| Answer::Panicked { panic: Some(panic) }));
+        }
         let polled = match self.project() {
             AnswerProj::Plain { inner } => catch_unwind(AssertUnwindSafe(|| inner.poll(cx))),
             AnswerProj::Compressed { inner } => {
@@ -135,6 +138,7 @@ where
             AnswerProj::Panicked { panic } => {
                 return Poll::Ready(error::panic_response(panic.take().expect("polled after completion")));
             }
+            AnswerProj::Waiting { .. } => unreachable!("called above"),
         };
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
@@ -146,17 +150,18 @@ where
 
 pin_project_lite::pin_project! {
     /// The answer of [`Front`].
-    pub struct FrontFuture<F, C> {
+    pub struct FrontFuture<S, F, C> {
         #[pin]
-        inner: TaskLocalFuture<HeaderValue, Answer<F, C>>,
-        id: Option<HeaderValue>,
+        inner: TaskLocalFuture<HeaderValue, Answer<S, F, C>>,
         span: tracing::Span,
     }
 }
 
-impl<F, C, B> Future for FrontFuture<F, C>
+impl<S, F, C, B> Future for FrontFuture<S, F, C>
 where
+    S: Service<Request, Response = Response, Error = Infallible, Future = F>,
     F: Future<Output = Result<Response, Infallible>>,
+    Compression<S>: Service<Request, Response = Response<B>, Error = Infallible, Future = C>,
     C: Future<Output = Result<Response<B>, Infallible>>,
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -164,12 +169,13 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let _entered = this.span.enter();
-        let Poll::Ready(res) = this.inner.poll(cx) else {
+        let Poll::Ready(res) = this.inner.as_mut().poll(cx) else {
             return Poll::Pending;
         };
-        let id = this.id.take().expect("FrontFuture polled after completion");
+        // The id the answer ran with, back from the task-local slot.
+        let id = this.inner.take_value().expect("FrontFuture polled after completion");
         let res = error::enveloped(res, id);
         if res.status().is_server_error() {
             let id = res.headers().get(&error::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");

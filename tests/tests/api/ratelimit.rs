@@ -118,6 +118,9 @@ async fn a_dead_redis_fails_open_quickly_and_login_fails_closed() {
     .await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "login is fail-closed: {:?}", res.body);
     assert_eq!(res.error_code(), Some("rate_limiter_unavailable"));
+    // The limiter answers before the route: the envelope still names the request.
+    let id = res.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(res.body["error"]["request_id"], id, "{:?}", res.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
