@@ -114,7 +114,14 @@ impl Store {
                 )
             }
             DatabaseKind::Postgres => {
-                let options = PgConnectOptions::from_str(url.expose_secret())?.application_name("stock-tracker");
+                // Every statement planned for its own parameters: a statement prepared once per
+                // connection otherwise gets a generic plan after five runs, made for the average
+                // tenant, and tenants differ by orders of magnitude (a deep page of a 500,000-row
+                // tenant's low-stock list took 37 ms on the generic plan, 3.8 ms planned for it;
+                // docs/BENCHMARKS.md, "List latency").
+                let options = PgConnectOptions::from_str(url.expose_secret())?
+                    .application_name("stock-tracker")
+                    .options([("plan_cache_mode", "force_custom_plan")]);
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max_connections)

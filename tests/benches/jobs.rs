@@ -36,8 +36,8 @@ fn per_second(n: usize, d: Duration) -> f64 {
 }
 
 async fn no_op_jobs(backend: Backend) {
-    let Some(app) = TestApp::try_new(backend).await else { return };
-    let store = &app.app.store;
+    let Some(mut app) = TestApp::try_new(backend).await else { return };
+    let store = &app.app.store.clone();
     let n = 2_000;
     let job = || NewJob {
         kind: "bench",
@@ -77,7 +77,12 @@ async fn no_op_jobs(backend: Backend) {
     workers.shutdown(Duration::from_secs(1)).await;
     let (ins, jobs) = (per_second(n, inserted), per_second(n, ran));
     println!("| {backend:?} | {n} no-op jobs, 4 workers | {jobs:.0} jobs/s | {ins:.0} inserts/s | {:.2} |", jobs / ins);
+    app.stop_background(STOP).await;
 }
+
+/// Each part stops its apps' workers when it ends: one runtime runs every part, and workers left
+/// polling a finished part's database would run on into the next one.
+const STOP: Duration = Duration::from_secs(5);
 
 /// Runs `connections` syncs at once and waits for them; returns the wall time.
 async fn sync_all(app: &TestApp, tenant_id: Uuid, connections: &[Uuid]) -> Duration {
@@ -104,7 +109,7 @@ async fn sync_all(app: &TestApp, tenant_id: Uuid, connections: &[Uuid]) -> Durat
 
 async fn real_syncs(backend: Backend, n: usize) {
     let fake = FakeConfig { products: 200, warehouses: 3, multi_size_every: 0, ..Default::default() };
-    let Some(app) = TestApp::try_with_fake(backend, fake).await else { return };
+    let Some(mut app) = TestApp::try_with_fake(backend, fake).await else { return };
     let t = app.register("syncs@bench.example").await;
     let mut connections = Vec::new();
     for i in 0..n {
@@ -123,10 +128,11 @@ async fn real_syncs(backend: Backend, n: usize) {
         four / one,
         four * 1800.0
     );
+    app.stop_background(STOP).await;
 }
 
 async fn cached_lists(backend: Backend, redis: Option<String>) {
-    let Some(base) = TestApp::try_new(backend).await else { return };
+    let Some(mut base) = TestApp::try_new(backend).await else { return };
     let t = base.register("cache@bench.example").await;
     let connection_id = base.create_connection(&t, "bench", "bench-token").await;
     let products: Vec<NewProduct> = (0..10_000)
@@ -142,8 +148,8 @@ async fn cached_lists(backend: Backend, redis: Option<String>) {
         .collect();
     base.app.store.upsert_products(t.tenant_id, connection_id, &products).await.unwrap();
     let label = if redis.is_some() { "Redis" } else { "in process" };
-    let cached = base.restart(|c| c.redis.redis_url = redis.clone()).await;
-    let uncached = base.restart(|c| c.cache.cache_enabled = false).await;
+    let mut cached = base.restart(|c| c.redis.redis_url = redis.clone()).await;
+    let mut uncached = base.restart(|c| c.cache.cache_enabled = false).await;
     let path = "/api/v1/products";
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for round in 0..2_200 {
@@ -169,6 +175,9 @@ async fn cached_lists(backend: Backend, redis: Option<String>) {
         p50(&off),
         p50(&off) / p50(&on)
     );
+    for app in [&mut base, &mut cached, &mut uncached] {
+        app.stop_background(STOP).await;
+    }
 }
 
 fn main() {

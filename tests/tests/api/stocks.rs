@@ -38,3 +38,20 @@ both_backends! {
         assert!(app.get("/api/v1/stocks?warehouse=Nowhere", token).await.body["items"].as_array().unwrap().is_empty());
     }
 }
+
+/// Tenants differ by orders of magnitude: every PostgreSQL statement is planned for its own
+/// tenant and cursor, never on a generic plan made for the average tenant (which made a deep
+/// low-stock page of a large tenant ten times slower; docs/BENCHMARKS.md, "List latency").
+#[tokio::test]
+async fn postgres_plans_every_statement_for_its_parameters() {
+    let Some(app) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    let stock_tracker::store::Pool::Postgres(pool) = app.app.store.pool() else { panic!("a PostgreSQL app") };
+    // Every connection of the pool, not only the first.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = pool.acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(mode, "force_custom_plan");
+        held.push(conn);
+    }
+}
