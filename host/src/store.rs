@@ -8,6 +8,14 @@
 //! Repository functions take `tenant_id` first and filter by it; a row of another tenant is
 //! indistinguishable from a missing one ([`StoreError::NotFound`]).
 //!
+//! Tenant-sized lists (stocks, products, events, …) are not kept as prepared statements
+//! (`persistent(false)`): PostgreSQL plans a kept statement generically after five runs, for the
+//! average tenant, and tenants differ by orders of magnitude (a deep page of a 500,000-row
+//! tenant's low-stock list took 37 ms on the generic plan, 2.4–3.8 ms planned for its own
+//! parameters; docs/BENCHMARKS.md, "List latency"). Everything else stays prepared: a custom plan
+//! for every run would cost the statements that carry 60,000-element arrays (sync writes) far
+//! more than it saves.
+//!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` and are embedded in the binary.
 
 pub mod connections;
@@ -114,14 +122,7 @@ impl Store {
                 )
             }
             DatabaseKind::Postgres => {
-                // Every statement planned for its own parameters: a statement prepared once per
-                // connection otherwise gets a generic plan after five runs, made for the average
-                // tenant, and tenants differ by orders of magnitude (a deep page of a 500,000-row
-                // tenant's low-stock list took 37 ms on the generic plan, 3.8 ms planned for it;
-                // docs/BENCHMARKS.md, "List latency").
-                let options = PgConnectOptions::from_str(url.expose_secret())?
-                    .application_name("stock-tracker")
-                    .options([("plan_cache_mode", "force_custom_plan")]);
+                let options = PgConnectOptions::from_str(url.expose_secret())?.application_name("stock-tracker");
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max_connections)

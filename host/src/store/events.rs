@@ -217,7 +217,8 @@ impl Store {
                 q.push(" AND event_id > ").push_bind(after);
             }
             q.push(" ORDER BY event_id LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 

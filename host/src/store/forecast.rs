@@ -483,7 +483,8 @@ impl Store {
                     .push(", ").push_bind(*product_id).push(", ").push_bind(warehouse.clone()).push(")");
             }
             q.push(" ORDER BY COALESCE(f.ship_by, '~'), f.product_id, f.warehouse LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 
@@ -519,7 +520,8 @@ impl Store {
                     .push_bind(warehouse.clone()).push(", ").push_bind(rule.clone()).push(")))");
             }
             q.push(" ORDER BY i.changed_at DESC, i.product_id, i.warehouse, i.rule LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 

@@ -122,7 +122,8 @@ impl Store {
                 q.push(" AND (sku, product_id) > (").push_bind(sku).push(", ").push_bind(id).push(")");
             }
             q.push(" ORDER BY sku, product_id LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 

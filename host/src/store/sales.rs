@@ -235,7 +235,8 @@ impl Store {
             }
             q.push(" GROUP BY 1, s.product_id, p.sku, s.warehouse ORDER BY 1, s.product_id, s.warehouse LIMIT ")
                 .push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 }

@@ -154,7 +154,8 @@ impl Store {
                 q.push(" AND (s.product_id, s.warehouse) > (").push_bind(product_id).push(", ").push_bind(warehouse).push(")");
             }
             q.push(" ORDER BY s.product_id, s.warehouse LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 

@@ -338,7 +338,8 @@ impl Store {
                 q.push(" AND sync_run_id < ").push_bind(before);
             }
             q.push(" ORDER BY sync_run_id DESC LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         });
         rows.into_iter().map(SyncRun::try_from).collect()
     }

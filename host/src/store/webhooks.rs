@@ -270,7 +270,8 @@ impl Store {
                 q.push(" AND delivery_id < ").push_bind(before);
             }
             q.push(" ORDER BY delivery_id DESC LIMIT ").push_bind(i64::from(limit));
-            q.build_query_as().fetch_all(p).await?
+            // A tenant-sized list: planned for its tenant on every run (store docs).
+            q.build_query_as().persistent(false).fetch_all(p).await?
         }))
     }
 
