@@ -13,9 +13,17 @@ use crate::App;
 use crate::jobs::{Handlers, Workers};
 use crate::store::sync_runs::SYNC_JOB;
 
+/// Whether a background loop should stop: it was told to, or whoever could tell it is gone (a
+/// closed channel's `changed()` returns at once, so a loop that only checked the value would spin
+/// at full speed once its [`Background`] was dropped).
+pub fn stop_requested(stopped: &watch::Receiver<bool>) -> bool {
+    *stopped.borrow() || stopped.has_changed().is_err()
+}
+
 /// The running background work of one process.
 pub struct Background {
-    workers: Workers,
+    /// `None` once [`Background::shutdown`] has taken them.
+    workers: Option<Workers>,
     scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     listener: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
@@ -55,16 +63,46 @@ impl Background {
             scheduler = scheduler.is_some(),
             "background jobs started"
         );
-        Self { workers, scheduler, listener }
+        Self { workers: Some(workers), scheduler, listener }
     }
 
     /// Stops scheduling and claiming, waits up to `grace` for running jobs, then hands back
     /// the claims of those still running.
-    pub async fn shutdown(self, grace: Duration) {
-        for (stop, task) in [self.scheduler, self.listener].into_iter().flatten() {
+    pub async fn shutdown(mut self, grace: Duration) {
+        for (stop, task) in [self.scheduler.take(), self.listener.take()].into_iter().flatten() {
             let _ = stop.send(true);
             let _ = task.await;
         }
-        self.workers.shutdown(grace).await;
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown(grace).await;
+        }
+    }
+}
+
+impl Drop for Background {
+    /// Dropped without [`Background::shutdown`] (an app that goes away, as in tests): the
+    /// scheduler and the listener are told to stop, so they do not run on holding the app, and
+    /// the workers' tasks end with their set.
+    fn drop(&mut self) {
+        for (stop, _) in [&self.scheduler, &self.listener].into_iter().flatten() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_stops_when_told_or_when_no_one_can_tell_it_any_more() {
+        let (stop, stopped) = watch::channel(false);
+        assert!(!stop_requested(&stopped));
+        stop.send(true).unwrap();
+        assert!(stop_requested(&stopped));
+
+        let (stop, stopped) = watch::channel(false);
+        drop(stop);
+        assert!(stop_requested(&stopped), "a dropped sender: `changed()` would return at once forever");
     }
 }

@@ -212,7 +212,7 @@ impl Workers {
 /// One worker: claim a due job, run it under a renewed lease, record the outcome; repeat.
 async fn work(shared: Arc<Shared>, id: String, mut stopped: watch::Receiver<bool>) {
     let kinds = shared.handlers.kinds();
-    while !*stopped.borrow() {
+    while !crate::background::stop_requested(&stopped) {
         let lease_until = Utc::now() + shared.lease;
         let job = match shared.store.claim_jobs(&id, &kinds, 1, lease_until).await {
             Ok(mut jobs) => jobs.pop(),
@@ -303,7 +303,7 @@ async fn maintain(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let store = &shared.store;
     let kinds = shared.handlers.kinds();
     let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
-    while !*stopped.borrow() {
+    while !crate::background::stop_requested(&stopped) {
         match store.rescue_expired_jobs().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(jobs = n, "took back {n} job(s) whose lease expired"),

@@ -80,7 +80,7 @@ async fn taken(app: &App, tenant_id: Uuid) -> bool {
 /// connection, after which some may have been missed, drops every entry.
 pub async fn listen(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
     let Pool::Postgres(pool) = app.store.pool().clone() else { return };
-    while !*stopped.borrow() {
+    while !crate::background::stop_requested(&stopped) {
         let listener = async {
             let mut listener = PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;

@@ -46,7 +46,7 @@ pub struct Tick {
 /// Runs ticks until `stopped` turns true.
 pub async fn run(app: Arc<App>, mut stopped: watch::Receiver<bool>) {
     let mut last_expiry_check = std::time::Instant::now() - EXPIRY_CHECK;
-    while !*stopped.borrow() {
+    while !crate::background::stop_requested(&stopped) {
         if last_expiry_check.elapsed() >= EXPIRY_CHECK {
             last_expiry_check = std::time::Instant::now();
             match crate::events::credentials_expiring(&app).await {

@@ -137,3 +137,19 @@ async fn instances_without_redis_hear_each_others_invalidations() {
     available(&b, &t, "WB-000006", "Коледино").await;
     assert!(hits(&b, "stocks").0 > hits_before, "and caches again");
 }
+
+/// An app that goes away without a shutdown (as a test's does) stops its background: on
+/// PostgreSQL with the in-process cache it listens for other instances' invalidations, and that
+/// listener must not run on holding the app, its pool and its connections.
+#[tokio::test]
+async fn a_dropped_app_lets_go_of_its_listener() {
+    let Some(app) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    assert!(app.app.cache.announces(), "the case with a listener");
+    let app_state = std::sync::Arc::downgrade(&app.app);
+    drop(app);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app_state.upgrade().is_some() {
+        assert!(Instant::now() < deadline, "the dropped app is still held after 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
