@@ -33,7 +33,7 @@ pub use config::RateLimitConfig;
 pub use headers::RateHeaders;
 pub use layer::{Admitted, KeyBy, RouteLimit, RouteLimiter};
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One scope a request counts against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,12 @@ impl Limiter {
             Self::Redis(r) => r.peek(scopes).await,
         }
     }
+}
+
+/// Wall-clock milliseconds, as the limiter counts them (windows start on the same boundaries as
+/// Redis's `TIME`).
+pub(crate) fn epoch_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Sliding-window arithmetic shared by both backends (the Lua script mirrors it).

@@ -43,32 +43,23 @@ impl<'a> Bearer<'a> {
     }
 }
 
-/// The token of a `Bearer <token>` header value: one pass over its bytes for what
-/// `HeaderValue::to_str` accepts (visible ASCII, space and tab) and one for spaces in the token,
-/// both without an early exit so that the compiler checks many bytes at a time (a token is some
-/// 200 bytes, on every request). The token stays bytes (ASCII, checked): whoever needs text
-/// converts it.
+/// The token of a `Bearer <token>` header value: [`unchecked_token`], and then the checks of the
+/// bytes: one pass over the whole value for what `HeaderValue::to_str` accepts (visible ASCII,
+/// space and tab) and one for spaces in the token, both without an early exit so that the
+/// compiler checks many bytes at a time (a token is some 200 bytes). The token stays bytes
+/// (ASCII, checked): whoever needs text converts it.
 pub fn parse(value: &[u8]) -> Option<&[u8]> {
-    let blank = |b: &u8| matches!(b, b' ' | b'\t');
-    if !value.iter().fold(true, |ok, &b| ok & ((b.wrapping_sub(0x20) < 0x5f) | (b == b'\t'))) {
-        return None;
-    }
-    // ASCII from here on, so trimming spaces and tabs is trimming whitespace.
-    let value = &value[value.iter().position(|b| !blank(b))?..];
-    let space = value.iter().position(|&b| b == b' ')?;
-    let (scheme, rest) = (&value[..space], &value[space + 1..]);
-    let start = rest.iter().position(|b| !blank(b))?;
-    let end = rest.iter().rposition(|b| !blank(b))? + 1;
-    let token = &rest[start..end];
+    let visible = value.iter().fold(true, |ok, &b| ok & ((b.wrapping_sub(0x20) < 0x5f) | (b == b'\t')));
+    let token = unchecked_token(value)?;
     let spaceless = token.iter().fold(true, |ok, &b| ok & (b != b' '));
-    (scheme.eq_ignore_ascii_case(b"bearer") && spaceless).then_some(token)
+    (visible && spaceless).then_some(token)
 }
 
-/// The token [`parse`] would take from `value`, with the scheme and the blanks around the token
-/// checked but not the token's own bytes (the two passes over some 200 bytes that are most of
-/// [`parse`]'s cost), for a caller that verifies the token next: a token that verifies is a JWT,
-/// base64url and dots, visible ASCII without spaces, so [`parse`] gives that same token for that
-/// `value`; one that does not verify is no caller to either.
+/// The token after `Bearer ` (the scheme in any case, one space, then blanks trimmed), with the
+/// scheme and the blanks around the token checked but not the token's own bytes. [`parse`] adds
+/// those checks; a caller that verifies the token next may skip them: a token that verifies is a
+/// JWT, base64url and dots, visible ASCII without spaces, so [`parse`] gives that same token for
+/// that `value`, and one that does not verify is no caller to either.
 pub fn unchecked_token(value: &[u8]) -> Option<&[u8]> {
     let blank = |b: &u8| matches!(b, b' ' | b'\t');
     let value = &value[value.iter().position(|b| !blank(b))?..];

@@ -4,7 +4,7 @@
 //! fields. They are worked out when the request is decided and written onto its answer.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -109,8 +109,7 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// When `after` from now is, in whole epoch seconds (rounded up).
 pub(crate) fn epoch_secs(after: Duration) -> u64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    epoch_secs_after(now, after)
+    epoch_secs_after(super::epoch_millis(SystemTime::now()), after)
 }
 
 /// When `after` from `now_ms` (epoch milliseconds) is, in whole epoch seconds (rounded up).
@@ -147,7 +146,7 @@ mod tests {
         };
         let before = epoch_secs(Duration::ZERO);
         let mut headers = HeaderMap::new();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let now = crate::ratelimit::epoch_millis(SystemTime::now());
         RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), now).apply(&mut headers);
         let text = |name: &str| headers[name].to_str().unwrap().to_owned();
         assert_eq!(text("x-ratelimit-limit"), "100");

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use arrayvec::ArrayString;
 
@@ -28,7 +28,7 @@ use smallvec::SmallVec;
 use tower::Service;
 
 use super::headers::{self, RateHeaders, epoch_secs_after, retry_secs};
-use super::{Decision, Limiter, Scope, ScopeKey};
+use super::{Decision, Limiter, Scope, ScopeKey, epoch_millis};
 use crate::App;
 use crate::error::ApiError;
 
@@ -237,11 +237,6 @@ where
     res
 }
 
-/// Wall-clock milliseconds, as the limiter counts them.
-fn epoch_millis(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 fn secs(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
@@ -254,12 +249,10 @@ enum Verdict {
     Refuse(Response),
 }
 
-/// One request's scopes, in the order they are decided, each scope's kind, and its tenant.
+/// One request's scopes, in the order they are decided, and each scope's kind.
 struct Limited {
     scopes: SmallVec<[Scope; MAX_SCOPES]>,
     kinds: [ScopeKind; MAX_SCOPES],
-    /// The tenant's id as text (also the tenant scope's key).
-    tenant: Option<ArrayString<{ ScopeKey::INLINE }>>,
     fail_closed: bool,
     /// When the request came, in epoch milliseconds: one reading of the clock for its token's
     /// expiry, its decision and its answer's reset time.
@@ -290,7 +283,6 @@ impl Limited {
         let mut limited = Self {
             scopes: SmallVec::new(),
             kinds: [ScopeKind::Global; MAX_SCOPES],
-            tenant,
             fail_closed: route.is_some_and(|r| r.fail_closed),
             now_ms,
         };
@@ -340,7 +332,9 @@ impl Limited {
         let refused = (!decision.allowed).then(|| decision.refused_by.unwrap_or(0));
         let set = self.kinds[..self.scopes.len()].iter().fold(0, |set, kind| set | (1 << *kind as usize));
         let policy = series.policies[set].clone();
-        let tenant = self.tenant.as_ref().map(|t| t.as_str());
+        // The tenant's id, as its scope's key.
+        let kinds = &self.kinds[..self.scopes.len()];
+        let tenant = kinds.iter().position(|k| matches!(k, ScopeKind::Tenant)).map(|i| &*self.scopes[i].key);
         let headers = RateHeaders::new(&self.scopes, decision, refused, tenant, policy, self.now_ms);
         let Some(i) = refused else {
             return Verdict::Allow(headers);

@@ -80,9 +80,8 @@ impl Default for MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    /// Wall-clock milliseconds, so windows start on the same boundaries as Redis's (`TIME`).
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+        super::epoch_millis(std::time::SystemTime::now())
     }
 
     /// Decides for `scopes` at the current time.
