@@ -11,6 +11,12 @@
 //!   the previous quantities, upsert the levels, record the changes), and the baseline doing the
 //!   same per row (a read, an `INSERT … ON CONFLICT` and a change record each, in the same
 //!   per-page transactions); every row changes on both. The ratio is the figure (goal ≥ 10×).
+//!   The pair runs twice: on the host as it is (idle but for this program), then with every core
+//!   kept busy by lowest-priority loops ([`BusyCores`]): the baseline is 300,000 hand-offs
+//!   between threads or processes, whose cost on a virtual machine depends on whether the
+//!   woken CPU was idle (docs/BENCHMARKS.md, "Sync"). On SQLite, a third baseline runs the same
+//!   statements on the benchmark's own thread through SQLite's C API: row-at-a-time without
+//!   any hand-off, what is left of the gain when threads cost nothing to wake.
 //!
 //! ```sh
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench sync
@@ -19,9 +25,11 @@
 use std::time::{Duration, Instant};
 
 use fake_wildberries::FakeConfig;
+use libsqlite3_sys as ffi;
 use serde_json::json;
 use stock_tracker::on_pool;
 use stock_tracker::store::stocks::ObservedStock;
+use stock_tracker_tests::bench::BusyCores;
 use stock_tracker_tests::{Backend, TestApp};
 use uuid::Uuid;
 
@@ -101,20 +109,74 @@ async fn run(backend: Backend) {
         .map(|r| ObservedStock {
             product_id: ids[&r.sku()],
             warehouse: r.warehouse.clone(),
-            available: r.quantity + 1,
+            available: r.quantity,
             kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
             warehouse_id: None,
         })
         .collect();
+    let idle = write_paths(&app, t.tenant_id, &rows, 1).await;
+    let in_thread = match backend {
+        Backend::Sqlite => Some(row_at_a_time_in_thread(&app, t.tenant_id, &rows, 3).await),
+        Backend::Postgres => None,
+    };
+    let busy = {
+        let _busy = BusyCores::start();
+        write_paths(&app, t.tenant_id, &rows, 4).await
+    };
+
+    println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
+    println!("| what | seconds |");
+    println!("|---|---|");
+    println!("| first sync, end to end (adapter + fake WB over loopback + database) | {} |", s(first_took));
+    println!("| second sync, 5 quantities changed | {} |", s(second_took));
+    println!("| third sync, nothing changed, through the stock report (default source) | {} |", s(report_took));
+    for ((batched, row_at_a_time), host) in [(idle, "idle host"), (busy, "cores kept busy")] {
+        println!(
+            "| write {} rows, batched (`record_stock_levels`, as the sync does), {host} | {} |",
+            rows.len(),
+            s(batched)
+        );
+        println!(
+            "| write {} rows row-at-a-time: read, upsert, change record per row (baseline), {host} | {} |",
+            rows.len(),
+            s(row_at_a_time)
+        );
+    }
+    if let Some(in_thread) = in_thread {
+        println!(
+            "| write {} rows row-at-a-time on this thread through SQLite's C API (baseline without hand-offs), idle host | {} |",
+            rows.len(),
+            s(in_thread)
+        );
+    }
+    println!(
+        "\nlargest WB adapter call memory: {statistics_peak:.1} MiB after the statistics syncs, {report_peak:.1} MiB \
+         after the report sync too"
+    );
+    for ((batched, row_at_a_time), host) in [(idle, "idle host"), (busy, "cores kept busy")] {
+        let ratio = row_at_a_time.as_secs_f64() / batched.as_secs_f64();
+        println!("{host}: batched is {ratio:.1}× faster than row-at-a-time");
+    }
+    if let Some(in_thread) = in_thread {
+        let ratio = in_thread.as_secs_f64() / idle.0.as_secs_f64();
+        println!("without hand-offs: batched is {ratio:.1}× faster than row-at-a-time on the connection's thread");
+    }
+}
+
+/// The write path alone, on `rows` as observed plus `step`: the rows batched (as a sync writes a
+/// page), then the baseline doing per row what the batched path does per chunk (read the level's
+/// previous quantity, upsert the level, record the change) with `step + 1`. Every row changes on
+/// both (asserted). Returns (batched, row-at-a-time).
+async fn write_paths(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> (Duration, Duration) {
+    let rows: Vec<ObservedStock> =
+        rows.iter().map(|r| ObservedStock { available: r.available + step, ..r.clone() }).collect();
     let start = Instant::now();
     let mut batched_changes = 0;
     for page in rows.chunks(60_000) {
-        batched_changes += app.app.store.record_stock_levels(t.tenant_id, page, None).await.unwrap();
+        batched_changes += app.app.store.record_stock_levels(tenant_id, page, None).await.unwrap();
     }
     let batched = start.elapsed();
 
-    // The baseline does per row what the batched path does per chunk: read the level's previous
-    // quantity, upsert the level, and record the change (every row changes here, on both paths).
     let start = Instant::now();
     let read = "SELECT available FROM stock_level WHERE tenant_id = $1 AND product_id = $2 AND warehouse = $3";
     let upsert = "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
@@ -132,15 +194,15 @@ async fn run(backend: Backend) {
                 let at = chrono::Utc::now();
                 let available = r.available + 1;
                 let before: Option<i64> = sqlx::query_scalar(read)
-                    .bind(t.tenant_id).bind(r.product_id).bind(&r.warehouse)
+                    .bind(tenant_id).bind(r.product_id).bind(&r.warehouse)
                     .fetch_optional(&mut *tx).await.unwrap();
                 sqlx::query(upsert)
-                    .bind(t.tenant_id).bind(r.product_id).bind(&r.warehouse).bind(available)
+                    .bind(tenant_id).bind(r.product_id).bind(&r.warehouse).bind(available)
                     .bind(r.kind.as_str()).bind(r.warehouse_id.as_deref()).bind(at).bind(None::<Uuid>)
                     .execute(&mut *tx).await.unwrap();
                 if let Some(before) = before.filter(|b| *b != available) {
                     sqlx::query(change)
-                        .bind(t.tenant_id).bind(Uuid::now_v7()).bind(r.product_id).bind(&r.warehouse)
+                        .bind(tenant_id).bind(Uuid::now_v7()).bind(r.product_id).bind(&r.warehouse)
                         .bind(before).bind(available).bind(None::<Uuid>).bind(at)
                         .execute(&mut *tx).await.unwrap();
                     baseline_changes += 1;
@@ -153,25 +215,153 @@ async fn run(backend: Backend) {
     assert_eq!(batched_changes, rows.len() as u64, "every row changes on the batched path");
     assert_eq!(baseline_changes, rows.len(), "and on the baseline");
 
-    println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
-    println!("| what | seconds |");
-    println!("|---|---|");
-    println!("| first sync, end to end (adapter + fake WB over loopback + database) | {} |", s(first_took));
-    println!("| second sync, 5 quantities changed | {} |", s(second_took));
-    println!("| third sync, nothing changed, through the stock report (default source) | {} |", s(report_took));
-    println!("| write {} rows, batched (`record_stock_levels`, as the sync does) | {} |", rows.len(), s(batched));
-    println!(
-        "| write {} rows row-at-a-time: read, upsert, change record per row (baseline) | {} |",
-        rows.len(),
-        s(row_at_a_time)
-    );
-    println!(
-        "\nlargest WB adapter call memory: {statistics_peak:.1} MiB after the statistics syncs, {report_peak:.1} MiB \
-         after the report sync too"
-    );
-    println!("batched is {:.1}× faster than row-at-a-time", row_at_a_time.as_secs_f64() / batched.as_secs_f64());
+    (batched, row_at_a_time)
 }
 
 fn main() {
     stock_tracker_tests::bench::on_both_backends(run);
+}
+
+/// SQLite only: the baseline's three statements a row run on this thread through SQLite's C API,
+/// on a pooled connection locked from sqlx, with the same values, per-page transactions and
+/// per-execution work sqlx does (bind, step, reset, clear the bindings). What row-at-a-time
+/// costs when no statement crosses threads: the batched path's gain without the hand-offs.
+async fn row_at_a_time_in_thread(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> Duration {
+    let stock_tracker::store::Pool::Sqlite(pool) = app.app.store.pool() else { unreachable!("SQLite only") };
+    let mut conn = pool.acquire().await.unwrap();
+    let mut handle = conn.lock_handle().await.unwrap();
+    let db = handle.as_raw_handle().as_ptr();
+    let tenant = tenant_id.as_bytes();
+    let start = Instant::now();
+    let mut changes = 0;
+    // SAFETY: `db` is a live connection that sqlx's worker does not touch while `handle` holds
+    // its lock; every statement is prepared on it and finalized before the lock is released.
+    unsafe {
+        let read = Stmt::prepare(
+            db,
+            "SELECT available FROM stock_level WHERE tenant_id = ?1 AND product_id = ?2 AND warehouse = ?3",
+        );
+        let upsert = Stmt::prepare(
+            db,
+            "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, warehouse_id, \
+             updated_at, first_sync_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL) \
+             ON CONFLICT (tenant_id, product_id, warehouse) \
+             DO UPDATE SET available = excluded.available, warehouse_kind = excluded.warehouse_kind, \
+             warehouse_id = excluded.warehouse_id, updated_at = excluded.updated_at",
+        );
+        let change = Stmt::prepare(
+            db,
+            "INSERT INTO stock_history (tenant_id, stock_history_id, product_id, warehouse, previous_available, \
+             available, sync_run_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+        );
+        for page in rows.chunks(60_000) {
+            exec(db, "BEGIN IMMEDIATE");
+            for r in page {
+                // sqlx's encoding of a `DateTime<Utc>` on SQLite.
+                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+                let available = r.available + step;
+                read.blob(1, tenant).blob(2, r.product_id.as_bytes()).text(3, &r.warehouse);
+                let before = (read.step() == ffi::SQLITE_ROW).then(|| read.int_column(0));
+                read.done();
+                upsert.blob(1, tenant).blob(2, r.product_id.as_bytes()).text(3, &r.warehouse).int(4, available);
+                upsert.text(5, r.kind.as_str()).null(6).text(7, &at);
+                upsert.step();
+                upsert.done();
+                if let Some(before) = before.filter(|b| *b != available) {
+                    change.blob(1, tenant).blob(2, Uuid::now_v7().as_bytes()).blob(3, r.product_id.as_bytes());
+                    change.text(4, &r.warehouse).int(5, before).int(6, available).text(7, &at);
+                    change.step();
+                    change.done();
+                    changes += 1;
+                }
+            }
+            exec(db, "COMMIT");
+        }
+    }
+    let took = start.elapsed();
+    assert_eq!(changes, rows.len(), "every row changes on the in-thread baseline too");
+    took
+}
+
+/// A prepared statement on a raw SQLite connection, finalized on drop.
+struct Stmt(*mut ffi::sqlite3_stmt, *mut ffi::sqlite3);
+
+impl Stmt {
+    unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Self {
+        let sql = std::ffi::CString::new(sql).unwrap();
+        let mut stmt = std::ptr::null_mut();
+        let rc = unsafe { ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut stmt, std::ptr::null_mut()) };
+        let stmt = Self(stmt, db);
+        stmt.check(rc, ffi::SQLITE_OK);
+        stmt
+    }
+
+    fn check(&self, rc: i32, expected: i32) -> i32 {
+        if rc != expected && rc != ffi::SQLITE_ROW && rc != ffi::SQLITE_DONE {
+            // SAFETY: the connection outlives its statements.
+            let message = unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(self.1)) };
+            panic!("SQLite {rc}: {}", message.to_string_lossy());
+        }
+        rc
+    }
+
+    fn blob(&self, i: i32, value: &[u8]) -> &Self {
+        let len = value.len() as i32;
+        // SAFETY: SQLITE_TRANSIENT makes SQLite copy the value before the call returns.
+        self.bound(unsafe { ffi::sqlite3_bind_blob(self.0, i, value.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT()) })
+    }
+
+    fn text(&self, i: i32, value: &str) -> &Self {
+        let len = value.len() as i32;
+        // SAFETY: as in `blob`.
+        self.bound(unsafe { ffi::sqlite3_bind_text(self.0, i, value.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT()) })
+    }
+
+    fn int(&self, i: i32, value: i64) -> &Self {
+        // SAFETY: a live statement.
+        self.bound(unsafe { ffi::sqlite3_bind_int64(self.0, i, value) })
+    }
+
+    fn null(&self, i: i32) -> &Self {
+        // SAFETY: a live statement.
+        self.bound(unsafe { ffi::sqlite3_bind_null(self.0, i) })
+    }
+
+    fn bound(&self, rc: i32) -> &Self {
+        self.check(rc, ffi::SQLITE_OK);
+        self
+    }
+
+    fn step(&self) -> i32 {
+        // SAFETY: a live statement with every parameter bound.
+        self.check(unsafe { ffi::sqlite3_step(self.0) }, ffi::SQLITE_DONE)
+    }
+
+    fn int_column(&self, i: i32) -> i64 {
+        // SAFETY: called after `step` returned a row.
+        unsafe { ffi::sqlite3_column_int64(self.0, i) }
+    }
+
+    /// What sqlx does after each execution: reset the statement and clear its bindings.
+    fn done(&self) {
+        // SAFETY: a live statement.
+        unsafe {
+            ffi::sqlite3_reset(self.0);
+            ffi::sqlite3_clear_bindings(self.0);
+        }
+    }
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: finalized once, before the connection's lock is released.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+/// Runs `sql` (no parameters, no rows) on the raw connection.
+unsafe fn exec(db: *mut ffi::sqlite3, sql: &str) {
+    let sql = std::ffi::CString::new(sql).unwrap();
+    let rc = unsafe { ffi::sqlite3_exec(db, sql.as_ptr(), None, std::ptr::null_mut(), std::ptr::null_mut()) };
+    assert_eq!(rc, ffi::SQLITE_OK, "{sql:?}");
 }

@@ -41,3 +41,37 @@ where
         run(crate::Backend::Postgres).await;
     });
 }
+
+/// Keeps every core busy with the lowest-priority work there is (`nice -n 19` shell loops, one a
+/// core) for as long as it lives: a host that is never idle. On a virtual machine a thread
+/// woken on an idle core waits for that virtual CPU to come out of its halt, which costs tens of
+/// microseconds; with the cores busy the same wake-up only preempts the loop. Figures dominated
+/// by thread hand-offs (a statement at a time) move several-fold between the two states, so
+/// benchmarks that compare against such a baseline report both.
+pub struct BusyCores(Vec<std::process::Child>);
+
+impl BusyCores {
+    pub fn start() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let loops = (0..cores)
+            .map(|_| {
+                std::process::Command::new("nice")
+                    .args(["-n", "19", "sh", "-c", "while :; do :; done"])
+                    .spawn()
+                    .expect("nice and sh are on every machine these benchmarks run on")
+            })
+            .collect();
+        // Let the loops reach the CPUs before anything is measured.
+        std::thread::sleep(Duration::from_millis(200));
+        Self(loops)
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
