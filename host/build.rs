@@ -29,6 +29,9 @@ fn main() {
         "plugins/yandex-market/plugin.toml",
         "plugins/yandex-market/Cargo.toml",
         "wit",
+        // `sqlx::migrate!` embeds these when the crate compiles and does not tell Cargo (on
+        // stable Rust), so a new migration alone would not reach the binary.
+        "migrations",
     ] {
         // Relative to this package, not absolute: clones at different paths share a target
         // directory (CI's cache), and an absolute path would watch another clone's files.

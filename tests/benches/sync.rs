@@ -16,7 +16,9 @@
 //!   between threads or processes, whose cost on a virtual machine depends on whether the
 //!   woken CPU was idle (docs/BENCHMARKS.md, "Sync"). On SQLite, a third baseline runs the same
 //!   statements on the benchmark's own thread through SQLite's C API: row-at-a-time without
-//!   any hand-off, what is left of the gain when threads cost nothing to wake.
+//!   any hand-off, what is left of the gain when threads cost nothing to wake. On PostgreSQL,
+//!   the batched write on the levels' pages as the migrations lay them out (half free for the
+//!   rows' next versions) against the same table packed full.
 //!
 //! ```sh
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench sync
@@ -123,6 +125,10 @@ async fn run(backend: Backend) {
         let _busy = BusyCores::start();
         write_paths(&app, t.tenant_id, &rows, 4).await
     };
+    let layouts = match backend {
+        Backend::Postgres => Some(page_room_pair(&app, t.tenant_id, &rows, 6).await),
+        Backend::Sqlite => None,
+    };
 
     println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
     println!("| what | seconds |");
@@ -149,6 +155,18 @@ async fn run(backend: Backend) {
             s(in_thread)
         );
     }
+    if let Some((room, packed)) = layouts {
+        println!(
+            "| write {} rows, batched, levels' pages half free (the migrations' layout), best of 2 | {} |",
+            rows.len(),
+            s(room)
+        );
+        println!(
+            "| write {} rows, batched, levels' pages packed full (fillfactor 100), best of 2 | {} |",
+            rows.len(),
+            s(packed)
+        );
+    }
     println!(
         "\nlargest WB adapter call memory: {statistics_peak:.1} MiB after the statistics syncs, {report_peak:.1} MiB \
          after the report sync too"
@@ -156,6 +174,10 @@ async fn run(backend: Backend) {
     for ((batched, row_at_a_time), host) in [(idle, "idle host"), (busy, "cores kept busy")] {
         let ratio = row_at_a_time.as_secs_f64() / batched.as_secs_f64();
         println!("{host}: batched is {ratio:.1}× faster than row-at-a-time");
+    }
+    if let Some((room, packed)) = layouts {
+        let ratio = packed.as_secs_f64() / room.as_secs_f64();
+        println!("room for the next versions: the batched write is {ratio:.2}× faster than on packed pages");
     }
     if let Some(in_thread) = in_thread {
         let ratio = in_thread.as_secs_f64() / idle.0.as_secs_f64();
@@ -220,6 +242,34 @@ async fn write_paths(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], ste
 
 fn main() {
     stock_tracker_tests::bench::on_both_backends(run);
+}
+
+/// PostgreSQL only: the batched write with half of each page of levels free for the rows' next
+/// versions (`fillfactor = 50`, the migrations' layout), against the same table packed full
+/// (`fillfactor = 100`, as before that migration), each right after `VACUUM FULL` has laid the
+/// table out afresh in that layout; alternating, twice each. Returns the best of each (room,
+/// packed); every row changes on every write.
+async fn page_room_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> (Duration, Duration) {
+    let stock_tracker::store::Pool::Postgres(pool) = app.app.store.pool() else { unreachable!("PostgreSQL only") };
+    let (mut room, mut packed) = (Duration::MAX, Duration::MAX);
+    for round in 0..4 {
+        let fillfactor = if round % 2 == 0 { 50 } else { 100 };
+        let layout = format!("ALTER TABLE stock_level SET (fillfactor = {fillfactor})");
+        sqlx::query(sqlx::AssertSqlSafe(layout)).execute(pool).await.unwrap();
+        sqlx::query("VACUUM FULL stock_level").execute(pool).await.unwrap();
+        let rows: Vec<ObservedStock> =
+            rows.iter().map(|r| ObservedStock { available: r.available + step + round, ..r.clone() }).collect();
+        let start = Instant::now();
+        let mut changes = 0;
+        for page in rows.chunks(60_000) {
+            changes += app.app.store.record_stock_levels(tenant_id, page, None).await.unwrap();
+        }
+        let took = start.elapsed();
+        assert_eq!(changes, rows.len() as u64, "every row changes");
+        let best = if fillfactor == 50 { &mut room } else { &mut packed };
+        *best = (*best).min(took);
+    }
+    (room, packed)
 }
 
 /// SQLite only: the baseline's three statements a row run on this thread through SQLite's C API,

@@ -62,3 +62,43 @@ async fn postgres_plans_a_tenants_list_for_that_tenant() {
     assert!(kept.iter().any(|s| s.starts_with("INSERT INTO tenant")), "other statements stay prepared: {kept:?}");
     assert!(!kept.iter().any(|s| s.contains("FROM stock_level s JOIN product p")), "the list is not kept: {kept:?}");
 }
+
+/// A sync rewrites every level it sees (`updated_at` is when it was last observed). On
+/// PostgreSQL each page of levels keeps room for its rows' next versions, so a rewrite moves no
+/// row to another page: heap-only updates, which add no index entries (the indexes would
+/// otherwise grow by an entry a level a sync until vacuumed, and the write take ~25 % longer:
+/// docs/BENCHMARKS.md, "Sync"). Checked over two rewrites: the second reuses the room the first
+/// one's old versions leave.
+#[tokio::test]
+async fn postgres_rewrites_levels_on_their_own_pages() {
+    let Some(app) = TestApp::try_new(stock_tracker_tests::Backend::Postgres).await else { return };
+    let t = app.register("pages@example.com").await;
+    let (_, ids) = seed_catalogue(&app, &t, 500, &["Коледино", "Подольск", "Казань"]).await;
+    let stock_tracker::store::Pool::Postgres(pool) = app.app.store.pool() else { panic!("a PostgreSQL app") };
+    let pages = || async {
+        let sql = "SELECT (ctid::text::point)[0]::bigint FROM stock_level WHERE tenant_id = $1 \
+                   ORDER BY product_id, warehouse";
+        sqlx::query_scalar::<_, i64>(sql).bind(t.tenant_id).fetch_all(pool).await.unwrap()
+    };
+    let before = pages().await;
+    assert_eq!(before.len(), 1500);
+    for round in 1..=2 {
+        let observed: Vec<stock_tracker::store::stocks::ObservedStock> = ids
+            .iter()
+            .flat_map(|(_, id)| {
+                ["Коледино", "Подольск", "Казань"].map(|w| stock_tracker::store::stocks::ObservedStock {
+                    product_id: *id,
+                    warehouse: w.to_owned(),
+                    available: 1000 * round,
+                    kind: stock_tracker::store::stocks::WarehouseKind::Marketplace,
+                    warehouse_id: None,
+                })
+            })
+            .collect();
+        let changed = app.app.store.record_stock_levels(t.tenant_id, &observed, None).await.unwrap();
+        assert_eq!(changed, 1500, "every level changed");
+        let after = pages().await;
+        let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+        assert!(moved <= before.len() / 50, "rewrite {round}: {moved} of 1500 levels moved to another page");
+    }
+}
