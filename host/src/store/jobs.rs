@@ -233,23 +233,27 @@ impl Store {
     }
 
     /// Takes back jobs whose lease ran out (their worker died or hung): retryable at once, or
-    /// failed when that was their last attempt. Returns how many.
+    /// failed when that was their last attempt. Returns how many. A job taken back keeps its
+    /// `run_at`, so it goes first again, ahead of what became due while it ran: the queue is
+    /// claimed oldest `run_at` first, and a busy survivor would otherwise finish its whole
+    /// backlog before the work the dead instance had started.
     pub async fn rescue_expired_jobs(&self) -> Result<u64, StoreError> {
         let at = now();
         let sql = "UPDATE job SET \
                      state = CASE WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END, \
                      finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END, \
-                     run_at = $1, last_error = 'lease expired (the worker stopped or hung)', \
+                     last_error = 'lease expired (the worker stopped or hung)', \
                      locked_by = NULL, lease_expires_at = NULL \
                    WHERE state = 'running' AND lease_expires_at < $1";
         Ok(on_pool!(self.pool(), p => sqlx::query(sql).bind(at).execute(p).await?.rows_affected()))
     }
 
     /// Hands back this worker's claims without spending their attempts (a graceful shutdown).
+    /// Like a job taken back, a job handed back keeps its place in the queue (its `run_at`).
     pub async fn release_jobs(&self, worker: &str) -> Result<u64, StoreError> {
-        let sql = "UPDATE job SET state = 'available', attempt = attempt - 1, run_at = $2, locked_by = NULL, \
+        let sql = "UPDATE job SET state = 'available', attempt = attempt - 1, locked_by = NULL, \
                    lease_expires_at = NULL WHERE locked_by = $1 AND state = 'running'";
-        Ok(on_pool!(self.pool(), p => sqlx::query(sql).bind(worker).bind(now()).execute(p).await?.rows_affected()))
+        Ok(on_pool!(self.pool(), p => sqlx::query(sql).bind(worker).execute(p).await?.rows_affected()))
     }
 
     /// Deletes finished jobs older than `before`. Returns how many.

@@ -98,6 +98,9 @@ both_backends! {
         // Claimed with a lease that has already run out: the worker "died".
         let dead = store.claim_jobs("w1", &["test"], 1, Utc::now() - chrono::Duration::seconds(1)).await.unwrap().remove(0);
         assert_eq!(dead.attempt, 1);
+        // Meanwhile another job becomes due; the one taken back still goes first (it was due first).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let later = store.enqueue_job(&job("test", Some("test:c3"), 3)).await.unwrap().unwrap();
         // The app's own maintenance loop may take it back first (it runs every third of a lease);
         // either way it is taken back exactly once and becomes retryable.
         assert!(store.rescue_expired_jobs().await.unwrap() <= 1);
@@ -105,7 +108,8 @@ both_backends! {
         let rescued = store.job(id).await.unwrap();
         assert_eq!((rescued.state.as_str(), rescued.last_error.as_deref()), ("retryable", Some("lease expired (the worker stopped or hung)")));
         let taken = store.claim_jobs("w2", &["test"], 1, lease()).await.unwrap().remove(0);
-        assert_eq!(taken.attempt, 2);
+        assert_eq!((taken.job_id, taken.attempt), (id, 2), "the job taken back is claimed before the later one");
+        assert_eq!(store.claim_jobs("w2", &["test"], 1, lease()).await.unwrap().remove(0).job_id, later);
         assert!(!store.heartbeat_job(id, "w1", 1, lease()).await.unwrap(), "the dead worker learns it lost the job");
         assert!(!store.complete_job(id, "w1", 1).await.unwrap(), "and cannot record anything");
         assert!(store.complete_job(id, "w2", 2).await.unwrap());
@@ -166,6 +170,7 @@ both_backends! {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let slow = store.enqueue_job(&job("slow", None, 3)).await.unwrap().unwrap();
+        let due = store.job(slow).await.unwrap().run_at;
         while store.job(slow).await.unwrap().state != "running" {
             assert!(start.elapsed() < Duration::from_secs(30), "the slow job was never claimed");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -176,6 +181,7 @@ both_backends! {
         workers.shutdown(Duration::from_millis(200)).await;
         let r = store.job(slow).await.unwrap();
         assert_eq!((r.state.as_str(), r.attempt, r.locked_by), ("available", 0, None), "handed back, no attempt spent");
+        assert_eq!(r.run_at, due, "and keeps its place in the queue");
         assert_eq!(done.load(Ordering::SeqCst), 20, "each ran once");
         assert_eq!(metrics.jobs.with_label_values(&["count", "success"]).get(), 20, "counted by kind and outcome");
     }
