@@ -3,10 +3,11 @@
 //! one process sees). Keys unused for two windows are swept as the table grows.
 //!
 //! A counter is found by its scope's name and window and its key, hashed once per decision and
-//! compared borrowed: deciding on known keys allocates nothing, and charging updates the counter
-//! found by the same hash. The table hashes with foldhash (seeded per process, so keys a client
-//! chooses cannot be aimed at one bucket): SipHash, the standard library's, was the largest single
-//! cost of a decision, and a map per scope cost a second lookup per scope and charge.
+//! compared borrowed: deciding on known keys allocates nothing, and charging updates a known
+//! counter where the decision found it (no second lookup) and inserts new ones by the same hash.
+//! The table hashes with foldhash (seeded per process, so keys a client chooses cannot be aimed
+//! at one bucket): SipHash, the standard library's, was the largest single cost of a decision,
+//! and a map per scope cost a second lookup per scope and charge.
 
 use std::hash::BuildHasher;
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ struct Counter {
 
 impl Counter {
     fn is(&self, name: &str, window_ms: u64, key: &str) -> bool {
-        self.window_ms == window_ms && self.name == name && *self.key == *key
+        // Scope names are constants, so the same name is nearly always the same pointer.
+        self.window_ms == window_ms && (std::ptr::eq(self.name, name) || self.name == name) && *self.key == *key
     }
 }
 
@@ -43,10 +45,21 @@ impl Counters {
         self.hasher.hash_one((name, window_ms, key))
     }
 
-    fn get(&self, hash: u64, scope: &Scope, window_ms: u64) -> Option<Window> {
-        self.table.find(hash, |c| c.is(scope.name, window_ms, &scope.key)).map(|c| c.window)
+    /// The counter's place in the table and its window.
+    fn get(&self, hash: u64, scope: &Scope, window_ms: u64) -> Option<(usize, Window)> {
+        let index = self.table.find_bucket_index(hash, |c| c.is(scope.name, window_ms, &scope.key))?;
+        self.table.get_bucket(index).map(|c| (index, c.window))
     }
 
+    /// Stores the window of a counter found at `index` (places hold until something is inserted).
+    fn set(&mut self, index: usize, window: Window) {
+        if let Some(counter) = self.table.get_bucket_mut(index) {
+            counter.window = window;
+        }
+    }
+
+    /// Stores the window of a counter [`Counters::get`] did not find (found now if an earlier
+    /// scope of the same decision inserted it).
     fn charge(&mut self, hash: u64, scope: &Scope, window: Window, window_ms: u64) {
         match self.table.find_mut(hash, |c| c.is(scope.name, window_ms, &scope.key)) {
             Some(counter) => counter.window = window,
@@ -96,7 +109,12 @@ impl MemoryLimiter {
 
     /// What [`MemoryLimiter::check`] would decide, charging nothing.
     pub fn peek(&self, scopes: &[Scope]) -> Decision {
-        self.decide_at(scopes, self.now_ms(), false)
+        self.peek_at(scopes, self.now_ms())
+    }
+
+    /// [`MemoryLimiter::peek`] at `now_ms`.
+    pub fn peek_at(&self, scopes: &[Scope], now_ms: u64) -> Decision {
+        self.decide_at(scopes, now_ms, false)
     }
 
     fn decide_at(&self, scopes: &[Scope], now_ms: u64, charge: bool) -> Decision {
@@ -105,15 +123,16 @@ impl MemoryLimiter {
         let mut states: SmallVec<[ScopeState; 4]> = SmallVec::with_capacity(scopes.len());
         let mut refused_by = None;
         let mut retry_after = Duration::ZERO;
-        // Each scope's window and hash, found once: charging reuses them.
-        let mut windows: SmallVec<[(Window, u64, u64); 4]> = SmallVec::with_capacity(scopes.len());
+        // Each scope's window, hash and place in the table, found once: charging reuses them.
+        let mut windows: SmallVec<[Found; 4]> = SmallVec::with_capacity(scopes.len());
         for (i, scope) in scopes.iter().enumerate() {
             let window_ms = (scope.window.as_millis() as u64).max(1);
             let index = now_ms / window_ms;
             let hash = map.hash(scope.name, window_ms, &scope.key);
-            let window = map.get(hash, scope, window_ms).unwrap_or(Window { index, ..Window::default() }).at(index);
+            let found = map.get(hash, scope, window_ms);
+            let window = found.map_or(Window { index, ..Window::default() }, |(_, w)| w).at(index);
             let elapsed = now_ms - index * window_ms;
-            windows.push((window, window_ms, hash));
+            windows.push(Found { window, window_ms, hash, place: found.map(|(place, _)| place) });
             let estimate = window.estimate(elapsed, window_ms);
             let reset_after = Duration::from_millis(window_ms - elapsed);
             if estimate + 1.0 > scope.limit as f64 && refused_by.is_none() {
@@ -127,9 +146,17 @@ impl MemoryLimiter {
             });
         }
         if refused_by.is_none() && charge {
-            for (scope, (mut window, window_ms, hash)) in scopes.iter().zip(windows) {
-                window.current += 1;
-                map.charge(hash, scope, window, window_ms);
+            // Known counters first, by place; new ones after, as an insert may move every place.
+            for found in &windows {
+                if let Some(place) = found.place {
+                    map.set(place, Window { current: found.window.current + 1, ..found.window });
+                }
+            }
+            for (scope, found) in scopes.iter().zip(&windows) {
+                if found.place.is_none() {
+                    let window = Window { current: found.window.current + 1, ..found.window };
+                    map.charge(found.hash, scope, window, found.window_ms);
+                }
             }
             // Sweep when the table has doubled since the last sweep, or every SWEEP_EVERY_MS:
             // keys idle for two windows carry no information any more.
@@ -152,6 +179,15 @@ impl MemoryLimiter {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A scope's counter as a decision found it: its window, window length, hash and place in the
+/// table (`None`: not there yet).
+struct Found {
+    window: Window,
+    window_ms: u64,
+    hash: u64,
+    place: Option<usize>,
 }
 
 /// Longest time between sweeps of idle keys.
@@ -201,6 +237,24 @@ mod tests {
         // The global scope was charged once, not eleven times.
         let d = limiter.check_at(&[scope("global", "all", 100)], 0);
         assert_eq!(d.scopes[0].remaining, 100 - 2);
+    }
+
+    #[test]
+    fn known_and_new_counters_in_one_decision_are_each_charged_once() {
+        let limiter = MemoryLimiter::default();
+        let global = scope("global", "all", 10_000);
+        // Each decision charges the known global counter by its place and inserts a new one
+        // after it (the table grows several times on the way: places must not go stale).
+        for i in 0..500 {
+            let client = scope("anonymous", &format!("10.0.{}.{}", i / 256, i % 256), 5);
+            let order = if i % 2 == 0 { [global.clone(), client.clone()] } else { [client.clone(), global.clone()] };
+            assert!(limiter.check_at(&order, 0).allowed);
+            assert_eq!(limiter.peek_at(&[client], 0).scopes[0].remaining, 5 - 1 - 1, "charged once");
+        }
+        assert_eq!(limiter.peek_at(std::slice::from_ref(&global), 0).scopes[0].remaining, 10_000 - 500 - 1);
+        // The same counter twice in one decision is charged once, as before.
+        assert!(limiter.check_at(&[global.clone(), global.clone()], 0).allowed);
+        assert_eq!(limiter.peek_at(&[global], 0).scopes[0].remaining, 10_000 - 501 - 1);
     }
 
     #[test]
