@@ -48,8 +48,7 @@ pub fn enveloped(mut res: Response, id: HeaderValue) -> Response {
 fn new_request_id() -> HeaderValue {
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&fastrand::u64(..).to_le_bytes());
-    random[8..].copy_from_slice(&fastrand::u16(..).to_le_bytes());
+    fastrand::fill(&mut random);
     let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
     HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).expect("a UUID is ASCII")
 }

@@ -149,13 +149,12 @@ impl MemoryLimiter {
             // Known counters first, by place; new ones after, as an insert may move every place.
             for found in &windows {
                 if let Some(place) = found.place {
-                    map.set(place, Window { current: found.window.current + 1, ..found.window });
+                    map.set(place, found.charged());
                 }
             }
             for (scope, found) in scopes.iter().zip(&windows) {
                 if found.place.is_none() {
-                    let window = Window { current: found.window.current + 1, ..found.window };
-                    map.charge(found.hash, scope, window, found.window_ms);
+                    map.charge(found.hash, scope, found.charged(), found.window_ms);
                 }
             }
             // Sweep when the table has doubled since the last sweep, or every SWEEP_EVERY_MS:
@@ -188,6 +187,13 @@ struct Found {
     window_ms: u64,
     hash: u64,
     place: Option<usize>,
+}
+
+impl Found {
+    /// Its window with this request counted.
+    fn charged(&self) -> Window {
+        Window { current: self.window.current + 1, ..self.window }
+    }
 }
 
 /// Longest time between sweeps of idle keys.
