@@ -18,6 +18,7 @@
 //!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` and are embedded in the binary.
 
+pub mod checkpoint;
 pub mod connections;
 pub mod credential_keys;
 pub mod events;
@@ -35,6 +36,7 @@ pub mod tokens;
 pub mod webhooks;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -42,6 +44,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+use self::checkpoint::Checkpoints;
 use crate::config::DatabaseKind;
 
 /// Errors from the store, specific enough for the API to answer precisely.
@@ -91,12 +94,14 @@ pub use on_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// SQLite's WAL checkpoints, run beside the writers ([`checkpoint`]); nothing on PostgreSQL.
+    checkpoints: Arc<Checkpoints>,
 }
 
 impl Store {
     /// Connects (creating the SQLite file if needed). Does not run migrations.
     pub async fn connect(url: &SecretString, kind: DatabaseKind, max_connections: u32) -> Result<Self, sqlx::Error> {
-        let pool = match kind {
+        let (pool, checkpoints) = match kind {
             DatabaseKind::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose_secret())?;
                 // Password hashes live in it: 0600 before SQLite creates it with the umask's mode.
@@ -112,27 +117,29 @@ impl Store {
                     // Up to 32 MiB of pages per connection (SQLite's default is 2 MiB): a sync
                     // of 100,000 levels touches more than that, and every page that falls out
                     // is read back from the file (12 % of its write time, docs/BENCHMARKS.md).
-                    .pragma("cache_size", "-32768");
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(Duration::from_secs(5))
-                        .connect_with(options)
-                        .await?,
-                )
+                    .pragma("cache_size", "-32768")
+                    // Checkpoints run beside the writers ([`checkpoint`]); these are the limits
+                    // for when that task falls behind.
+                    .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string())
+                    .pragma("journal_size_limit", checkpoint::LOG_LIMIT_BYTES.to_string());
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options.clone())
+                    .await?;
+                (Pool::Sqlite(pool), Checkpoints::start(&options).await?)
             }
             DatabaseKind::Postgres => {
                 let options = PgConnectOptions::from_str(url.expose_secret())?.application_name("stock-tracker");
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(max_connections)
-                        .acquire_timeout(Duration::from_secs(5))
-                        .connect_with(options)
-                        .await?,
-                )
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                (Pool::Postgres(pool), Checkpoints::default())
             }
         };
-        Ok(Self { pool })
+        Ok(Self { pool, checkpoints: Arc::new(checkpoints) })
     }
 
     /// Applies every pending migration of this backend.
@@ -162,9 +169,16 @@ impl Store {
         on_pool!(&self.pool, p => sqlx::query("SELECT 1 FROM tenant LIMIT 1").fetch_optional(p).await.map(drop))
     }
 
-    /// Closes every connection (at shutdown).
+    /// Closes every connection (at shutdown); on SQLite the checkpoint task's last, so its
+    /// final checkpoint leaves the database whole in its one file.
     pub async fn close(&self) {
-        on_pool!(&self.pool, p => p.close().await)
+        on_pool!(&self.pool, p => p.close().await);
+        self.checkpoints.stop().await;
+    }
+
+    /// Asks for a WAL checkpoint after a large write (SQLite; nothing on PostgreSQL).
+    pub(crate) fn written(&self) {
+        self.checkpoints.nudge();
     }
 }
 

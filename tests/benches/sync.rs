@@ -18,7 +18,9 @@
 //!   statements on the benchmark's own thread through SQLite's C API: row-at-a-time without
 //!   any hand-off, what is left of the gain when threads cost nothing to wake. On PostgreSQL,
 //!   the batched write on the levels' pages as the migrations lay them out (half free for the
-//!   rows' next versions) against the same table packed full.
+//!   rows' next versions) against the same table packed full; on SQLite, the batched write with
+//!   the log checkpointed beside the writers (the store's task) against the writers doing it in
+//!   their commits (SQLite's default).
 //!
 //! ```sh
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench sync
@@ -129,6 +131,10 @@ async fn run(backend: Backend) {
         Backend::Postgres => Some(page_room_pair(&app, t.tenant_id, &rows, 6).await),
         Backend::Sqlite => None,
     };
+    let checkpoints = match backend {
+        Backend::Sqlite => Some(checkpoint_pair(&app, t.tenant_id, &rows, 6).await),
+        Backend::Postgres => None,
+    };
 
     println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
     println!("| what | seconds |");
@@ -167,6 +173,18 @@ async fn run(backend: Backend) {
             s(packed)
         );
     }
+    if let Some((own, task)) = checkpoints {
+        println!(
+            "| write {} rows, batched, writers checkpointing in their commits (SQLite's default), 2 writes | {} |",
+            rows.len(),
+            s(own)
+        );
+        println!(
+            "| write {} rows, batched, checkpoints beside the writers (the store's task), 2 writes | {} |",
+            rows.len(),
+            s(task)
+        );
+    }
     println!(
         "\nlargest WB adapter call memory: {statistics_peak:.1} MiB after the statistics syncs, {report_peak:.1} MiB \
          after the report sync too"
@@ -178,6 +196,12 @@ async fn run(backend: Backend) {
     if let Some((room, packed)) = layouts {
         let ratio = packed.as_secs_f64() / room.as_secs_f64();
         println!("room for the next versions: the batched write is {ratio:.2}× faster than on packed pages");
+    }
+    if let Some((own, task)) = checkpoints {
+        let ratio = own.as_secs_f64() / task.as_secs_f64();
+        println!(
+            "checkpoints beside the writers: the batched write is {ratio:.2}× faster than checkpointing in commits"
+        );
     }
     if let Some(in_thread) = in_thread {
         let ratio = in_thread.as_secs_f64() / idle.0.as_secs_f64();
@@ -273,6 +297,33 @@ async fn page_room_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], 
         *best = (*best).min(took);
     }
     (room, packed)
+}
+
+/// SQLite only: the batched write with the pool's connections checkpointing the log in their
+/// own commits (SQLite's default: past 1,000 pages) against the store as it is (a task
+/// checkpoints beside them, `store::checkpoint`), in A B B A order (every write adds history,
+/// so later ones are slower), each on an emptied log. Returns the sums (own, task).
+async fn checkpoint_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> (Duration, Duration) {
+    let stock_tracker::store::Pool::Sqlite(pool) = app.app.store.pool() else { unreachable!("SQLite only") };
+    let (mut own, mut task) = (Duration::ZERO, Duration::ZERO);
+    for (round, in_commits) in [true, false, false, true].into_iter().enumerate() {
+        // Every connection the pool may open, each told when to checkpoint.
+        let backstop = stock_tracker::store::checkpoint::BACKSTOP_PAGES;
+        let pages = if in_commits { 1000 } else { backstop };
+        let mut conns = Vec::new();
+        for _ in 0..pool.options().get_max_connections() {
+            conns.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let pragma = format!("PRAGMA wal_autocheckpoint = {pages}");
+            sqlx::query(sqlx::AssertSqlSafe(pragma)).execute(&mut **conn).await.unwrap();
+        }
+        drop(conns);
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.unwrap();
+        let took = batched_write(app, tenant_id, &shifted(rows, step + round as i64)).await;
+        *(if in_commits { &mut own } else { &mut task }) += took;
+    }
+    (own, task)
 }
 
 /// SQLite only: the baseline's three statements a row run on this thread through SQLite's C API,

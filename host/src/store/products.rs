@@ -206,6 +206,7 @@ impl Store {
             }
             tx.commit().await?;
         });
+        self.written();
         Ok(ids)
     }
 }

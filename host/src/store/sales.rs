@@ -196,6 +196,7 @@ impl Store {
                     written += q.build().execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
+                self.written();
             }
         }
         Ok(written)

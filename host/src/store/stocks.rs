@@ -231,7 +231,11 @@ impl Store {
             // PostgreSQL takes each column as one array (UNNEST): a handful of binds per chunk
             // instead of thousands, which is what makes 100,000-row syncs fast there.
             Pool::Postgres(pool) => record_unnest(pool, tenant_id, &observed, sync_run_id).await,
-            Pool::Sqlite(pool) => record_values(pool, tenant_id, &observed, sync_run_id).await,
+            Pool::Sqlite(pool) => {
+                let changes = record_values(pool, tenant_id, &observed, sync_run_id).await?;
+                self.written();
+                Ok(changes)
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ mod ratelimit;
 mod sales;
 mod schedule;
 mod security;
+mod sqlite;
 mod stocks;
 mod sync;
 mod sync_runs;

@@ -1,0 +1,53 @@
+//! The embedded database's upkeep: its write-ahead log is checkpointed beside the writers (not in
+//! their commits), and nothing is left in the log once the service has shut down.
+
+use std::path::Path;
+
+use stock_tracker::store::{Pool, Store};
+use stock_tracker_tests::Backend;
+
+use super::*;
+
+/// The log's frames and how many of them are copied back into the database file, from the
+/// header of the log's index (`<db>-shm`, in the machine's byte order): `mxFrame` at byte 16,
+/// `nBackfill` at byte 96. Read from the file, so looking does not checkpoint.
+fn log_frames(db: &Path) -> (u32, u32) {
+    let shm = std::fs::read(db.with_extension("db-shm")).expect("the log's index");
+    let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().unwrap());
+    (word(16), word(96))
+}
+
+#[tokio::test]
+async fn large_writes_are_checkpointed_beside_the_writer_and_the_log_is_empty_after_shutdown() {
+    let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
+    let db = app.data_dir.0.join("stock-tracker.db");
+    let Pool::Sqlite(pool) = app.app.store.pool() else { unreachable!() };
+    let backstop: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(pool).await.unwrap();
+    assert_eq!(backstop, 65_536, "the pool's writers checkpoint only when the task falls far behind");
+
+    let t = app.register("wal@example.com").await;
+    let warehouses = ["Коледино", "Подольск", "Казань", "Электросталь", "Тула"];
+    seed_catalogue(&app, &t, 3_000, &warehouses).await;
+    // The writers left their pages in the log (they checkpoint only past the backstop); the task
+    // copies them back within a second or so, with nothing else writing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (frames, copied) = loop {
+        let (frames, copied) = log_frames(&db);
+        if frames > 0 && copied == frames || Instant::now() > deadline {
+            break (frames, copied);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(copied, frames, "every committed page copied back by the checkpoint task");
+    assert!(frames > 0, "the seeding's pages went through the log");
+
+    // Shut down: the task's connection closes last, and SQLite's final checkpoint removes the log.
+    app.app.store.close().await;
+    assert!(!db.with_extension("db-wal").exists(), "no log left beside the database after shutdown");
+    let url: secrecy::SecretString = format!("sqlite://{}", db.display()).into();
+    let reopened = Store::connect(&url, stock_tracker::config::DatabaseKind::Sqlite, 2).await.unwrap();
+    let Pool::Sqlite(pool) = reopened.pool() else { unreachable!() };
+    let levels: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stock_level").fetch_one(pool).await.unwrap();
+    assert_eq!(levels, 3_000 * 5, "every level written is in the database file");
+    reopened.close().await;
+}
