@@ -6,15 +6,20 @@
 //! sync writing 100,000 levels spent a fifth to a quarter of its write time copying pages
 //! (docs/BENCHMARKS.md, "Sync"), and every other writer waited for it.
 //!
-//! Here a task with a connection of its own does it: woken after each large write
-//! ([`Checkpoints::nudge`]) and every [`PERIOD`] otherwise, it runs
-//! `PRAGMA wal_checkpoint(PASSIVE)`, which copies what is committed without waiting for readers or
-//! writers and without blocking them. The pool's connections still checkpoint on their own once
-//! the log passes [`BACKSTOP_PAGES`], should this task fall behind or fail, and a log that grew
-//! past [`LOG_LIMIT_BYTES`] is cut back to it once checkpointed. The task ends when the store is
+//! Here a task with a connection of its own does it, on SQLite's own rule: once the log holds
+//! [`THRESHOLD_PAGES`] pages not yet copied back. It looks after each large write
+//! ([`Checkpoints::nudge`]) and every [`PERIOD`] otherwise, reading the two counts from the
+//! header of the log's index (`<db>-shm`, whose layout is part of SQLite's documented file
+//! format), so looking costs no statement; then it runs `PRAGMA wal_checkpoint(PASSIVE)`, which
+//! copies what is committed without waiting for readers or writers and without blocking them. A
+//! checkpoint syncs the database file, so checkpointing after every small write would cost more
+//! than it saves. The pool's connections still checkpoint on their own once the log passes
+//! [`BACKSTOP_PAGES`], should this task fall behind or fail, and a log that grew past
+//! [`LOG_LIMIT_BYTES`] is cut back to it once checkpointed. The task ends when the store is
 //! closed (or dropped), closing its connection last, so SQLite's final checkpoint runs and
 //! removes the `-wal` file.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,8 +28,11 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// How often the task checkpoints when nothing wakes it.
+/// How often the task looks at the log when nothing wakes it.
 pub const PERIOD: Duration = Duration::from_secs(1);
+
+/// Pages not yet copied back at which the task checkpoints (SQLite's default rule).
+pub const THRESHOLD_PAGES: u32 = 1_000;
 
 /// Pages in the log past which a committing connection checkpoints itself (SQLite's
 /// `wal_autocheckpoint`; 256 MiB of 4 KiB pages). Only reached when the task is not keeping up.
@@ -52,7 +60,9 @@ impl Checkpoints {
         }
         // One wake-up pending at most: a nudge during a checkpoint runs one more after it.
         let (wake, woken) = mpsc::channel(1);
-        let task = tokio::spawn(run(conn, woken));
+        let mut index = options.get_filename().as_os_str().to_owned();
+        index.push("-shm");
+        let task = tokio::spawn(run(conn, PathBuf::from(index), woken));
         Ok(Self { task: Mutex::new(Some((wake, task))) })
     }
 
@@ -73,12 +83,15 @@ impl Checkpoints {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut woken: mpsc::Receiver<()>) {
+async fn run(mut conn: SqliteConnection, index: PathBuf, mut woken: mpsc::Receiver<()>) {
     loop {
         // A closed channel (the store stopped or dropped) ends the task; a wake-up or a quiet
-        // period checkpoints.
+        // period looks at the log.
         if let Ok(None) = tokio::time::timeout(PERIOD, woken.recv()).await {
             break;
+        }
+        if uncopied_pages(&index).is_some_and(|pages| pages < THRESHOLD_PAGES) {
+            continue;
         }
         if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
             tracing::warn!(%error, "SQLite checkpoint failed; writers checkpoint themselves past the backstop");
@@ -87,4 +100,16 @@ async fn run(mut conn: SqliteConnection, mut woken: mpsc::Receiver<()>) {
     if let Err(error) = conn.close().await {
         tracing::warn!(%error, "closing the SQLite checkpoint connection");
     }
+}
+
+/// Pages in the log not yet copied back into the database file, from the header of the log's
+/// index (<https://sqlite.org/walformat.html>, in the machine's byte order): `mxFrame` at byte 16,
+/// `nBackfill` at byte 96. `None` when it cannot be read (then the task checkpoints anyway). A
+/// read that races a writer may see a count off by one commit; the next look corrects it.
+pub fn uncopied_pages(index: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut header = [0u8; 100];
+    std::fs::File::open(index).ok()?.read_exact(&mut header).ok()?;
+    let word = |at: usize| u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    Some(word(16).saturating_sub(word(96)))
 }
