@@ -21,6 +21,10 @@
 //!   rows' next versions) against the same table packed full; on SQLite, the batched write with
 //!   the log checkpointed beside the writers (the store's task) against the writers doing it in
 //!   their commits (SQLite's default).
+//! - Every measured write starts from the store the syncs left: the change records of earlier
+//!   measured writes are deleted and the tables compacted first, so no write runs on a longer
+//!   history than another. Last, the pair once more on a grown history (1,000,000 change records
+//!   written first): the batched write slows as the history grows, the baseline less.
 //!
 //! ```sh
 //! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p stock-tracker-tests --bench sync
@@ -135,6 +139,7 @@ async fn run(backend: Backend) {
         Backend::Sqlite => Some(checkpoint_pair(&app, t.tenant_id, &rows, 6).await),
         Backend::Postgres => None,
     };
+    let (grown, grown_busy) = grown_history_pairs(&app, t.tenant_id, &rows, 10).await;
 
     println!("\n### {backend:?}: {PRODUCTS} products × {WAREHOUSES} warehouses = {} stock rows\n", rows.len());
     println!("| what | seconds |");
@@ -173,6 +178,21 @@ async fn run(backend: Backend) {
             s(packed)
         );
     }
+    for ((batched, row_at_a_time), history, host) in
+        [(grown, GROWN_HISTORY, "idle host"), (grown_busy, GROWN_HISTORY + 2 * rows.len(), "cores kept busy")]
+    {
+        println!(
+            "| write {} rows row-at-a-time (baseline) on {history} earlier change records, {host} | {} |",
+            rows.len(),
+            s(row_at_a_time)
+        );
+        println!(
+            "| write {} rows, batched, on {} earlier change records, {host} | {} |",
+            rows.len(),
+            history + rows.len(),
+            s(batched)
+        );
+    }
     if let Some((own, task)) = checkpoints {
         println!(
             "| write {} rows, batched, writers checkpointing in their commits (SQLite's default), 2 writes | {} |",
@@ -189,7 +209,12 @@ async fn run(backend: Backend) {
         "\nlargest WB adapter call memory: {statistics_peak:.1} MiB after the statistics syncs, {report_peak:.1} MiB \
          after the report sync too"
     );
-    for ((batched, row_at_a_time), host) in [(idle, "idle host"), (busy, "cores kept busy")] {
+    for ((batched, row_at_a_time), host) in [
+        (idle, "idle host"),
+        (busy, "cores kept busy"),
+        (grown, "grown history, idle host"),
+        (grown_busy, "grown history, cores kept busy"),
+    ] {
         let ratio = row_at_a_time.as_secs_f64() / batched.as_secs_f64();
         println!("{host}: batched is {ratio:.1}× faster than row-at-a-time");
     }
@@ -211,12 +236,22 @@ async fn run(backend: Backend) {
 
 /// The write path alone, on `rows` as observed plus `step`: the rows batched (as a sync writes a
 /// page), then the baseline doing per row what the batched path does per chunk (read the level's
-/// previous quantity, upsert the level, record the change) with `step + 1`. Every row changes on
-/// both (asserted). Returns (batched, row-at-a-time).
+/// previous quantity, upsert the level, record the change) with `step + 1`, each on the store the
+/// syncs left ([`reset_history`]). Every row changes on both (asserted). Returns (batched,
+/// row-at-a-time).
 async fn write_paths(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> (Duration, Duration) {
     let rows = shifted(rows, step);
+    reset_history(app).await;
     let batched = batched_write(app, tenant_id, &rows).await;
+    reset_history(app).await;
+    let row_at_a_time = row_at_a_time_write(app, tenant_id, &rows).await;
+    (batched, row_at_a_time)
+}
 
+/// The baseline: per row of `rows` + 1, what the batched path does per chunk (read the level's
+/// previous quantity, upsert the level, record the change), in the same per-page transactions;
+/// every row must change (asserted).
+async fn row_at_a_time_write(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock]) -> Duration {
     let start = Instant::now();
     let read = "SELECT available FROM stock_level WHERE tenant_id = $1 AND product_id = $2 AND warehouse = $3";
     let upsert = "INSERT INTO stock_level (tenant_id, product_id, warehouse, available, warehouse_kind, \
@@ -251,10 +286,78 @@ async fn write_paths(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], ste
             tx.commit().await.unwrap();
         });
     }
-    let row_at_a_time = start.elapsed();
+    let took = start.elapsed();
     assert_eq!(baseline_changes, rows.len(), "every row changes on the baseline too");
+    took
+}
 
-    (batched, row_at_a_time)
+/// Change records the grown-history pair runs on.
+const GROWN_HISTORY: usize = 1_000_000;
+
+/// The pair on a history a connection of this size reaches in weeks ([`GROWN_HISTORY`] change
+/// records, written batched first, untimed), on the idle host and then with the cores kept busy:
+/// each time the baseline first, then the batched write, which so runs on 100,000 more records
+/// than its baseline (the order that favours the baseline). The batched write slows as the
+/// history grows (every change record takes its place in the per-product history index, so a
+/// write touches all of that index's pages); the baseline, mostly hand-offs, less. Returns
+/// (batched, row-at-a-time) for each host.
+async fn grown_history_pairs(
+    app: &TestApp,
+    tenant_id: Uuid,
+    rows: &[ObservedStock],
+    step: i64,
+) -> ((Duration, Duration), (Duration, Duration)) {
+    reset_history(app).await;
+    let fills = GROWN_HISTORY / rows.len();
+    for i in 0..fills as i64 {
+        batched_write(app, tenant_id, &shifted(rows, step + i)).await;
+    }
+    let mut step = step + fills as i64;
+    let mut pair = async || {
+        settle(app).await;
+        let row_at_a_time = row_at_a_time_write(app, tenant_id, &shifted(rows, step)).await;
+        settle(app).await;
+        let batched = batched_write(app, tenant_id, &shifted(rows, step + 2)).await;
+        step += 3;
+        (batched, row_at_a_time)
+    };
+    let idle = pair().await;
+    let _busy = BusyCores::start();
+    (idle, pair().await)
+}
+
+/// Puts the store back to what the syncs left, before a measured write: the change records of
+/// earlier measured writes deleted (they carry no sync run) and the tables compacted, so every
+/// measured write runs on the same history whatever ran before it (how the batched write slows as
+/// the history grows is [`grown_history_pairs`]' part).
+async fn reset_history(app: &TestApp) {
+    let delete = "DELETE FROM stock_history WHERE sync_run_id IS NULL";
+    match app.app.store.pool() {
+        stock_tracker::store::Pool::Sqlite(pool) => {
+            sqlx::query(delete).execute(pool).await.unwrap();
+            sqlx::query("VACUUM").execute(pool).await.unwrap();
+        }
+        stock_tracker::store::Pool::Postgres(pool) => {
+            sqlx::query(delete).execute(pool).await.unwrap();
+            sqlx::query("VACUUM FULL stock_history").execute(pool).await.unwrap();
+            sqlx::query("VACUUM stock_level").execute(pool).await.unwrap();
+        }
+    }
+    settle(app).await;
+}
+
+/// Lets the database finish what earlier writes left it to do before a measured write: on SQLite
+/// the log checkpointed and emptied (else the store's checkpoint task would copy it during the
+/// write), on PostgreSQL a checkpoint.
+async fn settle(app: &TestApp) {
+    match app.app.store.pool() {
+        stock_tracker::store::Pool::Sqlite(pool) => {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.unwrap();
+        }
+        stock_tracker::store::Pool::Postgres(pool) => {
+            sqlx::query("CHECKPOINT").execute(pool).await.unwrap();
+        }
+    }
 }
 
 fn main() {
@@ -291,6 +394,7 @@ async fn page_room_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], 
         let fillfactor = if round % 2 == 0 { 50 } else { 100 };
         let layout = format!("ALTER TABLE stock_level SET (fillfactor = {fillfactor})");
         sqlx::query(sqlx::AssertSqlSafe(layout)).execute(pool).await.unwrap();
+        reset_history(app).await;
         sqlx::query("VACUUM FULL stock_level").execute(pool).await.unwrap();
         let took = batched_write(app, tenant_id, &shifted(rows, step + round)).await;
         let best = if fillfactor == 50 { &mut room } else { &mut packed };
@@ -319,7 +423,7 @@ async fn checkpoint_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock],
             sqlx::query(sqlx::AssertSqlSafe(pragma)).execute(&mut **conn).await.unwrap();
         }
         drop(conns);
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.unwrap();
+        reset_history(app).await;
         let took = batched_write(app, tenant_id, &shifted(rows, step + round as i64)).await;
         *(if in_commits { &mut own } else { &mut task }) += took;
     }
@@ -332,6 +436,7 @@ async fn checkpoint_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock],
 /// costs when no statement crosses threads: the batched path's gain without the hand-offs.
 async fn row_at_a_time_in_thread(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock], step: i64) -> Duration {
     let stock_tracker::store::Pool::Sqlite(pool) = app.app.store.pool() else { unreachable!("SQLite only") };
+    reset_history(app).await;
     let mut conn = pool.acquire().await.unwrap();
     let mut handle = conn.lock_handle().await.unwrap();
     let db = handle.as_raw_handle().as_ptr();
