@@ -60,9 +60,7 @@ impl Checkpoints {
         }
         // One wake-up pending at most: a nudge during a checkpoint runs one more after it.
         let (wake, woken) = mpsc::channel(1);
-        let mut index = options.get_filename().as_os_str().to_owned();
-        index.push("-shm");
-        let task = tokio::spawn(run(conn, PathBuf::from(index), woken));
+        let task = tokio::spawn(run(conn, log_index(options.get_filename()), woken));
         Ok(Self { task: Mutex::new(Some((wake, task))) })
     }
 
@@ -90,7 +88,7 @@ async fn run(mut conn: SqliteConnection, index: PathBuf, mut woken: mpsc::Receiv
         if let Ok(None) = tokio::time::timeout(PERIOD, woken.recv()).await {
             break;
         }
-        if uncopied_pages(&index).is_some_and(|pages| pages < THRESHOLD_PAGES) {
+        if log_pages(&index).is_some_and(|(written, copied)| written.saturating_sub(copied) < THRESHOLD_PAGES) {
             continue;
         }
         if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
@@ -102,16 +100,24 @@ async fn run(mut conn: SqliteConnection, index: PathBuf, mut woken: mpsc::Receiv
     }
 }
 
-/// Pages in the log not yet copied back into the database file, from the header of the log's
-/// index (<https://sqlite.org/walformat.html>, in the machine's byte order): `mxFrame` at byte 16,
-/// `nBackfill` at byte 96. `None` when it cannot be read (then the task checkpoints anyway). A
-/// read that races a writer may see a count off by one commit; the next look corrects it. A
-/// blocking read, on purpose: 100 bytes of a file SQLite keeps mapped, so always in the page
-/// cache (microseconds, less than a hop to the blocking pool).
-pub fn uncopied_pages(index: &Path) -> Option<u32> {
+/// The index of the database file `db`'s log (`<db>-shm`).
+pub fn log_index(db: &Path) -> PathBuf {
+    let mut index = db.as_os_str().to_owned();
+    index.push("-shm");
+    PathBuf::from(index)
+}
+
+/// Pages written to the log and pages of them copied back into the database file, from the header
+/// of the log's index (<https://sqlite.org/walformat.html>, in the machine's byte order):
+/// `mxFrame` at byte 16, `nBackfill` at byte 96. Reading it does not checkpoint. `None` when it
+/// cannot be read (then the task checkpoints anyway). A read that races a writer may see a count
+/// off by one commit; the next look corrects it. A blocking read, on purpose: 100 bytes of a file
+/// SQLite keeps mapped, so always in the page cache (microseconds, less than a hop to the blocking
+/// pool).
+pub fn log_pages(index: &Path) -> Option<(u32, u32)> {
     use std::io::Read;
     let mut header = [0u8; 100];
     std::fs::File::open(index).ok()?.read_exact(&mut header).ok()?;
     let word = |at: usize| u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
-    Some(word(16).saturating_sub(word(96)))
+    Some((word(16), word(96)))
 }

@@ -196,9 +196,9 @@ impl Store {
                     written += q.build().execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
-                self.written();
             }
         }
+        self.written();
         Ok(written)
     }
 

@@ -227,16 +227,14 @@ impl Store {
         sync_run_id: Option<Uuid>,
     ) -> Result<u64, StoreError> {
         let observed = last_observation_wins(observed);
-        match self.pool() {
+        let changes = match self.pool() {
             // PostgreSQL takes each column as one array (UNNEST): a handful of binds per chunk
             // instead of thousands, which is what makes 100,000-row syncs fast there.
-            Pool::Postgres(pool) => record_unnest(pool, tenant_id, &observed, sync_run_id).await,
-            Pool::Sqlite(pool) => {
-                let changes = record_values(pool, tenant_id, &observed, sync_run_id).await?;
-                self.written();
-                Ok(changes)
-            }
-        }
+            Pool::Postgres(pool) => record_unnest(pool, tenant_id, &observed, sync_run_id).await?,
+            Pool::Sqlite(pool) => record_values(pool, tenant_id, &observed, sync_run_id).await?,
+        };
+        self.written();
+        Ok(changes)
     }
 }
 

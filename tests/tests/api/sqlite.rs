@@ -1,26 +1,17 @@
 //! The embedded database's upkeep: its write-ahead log is checkpointed beside the writers (not in
 //! their commits), and nothing is left in the log once the service has shut down.
 
-use std::path::Path;
-
+use stock_tracker::store::checkpoint::{log_index, log_pages};
 use stock_tracker::store::{Pool, Store};
 use stock_tracker_tests::Backend;
 
 use super::*;
 
-/// The log's frames and how many of them are copied back into the database file, from the
-/// header of the log's index (`<db>-shm`, in the machine's byte order): `mxFrame` at byte 16,
-/// `nBackfill` at byte 96. Read from the file, so looking does not checkpoint.
-fn log_frames(db: &Path) -> (u32, u32) {
-    let shm = std::fs::read(db.with_extension("db-shm")).expect("the log's index");
-    let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().unwrap());
-    (word(16), word(96))
-}
-
 #[tokio::test]
 async fn large_writes_are_checkpointed_beside_the_writer_and_the_log_is_empty_after_shutdown() {
     let app = TestApp::try_new(Backend::Sqlite).await.unwrap();
     let db = app.data_dir.0.join("stock-tracker.db");
+    let log_frames = || log_pages(&log_index(&db)).expect("the log's index");
     let Pool::Sqlite(pool) = app.app.store.pool() else { unreachable!() };
     let backstop: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(pool).await.unwrap();
     assert_eq!(backstop, 65_536, "the pool's writers checkpoint only when the task falls far behind");
@@ -32,7 +23,7 @@ async fn large_writes_are_checkpointed_beside_the_writer_and_the_log_is_empty_af
     // SQLite's usual 1,000 pages the task copies them back, with nothing else writing.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (frames, copied) = loop {
-        let (frames, copied) = log_frames(&db);
+        let (frames, copied) = log_frames();
         if frames > 0 && copied == frames || Instant::now() > deadline {
             break (frames, copied);
         }
@@ -45,7 +36,7 @@ async fn large_writes_are_checkpointed_beside_the_writer_and_the_log_is_empty_af
     // for a few pages (the task looks again every second).
     app.register("small@example.com").await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let (frames, copied) = log_frames(&db);
+    let (frames, copied) = log_frames();
     assert!(frames > copied, "a few pages are left in the log ({copied} of {frames} copied)");
 
     // Shut down: the task's connection closes last, and SQLite's final checkpoint removes the log.
