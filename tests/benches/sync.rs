@@ -412,8 +412,8 @@ async fn checkpoint_pair(app: &TestApp, tenant_id: Uuid, rows: &[ObservedStock],
     let (mut own, mut task) = (Duration::ZERO, Duration::ZERO);
     for (round, in_commits) in [true, false, false, true].into_iter().enumerate() {
         // Every connection the pool may open, each told when to checkpoint.
-        let backstop = stock_tracker::store::checkpoint::BACKSTOP_PAGES;
-        let pages = if in_commits { 1000 } else { backstop };
+        use stock_tracker::store::checkpoint::{BACKSTOP_PAGES, THRESHOLD_PAGES};
+        let pages = if in_commits { THRESHOLD_PAGES } else { BACKSTOP_PAGES };
         let mut conns = Vec::new();
         for _ in 0..pool.options().get_max_connections() {
             conns.push(pool.acquire().await.unwrap());
