@@ -3,8 +3,9 @@
 //! Everything lives under `/api/v1`. Health routes and the OpenAPI document need no token; every
 //! other route except register, login, refresh, logout and accepting an invitation takes a bearer
 //! access token (the [`crate::auth::AuthUser`] extractor in the handler's signature). Each handler
-//! declares its path and method with `#[utoipa::path]`; `routes!` serves it and records it in the
-//! OpenAPI document ([`crate::api::openapi`]), so the table and the document cannot disagree.
+//! declares its path and method with `#[utoipa::path]`; `guarded!` (through utoipa's `routes!`)
+//! serves it inside its route guard and records it in the OpenAPI document
+//! ([`crate::api::openapi`]), so the table and the document cannot disagree.
 
 use std::sync::Arc;
 
@@ -35,6 +36,27 @@ mod guard;
 pub use front::Front;
 pub use guard::GuardLayer;
 
+/// `routes!` with every handler inside a route guard of its own ([`GuardLayer`]; `$guard` is
+/// evaluated once per handler). The guard wraps the handler before axum boxes it into a route,
+/// not the boxed route after (`MethodRouter::layer`), which would cost every request a second
+/// boxed route, its clone and a boxed future (docs/BENCHMARKS.md). A method the path does not
+/// serve is answered by the method router's 405, under a guard of its own as `layer` gives it.
+macro_rules! guarded {
+    ($guard:expr => $($module:ident :: $handler:ident),+ $(,)?) => {{
+        // `routes!` documents the handlers; its own router (of the bare handlers) is not served.
+        let (schemas, paths, _): (_, _, axum::routing::MethodRouter<Arc<App>>) = routes!($($module::$handler),+);
+        let mut methods = axum::routing::MethodRouter::new().layer($guard);
+        $(
+            let guard = $guard;
+            for method in utoipa_axum::paste! { <$module::[<__path_ $handler>] as utoipa::Path>::methods() } {
+                let handler = axum::handler::Handler::layer($module::$handler, guard.clone());
+                methods = methods.on(utoipa_axum::PathItemExt::to_method_filter(&method), handler);
+            }
+        )+
+        (schemas, paths, methods)
+    }};
+}
+
 /// Builds the service: routes, then middleware, outermost first (the seed's order, with the
 /// pieces it left implicit):
 /// 1. CORS, so a preflight is answered before anything else runs;
@@ -58,68 +80,65 @@ pub fn router(app: Arc<App>) -> Stack {
     // declared here beside the route and decided in the same call.
     let limit = |route: Option<RouteLimit>| GuardLayer::limited(app.clone(), REQUEST_TIMEOUT, route);
     let open = || GuardLayer::unlimited(app.clone(), REQUEST_TIMEOUT);
-    // Each handler's `#[utoipa::path]` gives its path and method; `routes!` serves it and records
-    // its operation in the OpenAPI document in the same step.
+    // Each handler's `#[utoipa::path]` gives its path and method; `guarded!` serves it with the
+    // guard before the arrow and records its operation in the OpenAPI document in the same step.
     let api = OpenApiRouter::new()
-        .routes(routes!(health::health_alias).layer(open()))
-        .routes(routes!(health::health).layer(open()))
-        .routes(routes!(health::live).layer(open()))
-        .routes(routes!(health::ready).layer(open()))
-        .routes(routes!(openapi::get_openapi).layer(open()))
-        .routes(routes!(auth::register).layer(limit(Some(RouteLimit::per_ip("register", 10, 3600)))))
-        .routes(routes!(auth::login).layer(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed()))))
-        .routes(routes!(auth::refresh).layer(limit(Some(RouteLimit::per_ip("refresh", 30, 60)))))
-        .routes(routes!(auth::logout).layer(limit(None)))
-        .routes(routes!(auth::get_me).layer(limit(None)))
-        .routes(routes!(invitations::list_invitations).layer(limit(None)))
-        .routes(routes!(invitations::create_invitation).layer(limit(Some(RouteLimit::per_tenant(
+        .routes(guarded!(open() => health::health_alias))
+        .routes(guarded!(open() => health::health))
+        .routes(guarded!(open() => health::live))
+        .routes(guarded!(open() => health::ready))
+        .routes(guarded!(open() => openapi::get_openapi))
+        .routes(guarded!(limit(Some(RouteLimit::per_ip("register", 10, 3600))) => auth::register))
+        .routes(guarded!(limit(Some(RouteLimit::per_ip("login", 5, 300).fail_closed())) => auth::login))
+        .routes(guarded!(limit(Some(RouteLimit::per_ip("refresh", 30, 60))) => auth::refresh))
+        .routes(guarded!(limit(None) => auth::logout))
+        .routes(guarded!(limit(None) => auth::get_me))
+        .routes(guarded!(limit(None) => invitations::list_invitations))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant(
             "invitations",
             30,
             3600,
-        )))))
-        .routes(routes!(invitations::delete_invitation).layer(limit(None)))
-        .routes(routes!(invitations::accept_invitation).layer(limit(Some(RouteLimit::per_ip("accept", 10, 300)))))
-        .routes(routes!(members::list_members).layer(limit(None)))
-        .routes(routes!(members::update_member, members::remove_member).layer(limit(None)))
-        .routes(routes!(connections::list_connections, connections::create_connection).layer(limit(None)))
+        ))) => invitations::create_invitation))
+        .routes(guarded!(limit(None) => invitations::delete_invitation))
+        .routes(guarded!(limit(Some(RouteLimit::per_ip("accept", 10, 300))) => invitations::accept_invitation))
+        .routes(guarded!(limit(None) => members::list_members))
+        .routes(guarded!(limit(None) => members::update_member, members::remove_member))
+        .routes(guarded!(limit(None) => connections::list_connections, connections::create_connection))
         .routes(
-            routes!(connections::get_connection, connections::update_connection, connections::delete_connection)
-                .layer(limit(None)),
+            guarded!(limit(None) => connections::get_connection, connections::update_connection, connections::delete_connection),
         )
-        .routes(routes!(products::list_products).layer(limit(None)))
-        .routes(routes!(products::get_product, products::update_product).layer(limit(None)))
-        .routes(routes!(tenant::get_tenant, tenant::update_tenant).layer(limit(None)))
-        .routes(routes!(events::list_events).layer(limit(None)))
-        .routes(routes!(sales::list_sales).layer(limit(None)))
-        .routes(routes!(forecasts::list_forecasts).layer(limit(None)))
-        .routes(routes!(forecasts::get_restock_plan).layer(limit(None)))
-        .routes(routes!(forecasts::list_incidents).layer(limit(None)))
-        .routes(routes!(forecasts::get_forecast_settings, forecasts::put_forecast_settings).layer(limit(None)))
-        .routes(routes!(forecasts::get_forecast_override, forecasts::put_forecast_override).layer(limit(None)))
-        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook).layer(limit(None)))
-        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook).layer(limit(None)))
-        .routes(routes!(webhooks::rotate_webhook_secret).layer(limit(None)))
-        .routes(routes!(webhooks::test_webhook).layer(limit(Some(RouteLimit::per_tenant("webhook_test", 10, 60)))))
-        .routes(routes!(webhooks::list_deliveries).layer(limit(None)))
-        .routes(routes!(telegram::create_link).layer(limit(Some(RouteLimit::per_tenant("telegram_link", 20, 3600)))))
-        .routes(routes!(telegram::list_chats).layer(limit(None)))
-        .routes(routes!(telegram::delete_chat).layer(limit(None)))
+        .routes(guarded!(limit(None) => products::list_products))
+        .routes(guarded!(limit(None) => products::get_product, products::update_product))
+        .routes(guarded!(limit(None) => tenant::get_tenant, tenant::update_tenant))
+        .routes(guarded!(limit(None) => events::list_events))
+        .routes(guarded!(limit(None) => sales::list_sales))
+        .routes(guarded!(limit(None) => forecasts::list_forecasts))
+        .routes(guarded!(limit(None) => forecasts::get_restock_plan))
+        .routes(guarded!(limit(None) => forecasts::list_incidents))
+        .routes(guarded!(limit(None) => forecasts::get_forecast_settings, forecasts::put_forecast_settings))
+        .routes(guarded!(limit(None) => forecasts::get_forecast_override, forecasts::put_forecast_override))
+        .routes(guarded!(limit(None) => webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(guarded!(limit(None) => webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(guarded!(limit(None) => webhooks::rotate_webhook_secret))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant("webhook_test", 10, 60))) => webhooks::test_webhook))
+        .routes(guarded!(limit(None) => webhooks::list_deliveries))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant("telegram_link", 20, 3600))) => telegram::create_link))
+        .routes(guarded!(limit(None) => telegram::list_chats))
+        .routes(guarded!(limit(None) => telegram::delete_chat))
         // Not rate-limited: Telegram posts every update from a few addresses, which a per-IP
         // budget would throttle; a stranger gets 401 after a constant-time check, body unread.
-        .routes(routes!(telegram::telegram_webhook).layer(open()))
-        .routes(routes!(webhooks::redeliver).layer(limit(Some(RouteLimit::per_tenant("redeliver", 60, 60)))))
-        .routes(routes!(stocks::list_stocks).layer(limit(None)))
-        .routes(routes!(sync_runs::list_sync_runs).layer(limit(None)))
-        .routes(routes!(sync_runs::get_sync_run).layer(limit(None)))
-        .routes(routes!(sync::start_sync).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
-        .routes(routes!(sync::start_all_syncs).layer(limit(Some(RouteLimit::per_tenant("sync", 5, 300)))))
-        .routes(routes!(admin::list_plugins).layer(limit(Some(ADMIN_LIMIT))))
+        .routes(guarded!(open() => telegram::telegram_webhook))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant("redeliver", 60, 60))) => webhooks::redeliver))
+        .routes(guarded!(limit(None) => stocks::list_stocks))
+        .routes(guarded!(limit(None) => sync_runs::list_sync_runs))
+        .routes(guarded!(limit(None) => sync_runs::get_sync_run))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant("sync", 5, 300))) => sync::start_sync))
+        .routes(guarded!(limit(Some(RouteLimit::per_tenant("sync", 5, 300))) => sync::start_all_syncs))
+        .routes(guarded!(limit(Some(ADMIN_LIMIT)) => admin::list_plugins))
         .routes(
-            routes!(admin::put_plugin, admin::delete_plugin)
-                .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES))
-                .layer(limit(Some(ADMIN_LIMIT))),
+            guarded!(limit(Some(ADMIN_LIMIT)) => admin::put_plugin, admin::delete_plugin).layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
         )
-        .routes(routes!(admin::rollback_plugin).layer(limit(Some(ADMIN_LIMIT))));
+        .routes(guarded!(limit(Some(ADMIN_LIMIT)) => admin::rollback_plugin));
 
     let (routes, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(metrics::serve_metrics))
@@ -142,10 +161,10 @@ pub fn router(app: Arc<App>) -> Stack {
 pub fn worker_router(app: Arc<App>) -> Stack {
     let open = || GuardLayer::unlimited(app.clone(), REQUEST_TIMEOUT);
     let api = OpenApiRouter::new()
-        .routes(routes!(health::health_alias).layer(open()))
-        .routes(routes!(health::health).layer(open()))
-        .routes(routes!(health::live).layer(open()))
-        .routes(routes!(health::ready).layer(open()));
+        .routes(guarded!(open() => health::health_alias))
+        .routes(guarded!(open() => health::health))
+        .routes(guarded!(open() => health::live))
+        .routes(guarded!(open() => health::ready));
     let (routes, _) =
         OpenApiRouter::new().routes(routes!(metrics::serve_metrics)).nest("/api/v1", api).split_for_parts();
     let cors = cors_layer(app.cors.clone());

@@ -4,6 +4,7 @@
 //! with the rate limiter and the app's backend; Sentry off, as without a DSN).
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::routing::get;
 use stock_tracker::router::{GuardLayer, Stack};
 use tower::util::Either;
@@ -62,14 +63,15 @@ pub const LAYERS: [&str; 3] = ["front", "guard", "rate_limit"];
 pub fn full_without(app: &TestApp, except: &[&str]) -> Either<Stack, Router> {
     let on = |layer: &str| !except.contains(&layer);
     let (state, timeout) = (app.app.clone(), stock_tracker::router::REQUEST_TIMEOUT);
-    let mut method = get(ping);
-    if on("guard") {
-        method = method.layer(if on("rate_limit") {
+    let method = if on("guard") {
+        get(ping.layer(if on("rate_limit") {
             GuardLayer::limited(state, timeout, None)
         } else {
             GuardLayer::unlimited(state, timeout)
-        });
-    }
+        }))
+    } else {
+        get(ping)
+    };
     let routed = Router::new().route(PATH, method);
     if on("front") {
         Either::Left(stock_tracker::router::with_stack(routed, None, false))

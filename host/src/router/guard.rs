@@ -13,7 +13,9 @@
 //!   OpenAPI document, Telegram's webhook), and puts the rate-limit fields on the answer.
 //!
 //! One hand-written service rather than four layers, so that a request is not moved through four
-//! futures and its route not boxed four times (docs/BENCHMARKS.md).
+//! futures and its route not boxed four times; and it wraps the handler itself (the route table's
+//! `guarded!`), inside the one route axum boxes, so [`GuardLayer::layer`] runs on every request
+//! and only clones an `Arc` (docs/BENCHMARKS.md).
 //!
 //! [`metrics`]: crate::telemetry::metrics
 
@@ -36,24 +38,26 @@ use crate::error::{self, ErrorCode};
 use crate::ratelimit::{Admitted, RateHeaders, RouteLimit, RouteLimiter};
 use crate::telemetry::metrics::RouteSeries;
 
-/// See the module docs.
+/// See the module docs. Every guard it makes shares its route's state (limiter, metric series).
 #[derive(Clone)]
 pub struct GuardLayer {
-    app: Arc<App>,
-    timeout: Duration,
-    limiter: Option<RouteLimiter>,
+    route: Arc<Route>,
 }
 
 impl GuardLayer {
     /// A route with rate limits: the global and tenant (or anonymous) ones, and `route`'s own.
     pub fn limited(app: Arc<App>, timeout: Duration, route: Option<RouteLimit>) -> Self {
         let limiter = Some(RouteLimiter::new(&app, route));
-        Self { app, timeout, limiter }
+        Self::new(app, timeout, limiter)
     }
 
     /// A route that no rate limit applies to.
     pub fn unlimited(app: Arc<App>, timeout: Duration) -> Self {
-        Self { app, timeout, limiter: None }
+        Self::new(app, timeout, None)
+    }
+
+    fn new(app: Arc<App>, timeout: Duration, limiter: Option<RouteLimiter>) -> Self {
+        Self { route: Arc::new(Route { app, timeout, limiter, series: RouteSeries::default() }) }
     }
 }
 
@@ -61,13 +65,7 @@ impl<S> Layer<S> for GuardLayer {
     type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let route = Route {
-            app: self.app.clone(),
-            timeout: self.timeout,
-            limiter: self.limiter.clone(),
-            series: RouteSeries::default(),
-        };
-        Guard { inner, route: Arc::new(route) }
+        Guard { inner, route: self.route.clone() }
     }
 }
 

@@ -75,6 +75,7 @@ both_backends! {
         assert_envelope(&res, StatusCode::NOT_FOUND, "not_found");
         let res = app.call(Method::DELETE, "/api/v1/products", Some(&t.access_token), None).await;
         assert_envelope(&res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert_eq!(res.headers["allow"], "GET,HEAD", "the methods the route serves");
         let res = app.get("/api/v1/products?limit=many", &t.access_token).await;
         assert_envelope(&res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
         assert_eq!(res.body["error"]["field"], "limit");

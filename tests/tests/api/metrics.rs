@@ -130,8 +130,12 @@ async fn every_error_is_counted_by_its_envelope_code_panics_and_timeouts_include
     .await;
     app.get("/api/v1/products?limit=0", &t.access_token).await;
     app.call(Method::GET, "/api/v1/products", None, None).await;
+    // A method the route does not serve is answered and counted under the route.
+    app.call(Method::DELETE, "/api/v1/products", Some(&t.access_token), None).await;
     let text = scrape(&app).await;
     for series in [
+        r#"stock_tracker_errors_total{endpoint="/api/v1/products",error_type="method_not_allowed"} 1"#,
+        r#"stock_tracker_requests_total{endpoint="/api/v1/products",method="DELETE",status_code="405"} 1"#,
         r#"stock_tracker_errors_total{endpoint="/api/v1/auth/login",error_type="unauthorized"} 1"#,
         r#"stock_tracker_errors_total{endpoint="/api/v1/connections",error_type="invalid_field"} 1"#,
         r#"stock_tracker_errors_total{endpoint="/api/v1/products",error_type="invalid_field"} 1"#,

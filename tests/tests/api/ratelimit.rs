@@ -79,6 +79,12 @@ async fn the_tenant_limit_covers_each_tenant_separately_with_headers() {
     assert_eq!(res.body["error"], "Tenant rate limit exceeded");
     let res = from_ip(&app, "10.0.0.3", Method::GET, "/api/v1/products", Some(&b.access_token), None).await;
     assert_eq!(res.status, StatusCode::OK, "tenant B is not limited by tenant A");
+    // A method the route does not serve spends the same budget and says so.
+    let res = from_ip(&app, "10.0.0.3", Method::DELETE, "/api/v1/products", Some(&b.access_token), None).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers["x-ratelimit-remaining"], "1");
+    let res = from_ip(&app, "10.0.0.3", Method::DELETE, "/api/v1/products", Some(&a.access_token), None).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "tenant A has no budget left for any method");
     // Health is never limited.
     for _ in 0..10 {
         assert_eq!(
