@@ -25,8 +25,9 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 pub fn enveloped(mut res: Response, id: HeaderValue) -> Response {
     let status = res.status();
     let is_json =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        || res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // The status first: most answers are not errors, and a header lookup costs a hash.
+    if (status.is_client_error() || status.is_server_error()) && !is_json() {
         let (code, message) = bare_error(status);
         let headers = std::mem::take(res.headers_mut());
         res = envelope_response(status, code, message, None, Some(id.to_str().unwrap_or_default()));

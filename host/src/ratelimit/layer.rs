@@ -392,15 +392,21 @@ pub fn client_key(ip: IpAddr) -> ScopeKey {
 }
 
 /// `a.b.c.d`, as `Display` writes it, without the formatting machinery (a tenth of its cost; every
-/// anonymous request needs it).
+/// anonymous request needs it): each octet's digits pushed one by one, no copies of digit strings.
 fn ipv4_text(v4: std::net::Ipv4Addr) -> ScopeKey {
     let mut text = ArrayString::new();
-    let mut digits = itoa::Buffer::new();
+    let digit = |d: u8| char::from(b'0' + d);
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
             text.push('.');
         }
-        text.push_str(digits.format(octet));
+        if octet >= 100 {
+            text.push(digit(octet / 100));
+        }
+        if octet >= 10 {
+            text.push(digit(octet / 10 % 10));
+        }
+        text.push(digit(octet % 10));
     }
     ScopeKey::Inline(text)
 }
@@ -419,7 +425,7 @@ mod tests {
         assert_ne!(client_key(a), client_key(other));
         assert_eq!(&*client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
         assert_eq!(&*client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
-        for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1"] {
+        for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1", "9.99.109.190", "1.20.200.250"] {
             assert_eq!(&*client_key(text.parse().unwrap()), text);
         }
     }
