@@ -40,12 +40,13 @@ pub use guard::GuardLayer;
 /// evaluated once per handler). The guard wraps the handler before axum boxes it into a route,
 /// not the boxed route after (`MethodRouter::layer`), which would cost every request a second
 /// boxed route, its clone and a boxed future (docs/BENCHMARKS.md). A method the path does not
-/// serve is answered by the method router's 405, under a guard of its own as `layer` gives it.
+/// serve is answered by the method router's 405, under a guard of its own
+/// ([`GuardLayer::for_other_methods`]: counted, and limited by all but the route's own limit).
 macro_rules! guarded {
     ($guard:expr => $($module:ident :: $handler:ident),+ $(,)?) => {{
         // `routes!` documents the handlers; its own router (of the bare handlers) is not served.
         let (schemas, paths, _): (_, _, axum::routing::MethodRouter<Arc<App>>) = routes!($($module::$handler),+);
-        let mut methods = axum::routing::MethodRouter::new().layer($guard);
+        let mut methods = axum::routing::MethodRouter::new().layer($guard.for_other_methods());
         $(
             let guard = $guard;
             for method in utoipa_axum::paste! { <$module::[<__path_ $handler>] as utoipa::Path>::methods() } {

@@ -56,6 +56,17 @@ impl GuardLayer {
         Self::new(app, timeout, None)
     }
 
+    /// The guard of the 405 a route's path answers to a method it does not serve: the same
+    /// metrics, timeout and global, tenant or anonymous limits, but not the route's own limit,
+    /// which budgets the route's operation (a login attempt, an invitation), not a wrong method.
+    pub fn for_other_methods(&self) -> Self {
+        let Route { app, timeout, limiter, .. } = &*self.route;
+        match limiter {
+            Some(_) => Self::limited(app.clone(), *timeout, None),
+            None => Self::unlimited(app.clone(), *timeout),
+        }
+    }
+
     fn new(app: Arc<App>, timeout: Duration, limiter: Option<RouteLimiter>) -> Self {
         Self { route: Arc::new(Route { app, timeout, limiter, series: RouteSeries::default() }) }
     }

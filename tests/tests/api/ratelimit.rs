@@ -46,6 +46,12 @@ async fn login_is_limited_per_ip() {
     assert_eq!(res.headers["x-ratelimit-limit"], "5");
     assert_eq!(res.headers["x-ratelimit-remaining"], "0");
     assert!(res.headers["ratelimit-policy"].to_str().unwrap().contains("\"login\";q=5;w=300"));
+    // A wrong method is no login attempt: the address's anonymous budget counts it, the login
+    // budget does not refuse it.
+    let res = from_ip(&app, "10.0.0.1", Method::GET, "/api/v1/auth/login", None, None).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!res.headers["ratelimit-policy"].to_str().unwrap().contains("login"));
+    assert_eq!(res.headers["x-ratelimit-limit"], "60", "the anonymous budget, the default");
     // Another address is not affected.
     let other = from_ip(
         &app,
