@@ -105,9 +105,11 @@ pub fn router(app: Arc<App>) -> Stack {
         .routes(guarded!(limit(None) => members::list_members))
         .routes(guarded!(limit(None) => members::update_member, members::remove_member))
         .routes(guarded!(limit(None) => connections::list_connections, connections::create_connection))
-        .routes(
-            guarded!(limit(None) => connections::get_connection, connections::update_connection, connections::delete_connection),
-        )
+        .routes(guarded!(limit(None) =>
+            connections::get_connection,
+            connections::update_connection,
+            connections::delete_connection
+        ))
         .routes(guarded!(limit(None) => products::list_products))
         .routes(guarded!(limit(None) => products::get_product, products::update_product))
         .routes(guarded!(limit(None) => tenant::get_tenant, tenant::update_tenant))
@@ -137,7 +139,8 @@ pub fn router(app: Arc<App>) -> Stack {
         .routes(guarded!(limit(Some(RouteLimit::per_tenant("sync", 5, 300))) => sync::start_all_syncs))
         .routes(guarded!(limit(Some(ADMIN_LIMIT)) => admin::list_plugins))
         .routes(
-            guarded!(limit(Some(ADMIN_LIMIT)) => admin::put_plugin, admin::delete_plugin).layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
+            guarded!(limit(Some(ADMIN_LIMIT)) => admin::put_plugin, admin::delete_plugin)
+                .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES)),
         )
         .routes(guarded!(limit(Some(ADMIN_LIMIT)) => admin::rollback_plugin));
 
