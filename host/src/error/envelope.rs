@@ -9,8 +9,8 @@ use axum::response::Response;
 use super::{REQUEST_ID_HEADER, bare_error, envelope_response};
 
 /// The request's id: the client's `X-Request-Id` when it is 1–64 letters, digits and dashes,
-/// else a new one.
-pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+/// else a new one, made at `now_ms` (epoch milliseconds).
+pub fn request_id(headers: &HeaderMap, now_ms: u64) -> HeaderValue {
     headers
         .get(&REQUEST_ID_HEADER)
         .filter(|v| {
@@ -18,7 +18,7 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
             !v.is_empty() && v.len() <= 64 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         })
         .cloned()
-        .unwrap_or_else(new_request_id)
+        .unwrap_or_else(|| new_request_id(now_ms))
 }
 
 /// The answer with its id, and in the envelope if it is an error without one.
@@ -46,8 +46,7 @@ pub fn enveloped(mut res: Response, id: HeaderValue) -> Response {
 /// from the process's random hash keys): an id has to be unique, not unguessable, and this costs
 /// about 20 instructions where the thread's CSPRNG took about 300 (`Uuid::now_v7` would even
 /// ask the kernel for random bytes, a system call, on every request).
-fn new_request_id() -> HeaderValue {
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+fn new_request_id(millis: u64) -> HeaderValue {
     let mut random = [0u8; 10];
     fastrand::fill(&mut random);
     let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
@@ -78,7 +77,9 @@ mod tests {
 
     #[test]
     fn new_ids_are_distinct_uuid_v7_on_every_thread() {
-        let ids = |n| (0..n).map(|_| request_id(&HeaderMap::new()).to_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let now = || crate::ratelimit::epoch_millis(std::time::SystemTime::now());
+        let ids =
+            |n| (0..n).map(|_| request_id(&HeaderMap::new(), now()).to_str().unwrap().to_owned()).collect::<Vec<_>>();
         let mut all: Vec<String> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..4).map(|_| s.spawn(|| ids(10_000))).collect();
             threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
@@ -90,11 +91,15 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 40_000, "no id repeats, within or across threads");
+        // A new id carries the time it was made at (the request's arrival, read once by the front).
+        let made = uuid::Uuid::parse_str(request_id(&HeaderMap::new(), 1_700_000_000_123).to_str().unwrap()).unwrap();
+        let (secs, nanos) = made.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_700_000_000, 123));
         // A client's own id is kept; one that is not 1–64 letters, digits and dashes is replaced.
         let mut headers = HeaderMap::new();
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("trace-42"));
-        assert_eq!(request_id(&headers), "trace-42");
+        assert_eq!(request_id(&headers, now()), "trace-42");
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("bad id"));
-        assert_ne!(request_id(&headers), "bad id");
+        assert_ne!(request_id(&headers, now()), "bad id");
     }
 }

@@ -3,7 +3,9 @@
 //! `X-RateLimit-Tenant` when a tenant is known, and the IETF `RateLimit-Policy` / `RateLimit`
 //! fields. They are worked out when the request is decided and written onto its answer.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
@@ -23,13 +25,15 @@ pub struct RateHeaders {
 
 impl RateHeaders {
     /// Reports the refusing scope, or else the one with the fewest requests left. `policy` is
-    /// the scopes' `RateLimit-Policy` ([`policy`]).
+    /// the scopes' `RateLimit-Policy` ([`policy`]); `limit(i)` is scope `i`'s quota as a field
+    /// value, if it was worked out beforehand ([`constant`]).
     pub(super) fn new(
         scopes: &[Scope],
         d: &Decision,
         refused: Option<usize>,
         tenant: Option<&str>,
         policy: Option<HeaderValue>,
+        limit: impl FnOnce(usize) -> Option<HeaderValue>,
         now_ms: u64,
     ) -> Self {
         let i = refused.unwrap_or_else(|| (0..scopes.len()).min_by_key(|&i| d.scopes[i].remaining).unwrap_or(0));
@@ -43,7 +47,8 @@ impl RateHeaders {
             parts.iter().for_each(|part| text.extend_from_slice(part));
             start..text.len()
         };
-        let limit = field(&mut text, &[digits.format(state.limit).as_bytes()]);
+        let known_limit = limit(i).filter(|_| state.limit == scopes[i].limit);
+        let limit = known_limit.is_none().then(|| field(&mut text, &[digits.format(state.limit).as_bytes()]));
         let remaining = field(&mut text, &[digits.format(state.remaining).as_bytes()]);
         let reset = field(&mut text, &[digits.format(epoch_secs_after(now_ms, state.reset_after)).as_bytes()]);
         // `"<scope>";r=<remaining>;t=<seconds>`
@@ -63,7 +68,7 @@ impl RateHeaders {
         let text = Bytes::from(text);
         let value = |range: std::ops::Range<usize>| HeaderValue::from_maybe_shared(text.slice(range)).ok();
         Self {
-            limit: value(limit).unwrap_or(HeaderValue::from_static("0")),
+            limit: known_limit.or_else(|| limit.and_then(value)).unwrap_or(HeaderValue::from_static("0")),
             remaining: value(remaining).unwrap_or(HeaderValue::from_static("0")),
             reset: value(reset).unwrap_or(HeaderValue::from_static("0")),
             tenant: tenant.and_then(value),
@@ -97,7 +102,27 @@ pub(super) fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
         let sep = if policy.is_empty() { "" } else { ", " };
         let _ = write!(policy, "{sep}\"{}\";q={};w={}", s.name, s.limit, s.window.as_secs());
     }
-    HeaderValue::try_from(policy).ok()
+    constant(policy)
+}
+
+/// `text` as a field value that is copied without counting references: a value shared by every
+/// answer of a route (a policy, a quota) counted its references on every answer, from both cores
+/// at once, and the cache line they fought over cost more than the rest of copying it. Each
+/// distinct text is kept for the life of the process (they come from the configuration: a few
+/// dozen at most), so the value is `'static`.
+pub(super) fn constant(text: String) -> Option<HeaderValue> {
+    static KEPT: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    HeaderValue::from_str(&text).ok()?;
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let text = match kept.get(text.as_str()) {
+        Some(text) => *text,
+        None => {
+            let text: &'static str = Box::leak(text.into_boxed_str());
+            kept.insert(text);
+            text
+        }
+    };
+    Some(HeaderValue::from_static(text))
 }
 
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -147,7 +172,7 @@ mod tests {
         let before = epoch_secs(Duration::ZERO);
         let mut headers = HeaderMap::new();
         let now = crate::ratelimit::epoch_millis(SystemTime::now());
-        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), now).apply(&mut headers);
+        RateHeaders::new(&scopes, &decision, None, Some("t-1"), policy(&scopes), |_| None, now).apply(&mut headers);
         let text = |name: &str| headers[name].to_str().unwrap().to_owned();
         assert_eq!(text("x-ratelimit-limit"), "100");
         assert_eq!(text("x-ratelimit-remaining"), "7");
@@ -156,5 +181,26 @@ mod tests {
         assert_eq!(text("x-ratelimit-tenant"), "t-1");
         assert_eq!(text("ratelimit-policy"), "\"global\";q=1000;w=60, \"tenant\";q=100;w=60");
         assert_eq!(text("ratelimit"), "\"tenant\";r=7;t=13");
+
+        // A quota worked out beforehand is used when it is the scope's; a decision that reports
+        // another quota (a Redis script configured elsewhere) is reported as it is.
+        let known = |_| constant("100".to_owned());
+        let mut headers = HeaderMap::new();
+        RateHeaders::new(&scopes, &decision, None, None, None, known, now).apply(&mut headers);
+        assert_eq!(headers["x-ratelimit-limit"], "100");
+        let mut other = decision.clone();
+        other.scopes[1].limit = 50;
+        let mut headers = HeaderMap::new();
+        RateHeaders::new(&scopes, &other, None, None, None, known, now).apply(&mut headers);
+        assert_eq!(headers["x-ratelimit-limit"], "50");
+        assert!(headers.get("x-ratelimit-tenant").is_none() && headers.get("ratelimit-policy").is_none());
+    }
+
+    #[test]
+    fn constant_values_are_kept_once_and_checked() {
+        let a = constant("\"global\";q=1000;w=60".to_owned()).unwrap();
+        let b = constant("\"global\";q=1000;w=60".to_owned()).unwrap();
+        assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr(), "one copy of each text");
+        assert!(constant("line\nbreak".to_owned()).is_none(), "not a field value");
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! 1. the request id ([`error::request_id`]), set on the answer and the task (for error bodies and
 //!    logs), and on the request when Sentry is on (its events keep the request's `X-Request-Id`);
+//!    the task also gets the time the request arrived, the one reading of the wall clock that the
+//!    id and the rate limiter share ([`error::arrived_ms`]);
 //! 2. the body limit every route gets unless its own is larger ([`MAX_BODY_BYTES`]), on requests
 //!    that have a body;
 //! 3. a `request` span (debug level, as `tower-http`'s tracing layer made one: method, URI,
@@ -28,14 +30,14 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
 use tower::Service;
 use tower_http::compression::Compression;
 
 use crate::api::MAX_BODY_BYTES;
-use crate::error::{self, REQUEST_ID};
+use crate::error::{self, Arrival, REQUEST};
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -65,7 +67,8 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let id = error::request_id(req.headers());
+        let at_ms = crate::ratelimit::epoch_millis(std::time::SystemTime::now());
+        let id = error::request_id(req.headers(), at_ms);
         if self.id_on_request {
             req.headers_mut().insert(error::REQUEST_ID_HEADER, id.clone());
         }
@@ -92,7 +95,7 @@ where
         // id). The router is always ready, so its clone may be called then.
         let inner = self.inner.clone();
         let answer = Answer::Waiting { call: Some((inner, req, compress)) };
-        FrontFuture { inner: REQUEST_ID.scope(id, answer), span }
+        FrontFuture { inner: REQUEST.scope(Arrival { id, at_ms }, answer), span }
     }
 }
 
@@ -152,7 +155,7 @@ pin_project_lite::pin_project! {
     /// The answer of [`Front`].
     pub struct FrontFuture<S, F, C> {
         #[pin]
-        inner: TaskLocalFuture<HeaderValue, Answer<S, F, C>>,
+        inner: TaskLocalFuture<Arrival, Answer<S, F, C>>,
         span: tracing::Span,
     }
 }
@@ -175,7 +178,7 @@ where
             return Poll::Pending;
         };
         // The id the answer ran with, back from the task-local slot.
-        let id = this.inner.take_value().expect("FrontFuture polled after completion");
+        let id = this.inner.take_value().expect("FrontFuture polled after completion").id;
         let res = error::enveloped(res, id);
         if res.status().is_server_error() {
             let id = res.headers().get(&error::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -120,7 +120,7 @@ where
         };
         let route = &*self.route;
         let called = catch_unwind(AssertUnwindSafe(|| match &route.limiter {
-            Some(limiter) => limiter.admit(&route.app, &mut self.inner, req),
+            Some(limiter) => limiter.admit(&route.app, &mut self.inner, req, seen.started),
             None => Admitted::Called { inner: self.inner.call(req), headers: None },
         }));
         let state = match called {

@@ -45,7 +45,9 @@
 //! `stock_tracker_plugin_call_duration_seconds{plugin}`, `stock_tracker_plugin_http_requests_total{plugin, outcome}`,
 //! `stock_tracker_plugin_memory_peak_bytes{plugin}` (a call's largest linear memory, 1 MiB … 512 MiB),
 //! `stock_tracker_ratelimit_decisions_total{scope, decision}`, `stock_tracker_ratelimit_fail_open_total`,
-//! `stock_tracker_ratelimit_backend_duration_seconds`, `stock_tracker_build_info{version}`, and
+//! `stock_tracker_ratelimit_backend_duration_seconds{backend}` (`redis`: the script's round
+//! trip; `memory`: the whole in-process decision, the request's scopes worked out included),
+//! `stock_tracker_build_info{version}`, and
 //! the process collector (`process_*`).
 
 use std::collections::HashMap;
