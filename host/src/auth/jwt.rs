@@ -1,10 +1,11 @@
 //! HS256 access tokens. The algorithm is pinned on both sides: a token whose header says
 //! anything else (`none`, `RS256`, …) is rejected before its signature is looked at.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hashbrown::HashTable;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,48 @@ pub struct JwtKeys {
     /// hit exactly as the full check does, and the key never changes while the process runs.
     /// Hashed with foldhash (seeded per process): SipHash of a 200-byte token cost more than the
     /// rest of a cached verification.
-    verified: Mutex<HashMap<Box<[u8]>, Arc<AccessClaims>, foldhash::fast::RandomState>>,
+    verified: Mutex<Verified>,
+}
+
+/// Verified tokens and their claims. A token is hashed by its last [`HASHED_TAIL`] bytes only,
+/// which lie in its signature (43 characters for HS256): no two verified tokens share them, and
+/// hashing the whole token cost as much as the rest of the lookup. A lookup still compares the
+/// whole token, so a forged token that copies a real one's signature is simply not found (and
+/// then fails verification).
+#[derive(Default)]
+struct Verified {
+    tokens: HashTable<(Box<[u8]>, Arc<AccessClaims>)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// Bytes of a token's end that [`Verified`] hashes.
+const HASHED_TAIL: usize = 32;
+
+impl Verified {
+    fn hash(&self, token: &[u8]) -> u64 {
+        self.hasher.hash_one(tail(token))
+    }
+
+    fn get(&self, token: &[u8]) -> Option<&Arc<AccessClaims>> {
+        self.tokens.find(self.hash(token), |(t, _)| **t == *token).map(|(_, claims)| claims)
+    }
+
+    fn insert(&mut self, token: &[u8], claims: Arc<AccessClaims>) {
+        if self.get(token).is_some() {
+            return;
+        }
+        if self.tokens.len() >= VERIFIED_CACHE_CAPACITY {
+            self.tokens.clear();
+        }
+        let hash = self.hash(token);
+        let Self { tokens, hasher } = self;
+        tokens.insert_unique(hash, (token.into(), claims), |(t, _)| hasher.hash_one(tail(t)));
+    }
+}
+
+/// What [`Verified`] hashes of `token`.
+fn tail(token: &[u8]) -> &[u8] {
+    &token[token.len().saturating_sub(HASHED_TAIL)..]
 }
 
 /// Most verified tokens remembered; the map is emptied when it is full (~2 MiB at most).
@@ -58,7 +100,7 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret.expose_secret()),
             decoding: DecodingKey::from_secret(secret.expose_secret()),
             validation,
-            verified: Mutex::new(HashMap::default()),
+            verified: Mutex::new(Verified::default()),
         }
     }
 
@@ -100,11 +142,7 @@ impl JwtKeys {
         drop(verified);
         let claims =
             Arc::new(jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?.claims);
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.len() >= VERIFIED_CACHE_CAPACITY {
-            verified.clear();
-        }
-        verified.insert(token.into(), claims.clone());
+        self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(token, claims.clone());
         Some(claims)
     }
 }
@@ -157,5 +195,28 @@ mod tests {
         assert!(keys.verify_at(token.as_bytes(), now + 15).is_some(), "exp + leeway not passed yet");
         assert!(keys.verify_at(token.as_bytes(), now + 16).is_none(), "expired once exp + leeway has passed");
         assert!(keys.verify(&token).is_some(), "an expired lookup does not poison the entry");
+    }
+
+    #[test]
+    fn a_remembered_signature_does_not_vouch_for_other_claims() {
+        let keys = keys(1);
+        let (user, victim) = (Uuid::now_v7(), Uuid::now_v7());
+        let (token, _) = keys.issue(user, victim, Role::Member);
+        assert_eq!(keys.verify(&token).unwrap().tid, victim, "remembered");
+        // Same signature (so the same hash in the cache), claims of the attacker's choosing.
+        let (other, _) = keys.issue(user, Uuid::now_v7(), Role::Owner);
+        let signature = token.rsplit('.').next().unwrap();
+        let (head, _) = other.rsplit_once('.').unwrap();
+        let forged = format!("{head}.{signature}");
+        assert!(keys.verify(&forged).is_none(), "not taken from the cache, and fails verification");
+        // Many remembered tokens, each found again with its own claims.
+        let tenants: Vec<Uuid> = (0..200).map(|_| Uuid::now_v7()).collect();
+        let tokens: Vec<String> = tenants.iter().map(|t| keys.issue(user, *t, Role::Member).0).collect();
+        for (token, tenant) in tokens.iter().zip(&tenants) {
+            assert_eq!(keys.verify(token).unwrap().tid, *tenant);
+        }
+        for (token, tenant) in tokens.iter().zip(&tenants) {
+            assert_eq!(keys.verify(token).unwrap().tid, *tenant, "from the cache");
+        }
     }
 }
