@@ -106,10 +106,10 @@ pub(super) fn policy(scopes: &[Scope]) -> Option<HeaderValue> {
 }
 
 /// `text` as a field value that is copied without counting references: a value shared by every
-/// answer of a route (a policy, a quota) counted its references on every answer, from both cores
-/// at once, and the cache line they fought over cost more than the rest of copying it. Each
-/// distinct text is kept for the life of the process (they come from the configuration: a few
-/// dozen at most), so the value is `'static`.
+/// answer of a route (a policy, a quota) counted its references on every answer (an atomic add
+/// and subtract, each worth many plain instructions, and dearer when other cores change it too).
+/// Each distinct text is kept for the life of the process (they come from the configuration: a
+/// few dozen at most), so the value is `'static`.
 pub(super) fn constant(text: String) -> Option<HeaderValue> {
     static KEPT: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
     HeaderValue::from_str(&text).ok()?;
