@@ -210,17 +210,16 @@ async fn two_instances_share_the_schedule_and_finish_a_killed_ones_jobs() {
                 "{connection}: finished {after_kill} ms after the kill"
             );
         }
-        // Once per interval: the scheduler starts each slot's run within a tick (5 s ± 20 %)
-        // of it, so consecutive runs are an interval apart, give or take one tick; none is
-        // missed and none is doubled.
+        // Once per interval: none missed and none doubled. A run is created by the first tick
+        // after its slot (5 s ± 20 %, plus the tick's own work, seconds on a loaded machine), so
+        // consecutive runs are an interval apart give or take that lateness; a doubled slot
+        // would put two runs within a tick of each other, a missed one two intervals apart.
         let starts: Vec<DateTime<Utc>> = runs.iter().map(|r| at(&r["created_at"])).collect();
         assert!(starts.len() >= 3, "{connection}: {} runs in three intervals", starts.len());
         for pair in starts.windows(2) {
             let gap = (pair[1] - pair[0]).num_milliseconds() as f64 / 1000.0;
-            assert!(
-                (f64::from(interval) - 6.5..=f64::from(interval) + 6.5).contains(&gap),
-                "{connection}: runs {gap} s apart"
-            );
+            assert!(gap > f64::from(interval) / 2.0, "{connection}: a slot run twice? runs {gap} s apart");
+            assert!(gap < f64::from(interval) * 1.5, "{connection}: a slot missed? runs {gap} s apart");
         }
     }
     let attempts: std::collections::BTreeMap<String, usize> =
