@@ -65,17 +65,21 @@ impl Verified {
     }
 
     fn get(&self, token: &[u8]) -> Option<&Arc<AccessClaims>> {
-        self.tokens.find(self.hash(token), |(t, _)| **t == *token).map(|(_, claims)| claims)
+        self.find(self.hash(token), token)
+    }
+
+    fn find(&self, hash: u64, token: &[u8]) -> Option<&Arc<AccessClaims>> {
+        self.tokens.find(hash, |(t, _)| **t == *token).map(|(_, claims)| claims)
     }
 
     fn insert(&mut self, token: &[u8], claims: Arc<AccessClaims>) {
-        if self.get(token).is_some() {
+        let hash = self.hash(token);
+        if self.find(hash, token).is_some() {
             return;
         }
         if self.tokens.len() >= VERIFIED_CACHE_CAPACITY {
             self.tokens.clear();
         }
-        let hash = self.hash(token);
         let Self { tokens, hasher } = self;
         tokens.insert_unique(hash, (token.into(), claims), |(t, _)| hasher.hash_one(tail(t)));
     }
