@@ -73,13 +73,19 @@ pub(crate) fn command(data_dir: &Path) -> Command {
 }
 
 pub(crate) fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("st-bin-{}-{}", std::process::id(), rand_suffix()));
+    let dir = std::env::temp_dir().join(format!("st-bin-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-pub(crate) fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+/// A name part no other call shares, in this test process or another: the process, the time and
+/// a count. (The time alone is not enough: two tests on two threads read the same nanosecond,
+/// shared a directory and read each other's files.)
+pub(crate) fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}_{nanos}_{n}", std::process::id())
 }
 
 /// A running `stock-tracker` process.
@@ -151,7 +157,7 @@ pub(crate) fn postgres_database() -> Option<String> {
         return None;
     };
     let mut url = url::Url::parse(&admin).unwrap();
-    let name = format!("st_bin_{}", rand_suffix());
+    let name = format!("st_bin_{}", unique_suffix());
     let status = Command::new("psql")
         .args([admin.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
         .status()
